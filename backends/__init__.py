@@ -1,0 +1,1 @@
+"""symbiote.backends"""

@@ -58,3 +58,10 @@ class ChannelGroups:
     def axis_size(self, value_name: str, axis: int, widths: Mapping[int, int] | None = None) -> int:
         w = widths or {}
         return sum(w.get(g, self.groups[g].width) * b for g, b in self.segments(value_name, axis))
+
+
+def analyze(graph) -> ChannelGroups:
+    """Channel groups of ``graph`` (the analysis lives in :mod:`symbiote.ir.channel_analysis`)."""
+    from symbiote.ir.channel_analysis import analyze as _analyze
+
+    return _analyze(graph)

@@ -1,0 +1,1 @@
+"""The ``systolic`` template: a SCALE-Sim-exact systolic array (see README.md one level up)."""

@@ -1,0 +1,212 @@
+"""The systolic-array cost model (pure jnp, vectorized over the layer axis).
+
+Per MAC layer (conv / GEMM / matmul / recurrent gate GEMM), ``groups * repeat`` identical
+GEMMs run one after the other, each mapped as SCALE-Sim maps it (:mod:`.mapping`):
+
+* compute cycles: ``folds * per_fold`` (SCALE-Sim's closed form, see mapping.py);
+* SRAM accesses (elements), per GEMM, following the same fold structure:
+
+  ======  ==================  ==================  =====================================
+  df      ifmap reads         filter reads        ofmap writes (+ partial-sum reads)
+  ======  ==================  ==================  =====================================
+  os      T*Sr*col_folds      T*Sc*row_folds      Sr*Sc
+  ws      T*Sr*col_folds      Sr*Sc (stationary)  T*Sc*row_folds (+ T*Sc*(row_folds-1))
+  is      Sr*Sc (stationary)  T*Sr*col_folds      T*Sc*row_folds (+ T*Sc*(row_folds-1))
+  ======  ==================  ==================  =====================================
+
+* PE-to-PE forwarding: every element read at an array edge hops across the whole row or
+  column (ifmap/filter streams across ``cols`` or ``rows`` PEs, partial sums down ``rows``);
+  energy per hop and bit from tables.forward_pj_per_bit;
+* DRAM traffic: each operand is read once when it fits in half of its SRAM (double
+  buffering); the part that does not fit is refetched once per outer fold: the filter
+  operand ``row_folds`` times (os), the ifmap ``col_folds`` times (ws), the filter
+  ``col_folds`` times (is); in ws/is the partial sums that do not fit the ofmap SRAM spill
+  to DRAM and back once per extra row fold. Tensors marked on chip by fusion skip DRAM;
+* latency: ``max(compute, dram_bytes / bandwidth)`` (compute and memory overlap thanks to
+  double buffering) plus the non-overlapped fill of the first fold and drain of the last:
+  one fold's share of the operand and result bytes over the bandwidth.
+
+Vector layers (element-wise, normalization, pooling, softmax) take
+``ceil(out_elems * vec_ops / vector_width)`` cycles on the vector unit; memory layers
+(reshape, transpose, concat, gather, opaque) copy ``out_elems`` through it; both overlap
+with their DRAM traffic ``(in + out) * act_bytes`` (+ parameters). FREE layers cost nothing.
+
+Energy: MACs (zero weights gate the multiplier: ``(1 - sparsity)``), vector ALU ops,
+SRAM accesses (per-bit energy scaled with each SRAM's capacity), DRAM bits, forwarding, and
+leakage = area x time. Area: rows*cols PEs at the widest precision of the workload, the
+three SRAMs, and the vector unit.
+
+Relaxation (``relaxed=True``): ``ceil(x)`` -> ``1 + smooth_relu(x - 1)`` with
+``smooth_relu(z) = (z + sqrt(z^2 + 0.25)) / 2`` (equals x for large x, >= 1, smooth, cheap); ``max(a, b)`` -> the 8-norm ``(a^8 + b^8)^(1/8)``
+(scale-free, within 9% of max); the dataflow -> the softmax-weighted mix of the three
+dataflows' metrics (logits given as the knob's last axis; a scalar index evaluates that
+dataflow alone, with no gradient for it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from symbiote.backends import tables
+from symbiote.backends.metrics import Metrics
+from symbiote.backends.systolic.mapping import IS, OS, WS, fold_cycles, spatio_temporal
+from symbiote.ir.workload import FREE, MAC, MEMORY, VECTOR, Workload
+
+SOFT_CEIL_TEMPERATURE = 0.5
+SMOOTH_MAX_P = 8.0
+
+
+def soft_ceil(x):
+    """``1 + smooth_relu(x - 1)`` with ``smooth_relu(z) = (z + sqrt(z^2 + t^2)) / 2``."""
+    z = x - 1.0
+    return 1.0 + 0.5 * (z + jnp.sqrt(z * z + SOFT_CEIL_TEMPERATURE**2))
+
+
+def smooth_max(a, b):
+    """The 8-norm of (a, b) for a, b >= 0, by repeated squaring (no exp/log: fast)."""
+    m = jnp.maximum(jnp.maximum(a, b), 1e-30)
+    ra, rb = a / m, b / m
+    ra, rb = ra * ra, rb * rb
+    ra, rb = ra * ra, rb * rb
+    s = ra * ra + rb * rb
+    return m * jnp.sqrt(jnp.sqrt(jnp.sqrt(s)))
+
+
+def _overflow(x, cap):
+    """Fraction of an operand that does not fit in ``cap`` bytes."""
+    return jnp.maximum(x - cap, 0.0) / jnp.maximum(x, 1.0)
+
+
+def area_mm2(hw: Mapping[str, jax.Array], wl: Workload) -> jax.Array:
+    is_mac = wl.kind == MAC
+    wmax = jnp.max(jnp.where(is_mac, wl.weight_bits, 1.0))
+    amax = jnp.max(wl.act_bits)
+    pes = hw["rows"] * hw["cols"] * tables.pe_area_mm2(wmax, amax)
+    srams = tables.sram_area_mm2(hw["ifmap_sram_kb"]) + tables.sram_area_mm2(hw["filter_sram_kb"]) + tables.sram_area_mm2(hw["ofmap_sram_kb"])
+    vector = hw["vector_width"] * tables.pe_area_mm2(amax, amax)
+    return pes + srams + vector
+
+
+class _Rows:
+    """Static row selections of a workload (by layer kind), gathered once per trace."""
+
+    def __init__(self, wl: Workload) -> None:
+        kinds = np.asarray(wl.kinds, np.int64)
+        self.mac = np.flatnonzero(kinds == MAC)
+        self.vec = np.flatnonzero((kinds == VECTOR) | (kinds == MEMORY))
+        free = np.flatnonzero(kinds == FREE)
+        order = np.concatenate([self.mac, self.vec, free])
+        self.perm = np.argsort(order)          # position of layer i in [mac rows, vector rows, free rows]
+        self.n_free = len(free)
+        self.vec_alu = (kinds[self.vec] == VECTOR).astype(np.float32)
+
+    def assemble(self, mac_vals, vec_vals):
+        """Per-layer array in workload order from the MAC-row and vector-row parts."""
+        mac_vals = jnp.broadcast_to(mac_vals, (len(self.mac),))
+        vec_vals = jnp.broadcast_to(vec_vals, (len(self.vec),))
+        full = jnp.concatenate([mac_vals, vec_vals, jnp.zeros((self.n_free,), jnp.float32)])
+        return full[self.perm]
+
+
+def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: bool = False) -> Metrics:
+    """Metrics of one design at dataflow index ``df`` (0 os, 1 ws, 2 is)."""
+    ceil = soft_ceil if relaxed else jnp.ceil
+    smax = smooth_max if relaxed else jnp.maximum
+    rows, cols = hw["rows"], hw["cols"]
+    clock_ghz = hw["clock_ghz"]
+    inv_bw = clock_ghz / hw["dram_gbps"]                  # cycles per byte
+    vw = hw["vector_width"]
+    e_if = tables.sram_pj_per_bit(hw["ifmap_sram_kb"])
+    e_f = tables.sram_pj_per_bit(hw["filter_sram_kb"])
+    e_of = tables.sram_pj_per_bit(hw["ofmap_sram_kb"])
+    half = 1024.0 / 2.0                                   # KB -> bytes, half of a double buffer
+    rs = _Rows(wl)
+
+    # ---- MAC rows: mapping (per GEMM); workload-only terms are computed once, not per design
+    m = rs.mac
+    wb, ab = wl.weight_bits[m], wl.act_bits[m]
+    accb = tables.acc_bits(wb, ab)
+    g = wl.groups[m]
+    gemms = g * wl.repeat[m]
+    px = wl.n[m] * wl.p[m] * wl.q[m]
+    window = wl.c[m] / g * wl.r[m] * wl.s[m]
+    filters = wl.k[m] / g
+    sr, sc, t = spatio_temporal(px, window, filters, df)
+    rf = ceil(sr / rows)
+    cf = ceil(sc / cols)
+    folds = rf * cf
+    mac_compute = gemms * folds * fold_cycles(rows, cols, t, df)
+    a_reads = jnp.where(df == IS, sr * sc, t * sr * cf)
+    b_reads = jnp.where(df == OS, t * sc * rf, jnp.where(df == WS, sr * sc, t * sr * cf))
+    o_writes = jnp.where(df == OS, sr * sc, t * sc * rf)
+    o_reads = jnp.where(df == OS, 0.0, t * sc * (rf - 1.0))
+    o_bits = jnp.where(df == OS, ab, accb)
+    mac_sram_pj = gemms * (a_reads * ab * e_if + b_reads * wb * e_f + (o_writes + o_reads) * o_bits * e_of)
+    stream_bits = jnp.where(df == IS, b_reads * wb, a_reads * ab) * cols
+    down_bits = jnp.where(df == OS, b_reads * wb, o_writes * accb) * rows
+    noc_pj = gemms * (stream_bits + down_bits) * tables.forward_pj_per_bit(wb, ab)
+    a_bytes = wl.in_elems[m] * ab / 8.0 * (1.0 - wl.input_on_chip[m])
+    b_bytes = wl.weight_elems[m] * wb / 8.0
+    o_bytes = wl.out_elems[m] * ab / 8.0 * (1.0 - wl.output_on_chip[m])
+    psum_bytes = wl.out_elems[m] * accb / 8.0 / gemms
+    ref_a = 1.0 + jnp.where(df == WS, (cf - 1.0) * _overflow(a_bytes / gemms, hw["ifmap_sram_kb"] * half), 0.0)
+    b_outer = jnp.where(df == OS, rf, cf) - 1.0
+    ref_b = 1.0 + jnp.where(df == WS, 0.0, b_outer * _overflow(b_bytes / gemms, hw["filter_sram_kb"] * half))
+    spill = jnp.where(df == OS, 0.0, 2.0 * gemms * psum_bytes * (rf - 1.0) * _overflow(psum_bytes, hw["ofmap_sram_kb"] * half))
+    mac_dram = a_bytes * ref_a + b_bytes * ref_b + o_bytes + spill
+    mac_fill = (a_bytes + b_bytes + o_bytes) / gemms * inv_bw / folds
+    mac_latency = smax(mac_compute, mac_dram * inv_bw) + mac_fill
+    macs = wl.macs[m]
+    mac_pj = macs * (1.0 - wl.sparsity[m]) * tables.mac_pj(wb, ab)
+
+    # ---- vector / memory rows
+    v = rs.vec
+    vab = wl.act_bits[v]
+    out_e, in_e = wl.out_elems[v], wl.in_elems[v]
+    vec_compute = ceil(out_e * wl.vec_ops[v] / vw)
+    vec_dram = (in_e * (1.0 - wl.input_on_chip[v]) + out_e * (1.0 - wl.output_on_chip[v])) * vab / 8.0 + wl.weight_elems[v] * wl.weight_bits[v] / 8.0
+    vec_latency = smax(vec_compute, vec_dram * inv_bw)
+    vec_sram_pj = (in_e * e_if + out_e * e_of) * vab
+    alu_pj = rs.vec_alu * out_e * wl.vec_ops[v] * tables.mac_pj(vab, vab)
+
+    # ---- per layer, in workload order
+    latency = rs.assemble(mac_latency, vec_latency)
+    clock_hz = clock_ghz * 1e9
+    latency_s = latency / clock_hz
+    area = area_mm2(hw, wl)
+    peak = rows * cols
+    all_macs = rs.assemble(macs, 0.0)
+    return Metrics(
+        latency_cycles=latency,
+        compute_cycles=rs.assemble(mac_compute, vec_compute),
+        latency_s=latency_s,
+        energy_mac_pj=rs.assemble(mac_pj, alu_pj),
+        energy_sram_pj=rs.assemble(mac_sram_pj, vec_sram_pj),
+        energy_dram_pj=rs.assemble(mac_dram, vec_dram) * (8.0 * tables.dram_pj_per_bit()),
+        energy_noc_pj=rs.assemble(noc_pj, 0.0),
+        energy_leakage_pj=tables.leakage_pj(area, latency_s),
+        macs=all_macs,
+        utilization=all_macs / jnp.maximum(peak * latency, 1e-30),
+        area_mm2=area,
+        peak_macs_per_cycle=peak,
+        clock_hz=clock_hz,
+    )
+
+
+def cost(hw: Mapping[str, jax.Array], wl: Workload) -> Metrics:
+    """The exact model at a legal design (``hw['dataflow']`` is the dataflow's index)."""
+    return systolic_metrics(hw, wl, hw["dataflow"])
+
+
+def relaxed_cost(hw: Mapping[str, jax.Array], wl: Workload) -> Metrics:
+    """The smooth model: see the module doc. ``hw['dataflow']``: logits f32[3] or an index."""
+    d = jnp.asarray(hw["dataflow"], jnp.float32)
+    if d.ndim == 0:  # a fixed dataflow: only that one is evaluated
+        return systolic_metrics(hw, wl, jnp.round(d), relaxed=True)
+    weights = jax.nn.softmax(d)
+    parts = [systolic_metrics(hw, wl, jnp.float32(i), relaxed=True) for i in range(3)]
+    return jax.tree_util.tree_map(lambda *xs: sum(w * x for w, x in zip(weights, xs, strict=True)), *parts)

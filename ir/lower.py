@@ -1,0 +1,278 @@
+"""``lower(graph, groups=None) -> Workload``: the layer table the cost models read.
+
+Every node becomes one row (see :mod:`symbiote.ir.workload` for the columns and kinds);
+nothing is dropped. How each op kind is lowered:
+
+* conv: ``N, K, C, P, Q, R, S`` from the input/weight/output shapes (1-D convs have
+  ``Q = S = 1``; a 3-D conv folds its depth into ``Q``), ``groups``, strides, dilations.
+  A depth-wise conv (``groups == C``) has its ``groups`` tied to the channel width.
+* conv_transpose: the loop nest over the *input* positions (``P, Q = H, W``), which has the
+  same MACs as the transposed convolution.
+* gemm / matmul: ``P = M`` (all leading dims of A when B is a constant weight), ``C`` the
+  reduction dim, ``K`` the output features; a matmul of two activations (attention) is
+  ``repeat`` = batch GEMMs whose second operand counts as the "weight" operand
+  (``w_repeat = repeat``, at the activation bit-width).
+* recurrent (LSTM/GRU/RNN): the gate GEMM ``[x_t, h_{t-1}] x W`` with ``C = input + hidden``,
+  ``K = gates * hidden`` (4, 3, 1), ``P = batch``, ``repeat = seq_len * directions``.
+* element-wise / activation / normalization / pooling / reduce / softmax: vector work,
+  ``vec_ops`` operations per output element (:data:`VEC_OPS`; pooling: the window size;
+  global pooling and reductions: input elements per output element).
+* reshape-like, opaque and control ops: data movement of their input and output bytes.
+  Nothing is free: even a Reshape is priced as a copy, unless fusion says otherwise.
+
+Annotations read from ``node.meta`` (left by passes): ``fused_into`` (an activation folded
+into its producer: kind FREE, no cost), ``fused_activation`` (the producer applies it in
+its output stage: no extra cost), ``fusion_group`` (a tensor between two nodes of the same
+group stays on chip), ``input_on_chip`` / ``output_on_chip`` (explicit), ``sparsity``
+(fraction of zero weights), ``weight_bits`` / ``act_bits``.
+
+**Precision default**: a layer without ``weight_bits``/``act_bits`` annotations is costed at
+``default_bits`` (8: int8 inference, the word size SCALE-Sim assumes). ``default_bits=None``
+takes the bits of the tensors' dtypes instead (float32 -> 32).
+
+Channel groups (``symbiote.ir.channel_groups``) turn into linear maps ``base + map @ widths``
+for ``k``, ``c``, ``groups``, ``in_elems`` and ``out_elems``. A tensor's element count follows
+its first channel axis (its other axes are held at their current sizes).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from symbiote.ir import dtypes, ops
+from symbiote.ir.channel_groups import ChannelGroups
+from symbiote.ir.graph import Graph, Node, Value
+from symbiote.ir.workload import FREE, LAYER_FIELDS, MAC, MEMORY, VECTOR, WIDTH_FIELDS, Workload, from_columns
+
+#: vector-unit operations per output element, by ONNX op (default 1). Transcendentals are
+#: counted as a 4-op polynomial/LUT evaluation; softmax = max, subtract, exp(4), sum, divide;
+#: LayerNorm = mean, subtract, square, mean, rsqrt(4), scale, shift (~10); inference
+#: BatchNorm = one multiply-add pair.
+VEC_OPS: dict[str, float] = {
+    "Erf": 4, "Tanh": 4, "Sigmoid": 4, "Exp": 4, "Log": 4, "Gelu": 8, "Softplus": 8, "Mish": 12, "Elu": 4, "Selu": 4,
+    "HardSigmoid": 2, "HardSwish": 3, "Swish": 5, "Softmax": 8, "LogSoftmax": 9, "Pow": 4, "Sqrt": 4, "Reciprocal": 4,
+    "Div": 2, "BatchNormalization": 2, "LayerNormalization": 10, "InstanceNormalization": 10, "GroupNormalization": 10,
+    "LpNormalization": 8, "LRN": 8,
+}
+_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+_VECTOR_OPS = frozenset({ops.ELEMENTWISE, ops.ACTIVATION, ops.NORM, ops.POOL, ops.REDUCE})
+
+
+def _shape(v: Value | None) -> tuple[int, ...]:
+    return tuple(v.shape) if v is not None and v.shape is not None else ()
+
+
+def _size(v: Value | None) -> int:
+    return math.prod(_shape(v)) if v is not None and v.shape is not None else 0
+
+
+class _Maps:
+    """Accumulates ``base + map @ widths`` rows for the width-dependent columns."""
+
+    def __init__(self, n_layers: int, groups: ChannelGroups | None) -> None:
+        self.groups = groups
+        self.g = len(groups.groups) if groups is not None else 0
+        self.w0 = np.array([g.width for g in groups.groups], np.float64) if groups is not None else np.zeros(0)
+        self.base = {f: np.zeros(n_layers) for f in WIDTH_FIELDS}
+        self.map = {f: np.zeros((n_layers, self.g)) for f in WIDTH_FIELDS}
+
+    def axis(self, row: int, field: str, value: Value | None, axis: int, value_now: float, scale: float = 1.0) -> None:
+        """``field[row] += scale * size(value.axis)`` with the axis following its channel groups."""
+        segs = self.groups.segments(value.name, axis) if (self.groups is not None and value is not None and axis >= 0) else ()
+        linear = 0.0
+        for gid, block in segs:
+            self.map[field][row, gid] += scale * block
+            linear += scale * block * self.w0[gid]
+        self.base[field][row] += value_now * scale - linear
+
+    def elems(self, row: int, field: str, value: Value | None) -> None:
+        """``field[row] += size(value)``, linear in the value's first channel axis."""
+        size = _size(value)
+        shape = _shape(value)
+        if self.groups is not None and value is not None:
+            for a, d in enumerate(shape):
+                if d and self.groups.segments(value.name, a):
+                    self.axis(row, field, value, a, float(d), size / d)
+                    return
+        self.base[field][row] += size
+
+    def const(self, row: int, field: str, x: float) -> None:
+        self.base[field][row] += x
+
+
+def _on_chip(graph: Graph, node: Node) -> tuple[float, float]:
+    group = node.meta.get("fusion_group")
+    ins = [v for v in node.inputs if v is not None and not v.is_const]
+    inp = bool(node.meta.get("input_on_chip"))
+    if not inp and group is not None and ins:
+        inp = all(v.producer is not None and v.producer.meta.get("fusion_group") == group for v in ins)
+    out = bool(node.meta.get("output_on_chip"))
+    if not out and group is not None:
+        cons = [c for o in node.outputs for c in o.consumers()]
+        out = bool(cons) and all(c.meta.get("fusion_group") == group for c in cons) and not any(graph.is_output(o) for o in node.outputs)
+    return float(inp), float(out)
+
+
+def _pair(attrs: dict, key: str, default: int = 1) -> tuple[int, int]:
+    v = list(attrs.get(key) or [default])
+    return (int(v[0]), int(v[1]) if len(v) > 1 else 1) if v else (default, default)
+
+
+def lower(graph: Graph, groups: ChannelGroups | None = None, *, default_bits: int | None = 8) -> Workload:
+    """The graph's layer table; see the module doc."""
+    nodes = graph.nodes
+    L = len(nodes)
+    cols = {f: np.zeros(L) for f in LAYER_FIELDS}
+    cols["kind"] = np.zeros(L, np.int32)
+    for f in ("n", "p", "q", "r", "s", "stride_h", "stride_w", "dil_h", "dil_w", "repeat", "w_repeat", "vec_ops"):
+        cols[f][:] = 1.0
+    maps = _Maps(L, groups)
+    for i, node in enumerate(nodes):
+        _lower_node(i, node, cols, maps)
+        acts = [v for v in node.inputs if v is not None and not v.is_const] or node.outputs
+        consts = [v for v in node.inputs if v is not None and v.is_const]
+        a_bits = default_bits or dtypes.bits(acts[0].dtype)
+        w_bits = default_bits or (dtypes.bits(consts[0].dtype) if consts else a_bits)
+        cols["act_bits"][i] = float(node.meta.get("act_bits", a_bits))
+        mm_act = cols["kind"][i] == MAC and cols["w_repeat"][i] > 1 and node.op == ops.MATMUL
+        cols["weight_bits"][i] = cols["act_bits"][i] if mm_act else float(node.meta.get("weight_bits", w_bits))
+        cols["input_on_chip"][i], cols["output_on_chip"][i] = _on_chip(graph, node)
+        cols["sparsity"][i] = float(node.meta.get("sparsity", 0.0))
+        if node.meta.get("fused_into"):
+            cols["kind"][i] = FREE
+    w0 = maps.w0
+    for f in WIDTH_FIELDS:
+        cols[f] = maps.base[f] + maps.map[f] @ w0
+    cols["groups"] = np.maximum(cols["groups"], 1.0)
+    free = np.array([g.free for g in groups.groups], bool) if groups is not None else np.zeros(0, bool)
+    return from_columns([n.name for n in nodes], [n.op for n in nodes], cols, w0, free,
+                        {f: (maps.base[f], maps.map[f]) for f in WIDTH_FIELDS})
+
+
+def _lower_node(i: int, node: Node, cols: dict[str, np.ndarray], maps: _Maps) -> None:
+    x = node.input(0)
+    y = node.outputs[0] if node.outputs else None
+    if node.op == ops.CONV and node.input(1) is not None and len(_shape(node.input(1))) >= 3:
+        _lower_conv(i, node, cols, maps)
+    elif node.op == ops.CONV_TRANSPOSE and node.input(1) is not None and len(_shape(node.input(1))) >= 3:
+        _lower_conv_transpose(i, node, cols, maps)
+    elif node.op in (ops.GEMM, ops.MATMUL) and len(_shape(x)) >= 1 and len(_shape(node.input(1))) >= 1:
+        _lower_matmul(i, node, cols, maps)
+    elif node.op == ops.RECURRENT and node.onnx_op in _GATES and len(_shape(x)) == 3:
+        _lower_recurrent(i, node, cols, maps)
+    else:
+        cols["kind"][i] = VECTOR if node.op in _VECTOR_OPS else MEMORY
+        for v in node.inputs:
+            if v is not None and not v.is_const:
+                maps.elems(i, "in_elems", v)
+        for o in node.outputs:
+            maps.elems(i, "out_elems", o)
+        cols["weight_elems"][i] = sum(_size(v) for v in node.inputs if v is not None and v.is_const)
+        cols["vec_ops"][i] = _vec_ops(node, x, y)
+        return
+    if x is not None:
+        maps.elems(i, "in_elems", x)
+    for o in node.outputs[:1]:
+        maps.elems(i, "out_elems", o)
+
+
+def _vec_ops(node: Node, x: Value | None, y: Value | None) -> float:
+    if node.op == ops.POOL and "kernel_shape" in node.attrs:
+        return float(math.prod(int(k) for k in node.attrs["kernel_shape"]))
+    if node.op in (ops.POOL, ops.REDUCE) and _size(y):
+        return max(1.0, _size(x) / _size(y))
+    return float(VEC_OPS.get(node.onnx_op, 1.0))
+
+
+def _conv_geometry(node: Node, cols: dict[str, np.ndarray], i: int) -> None:
+    cols["stride_h"][i], cols["stride_w"][i] = _pair(node.attrs, "strides")
+    cols["dil_h"][i], cols["dil_w"][i] = _pair(node.attrs, "dilations")
+
+
+def _spatial(shape: tuple[int, ...]) -> tuple[int, int]:
+    sp = shape[2:]
+    if not sp:
+        return 1, 1
+    return int(sp[0]), int(math.prod(sp[1:])) if len(sp) > 1 else 1
+
+
+def _lower_conv(i: int, node: Node, cols: dict[str, np.ndarray], maps: _Maps) -> None:
+    x, w, y = node.input(0), node.input(1), node.outputs[0]
+    ws, ys = _shape(w), _shape(y)
+    g = int(node.attrs.get("group", 1))
+    cols["kind"][i] = MAC
+    cols["n"][i] = ys[0]
+    cols["p"][i], cols["q"][i] = _spatial(ys)
+    cols["r"][i], cols["s"][i] = _spatial(ws)
+    _conv_geometry(node, cols, i)
+    maps.axis(i, "k", y, 1, float(ws[0]))
+    maps.axis(i, "c", x, 1, float(ws[1] * g))
+    if g > 1 and g == ws[1] * g and g == _shape(x)[1]:  # depth-wise: groups follow the channel width
+        maps.axis(i, "groups", x, 1, float(g))
+    else:
+        maps.const(i, "groups", float(g))
+    cols["weight_elems"][i] = _size(w)
+
+
+def _lower_conv_transpose(i: int, node: Node, cols: dict[str, np.ndarray], maps: _Maps) -> None:
+    x, w, y = node.input(0), node.input(1), node.outputs[0]
+    ws, xs = _shape(w), _shape(x)
+    g = int(node.attrs.get("group", 1))
+    cols["kind"][i] = MAC
+    cols["n"][i] = xs[0]
+    cols["p"][i], cols["q"][i] = _spatial(xs)
+    cols["r"][i], cols["s"][i] = _spatial(ws)
+    _conv_geometry(node, cols, i)
+    maps.axis(i, "k", y, 1, float(ws[1] * g))
+    maps.axis(i, "c", x, 1, float(ws[0]))
+    maps.const(i, "groups", float(g))
+    cols["weight_elems"][i] = _size(w)
+
+
+def _lower_matmul(i: int, node: Node, cols: dict[str, np.ndarray], maps: _Maps) -> None:
+    a, b, y = node.input(0), node.input(1), node.outputs[0]
+    sa, sb, sy = _shape(a), _shape(b), _shape(y)
+    cols["kind"][i] = MAC
+    maps.const(i, "groups", 1.0)
+    if node.op == ops.GEMM:
+        ta, tb = int(node.attrs.get("transA", 0)), int(node.attrs.get("transB", 0))
+        m, kd = (sa[1], sa[0]) if ta else (sa[0], sa[1])
+        nf = sb[0] if tb else sb[1]
+        cols["p"][i] = m
+        maps.axis(i, "c", a, 0 if ta else 1, float(kd))
+        maps.axis(i, "k", y, 1, float(nf))
+        cols["weight_elems"][i] = _size(b)
+        return
+    if len(sa) == 1:
+        sa = (1, *sa)
+    kd = sa[-1]
+    nf = sb[-1] if len(sb) >= 2 else 1
+    if b.is_const or len(sb) <= 2:
+        cols["p"][i] = math.prod(sa[:-1])
+        cols["weight_elems"][i] = _size(b)
+    else:
+        batch = math.prod(np.broadcast_shapes(sa[:-2], sb[:-2]))
+        cols["p"][i] = sa[-2]
+        cols["repeat"][i] = cols["w_repeat"][i] = batch
+        cols["weight_elems"][i] = batch * kd * nf
+    maps.axis(i, "c", a, len(_shape(a)) - 1, float(kd))
+    maps.axis(i, "k", y, len(sy) - 1, float(nf))
+
+
+def _lower_recurrent(i: int, node: Node, cols: dict[str, np.ndarray], maps: _Maps) -> None:
+    x, w, r = node.input(0), node.input(1), node.input(2)
+    seq, batch, _ = _shape(x)
+    dirs, gh, hidden = _shape(r)
+    gates = _GATES[node.onnx_op]
+    y = node.outputs[0] if node.outputs and _shape(node.outputs[0]) else None
+    cols["kind"][i] = MAC
+    cols["p"][i] = batch
+    cols["repeat"][i] = seq * dirs
+    cols["w_repeat"][i] = dirs
+    maps.const(i, "groups", 1.0)
+    maps.axis(i, "c", x, 2, float(_shape(x)[2]))
+    maps.axis(i, "c", y, 3 if y is not None else -1, float(hidden))
+    maps.axis(i, "k", y, 3 if y is not None else -1, float(hidden), scale=gates)
+    cols["weight_elems"][i] = _size(w) + _size(r)

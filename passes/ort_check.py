@@ -1,0 +1,100 @@
+"""Run graphs in onnxruntime and compare them: the check behind ``transform --verify``
+and the conformance tests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from symbiote.ir import dtypes
+from symbiote.ir.graph import Graph
+
+
+@dataclass(frozen=True)
+class Comparison:
+    max_abs: float   # max |a - b| over every output element
+    max_rel: float   # max |a - b| / (|a| + 1e-6 * max|a| + 1e-12)... see rel_diff
+    cosine: float    # cosine similarity of all outputs concatenated (1.0 = same direction)
+    outputs: int
+
+    def as_dict(self) -> dict[str, float]:
+        return {"max_abs": self.max_abs, "max_rel": self.max_rel, "cosine": self.cosine, "outputs": self.outputs}
+
+
+def random_inputs(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
+    """Seeded inputs: floats ~ N(0, 1); integers in {0, 1} (valid token ids, type ids and masks)."""
+    rng = np.random.default_rng(seed)
+    feeds: dict[str, np.ndarray] = {}
+    for v in graph.inputs:
+        if v.shape is None:
+            raise ValueError(f"input {v.name!r} has no static shape")
+        np_dt = dtypes.to_numpy(v.dtype)
+        if dtypes.is_float(v.dtype):
+            feeds[v.name] = rng.standard_normal(v.shape).astype(np_dt)
+        elif v.dtype == "bool":
+            feeds[v.name] = rng.integers(0, 2, v.shape).astype(bool)
+        else:
+            feeds[v.name] = rng.integers(0, 2, v.shape).astype(np_dt)
+    return feeds
+
+
+def to_model(graph: Graph):
+    from symbiote.frontend.save import to_onnx
+
+    return to_onnx(graph)
+
+
+def check_model(graph: Graph) -> None:
+    """onnx.checker on the exported model (raises onnx.checker.ValidationError)."""
+    import onnx
+
+    onnx.checker.check_model(to_model(graph))
+
+
+def run(graph: Graph, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(to_model(graph).SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    names = {i.name for i in sess.get_inputs()}
+    return sess.run(None, {k: v for k, v in feeds.items() if k in names})
+
+
+def compare_outputs(a: list[np.ndarray], b: list[np.ndarray]) -> Comparison:
+    if len(a) != len(b):
+        raise ValueError(f"output counts differ: {len(a)} vs {len(b)}")
+    max_abs = max_rel = 0.0
+    fa, fb = [], []
+    for x, y in zip(a, b):
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        if x.shape != y.shape:
+            raise ValueError(f"output shapes differ: {x.shape} vs {y.shape}")
+        if x.size == 0:
+            continue
+        d = np.abs(x - y)
+        max_abs = max(max_abs, float(d.max()))
+        scale = np.abs(x) + 1e-6 * float(np.abs(x).max()) + 1e-12
+        max_rel = max(max_rel, float((d / scale).max()))
+        fa.append(x.reshape(-1))
+        fb.append(y.reshape(-1))
+    va = np.concatenate(fa) if fa else np.zeros(1)
+    vb = np.concatenate(fb) if fb else np.zeros(1)
+    na, nb = np.linalg.norm(va), np.linalg.norm(vb)
+    cos = float(va @ vb / (na * nb)) if na > 0 and nb > 0 else float(na == nb)
+    return Comparison(max_abs, max_rel, cos, len(a))
+
+
+def compare(original: Graph, result: Graph, seed: int = 0) -> Comparison:
+    """Run both graphs on the same seeded random inputs and compare their outputs."""
+    feeds = random_inputs(original, seed)
+    return compare_outputs(run(original, feeds), run(result, feeds))
+
+
+def allclose(original: Graph, result: Graph, rtol: float = 1e-4, atol: float = 1e-5, seed: int = 0) -> bool:
+    feeds = random_inputs(original, seed)
+    return all(np.allclose(x, y, rtol=rtol, atol=atol) for x, y in zip(run(original, feeds), run(result, feeds)))

@@ -1,0 +1,237 @@
+"""Co-design problems: a backend template + one or more networks -> a search Problem.
+
+The genome holds the template's hardware knobs (each knob's legal grid, from
+``Knob.grid``), and per network, per ``--model-knobs``:
+
+* ``channels``: one width per free channel group (``genome.width_grid``: from a quarter
+  to twice the original width), acting on the Workload through ``with_widths``;
+* ``precision``: one bit-width per MAC layer (from ``bits_choices``), through ``with_bits``.
+
+The cost of a design is the template's ``cost`` (``relaxed_cost`` for gradients) on
+every network's reshaped Workload; the fidelity is the accuracy proxy
+(:mod:`symbiote.search.accuracy`), the parameter count follows the widths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from symbiote.errors import SearchError
+from symbiote.search.accuracy import AccuracyProxy, build_proxy
+from symbiote.search.genome import Gene, GenomeSpace, make_hw_gene, width_grid
+from symbiote.search.objectives import Constraint, Objective
+from symbiote.search.problem import Problem
+
+MODEL_KNOBS = ("none", "channels", "precision", "channels+precision")
+DEFAULT_BITS = (4, 6, 8, 16)
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    name: str
+    graph: Any                      # ir.Graph
+    groups: Any                     # ChannelGroups
+    workload: Any                   # ir.Workload
+    free_ids: tuple[int, ...]       # free channel groups, genome order
+    mac_layers: tuple[int, ...]     # workload rows with a bit-width knob
+    proxy: AccuracyProxy
+    source: str = ""
+
+    @property
+    def group_names(self) -> tuple[str, ...]:
+        return tuple(self.groups.groups[g].name for g in self.free_ids)
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return tuple(self.workload.names[i] for i in self.mac_layers)
+
+
+def network_name(src: str) -> str:
+    s = str(src)
+    if s.startswith("zoo:"):
+        return s[4:]
+    from pathlib import Path
+
+    return Path(s).stem or "model"
+
+
+def prepare_network(src: Any, name: str | None = None, input_shapes: Mapping[str, Any] | None = None,
+                    graph: Any = None) -> Network:
+    """Load (unless ``graph`` is given), analyse channel groups, lower, build the proxy."""
+    from symbiote.ir import ops
+    from symbiote.ir.channel_groups import analyze
+    from symbiote.ir.lower import lower
+    from symbiote.ir.workload import MAC
+
+    if graph is None:
+        from symbiote.frontend import load
+
+        graph = load(src, input_shapes=input_shapes) if input_shapes else load(src)
+    groups = analyze(graph)
+    wl = lower(graph, groups)
+    free = tuple(g.id for g in groups.free)
+    compute = {n.name for n in graph.nodes if n.op in ops.COMPUTE}
+    kinds = np.asarray(wl.kind)
+    macs = tuple(i for i, n in enumerate(wl.names) if kinds[i] == MAC and n in compute
+                 and float(np.asarray(wl.w_repeat)[i]) == 1.0)
+    proxy = build_proxy(graph, groups, free)
+    return Network(name or network_name(src), graph, groups, wl, free, macs, proxy, str(src))
+
+
+@dataclass(frozen=True, eq=False)
+class CoDesign:
+    """A Problem plus what is needed to read its genomes back as designs."""
+
+    problem: Problem
+    template: Any
+    networks: tuple[Network, ...]
+    model_knobs: str
+    hw_fixed: dict[str, Any] = field(default_factory=dict)
+    bits_choices: tuple[int, ...] = DEFAULT_BITS
+
+    @property
+    def space(self) -> GenomeSpace:
+        return self.problem.space
+
+    def hardware(self, idx: np.ndarray) -> dict[str, Any]:
+        """The legal hardware design (Python values, every knob)."""
+        g = self.space.structure(idx)
+        d = dict(self.template.space.default())
+        d.update(self.hw_fixed)
+        for k, v in g.hw.items():
+            d[k] = v
+        return self.template.space.validate(d)
+
+    def model_knobs_of(self, idx: np.ndarray) -> list[dict[str, Any]]:
+        g = self.space.structure(idx)
+        out = []
+        for net, mk in zip(self.networks, g.models):
+            widths = {k: v for k, v in mk.widths.items()}
+            out.append({"widths": widths, "bits": dict(mk.bits) if "precision" in self.model_knobs else None})
+        return out
+
+    def details(self, idx: np.ndarray) -> list[Any]:
+        """Full per-layer Metrics of one design, per network."""
+        values = self.space.decode(jnp.asarray(idx, jnp.int32))
+        hw, wls = _split(self, values)
+        return [self.template.cost(hw, wl) for wl in wls]
+
+    def baseline(self) -> np.ndarray:
+        """The template's default hardware with the models as given."""
+        return self.space.default()
+
+
+def _hw_genes(template, grids: Mapping[str, Sequence[Any]] | None, fixed: Mapping[str, Any],
+              max_points: int) -> list[Gene]:
+    genes = []
+    for k in template.space.knobs:
+        if k.name in fixed:
+            continue
+        vals = list(grids[k.name]) if grids and k.name in grids else k.grid(max_points)
+        if k.kind == "categorical":
+            labels = tuple(v for v in k.choices if v in vals)
+            g = make_hw_gene(k.name, (), k.default if k.default in labels else labels[0], categorical_labels=labels)
+            # keep the template's choice index as the gene value
+            g = Gene(g.name, tuple(float(k.choices.index(c)) for c in labels), g.default, "hw", -1, True, labels,
+                     False, k.name)
+        else:
+            for v in vals:
+                k.validate(v, "search grid")
+            g = make_hw_gene(k.name, sorted(set(float(v) for v in vals)), float(k.default))
+        genes.append(g)
+    return genes
+
+
+def _split(cd: "CoDesign | _Parts", values: jnp.ndarray):
+    space, template, networks, fixed, knobs = cd.space, cd.template, cd.networks, cd.hw_fixed, cd.model_knobs
+    hw: dict[str, jnp.ndarray] = {}
+    for k in template.space.knobs:
+        if k.name in fixed:
+            hw[k.name] = jnp.float32(k.encode(fixed[k.name]))
+    hw_idx = space.indices("hw")
+    for j in hw_idx:
+        hw[space.genes[j].key] = values[j]
+    wls = []
+    for n, net in enumerate(networks):
+        wl = net.workload
+        wi = space.indices("width", n)
+        if len(wi):
+            w = jnp.asarray(wl.widths0).at[jnp.asarray(net.free_ids)].set(values[wi])
+            wl = wl.with_widths(w)
+        bi = space.indices("bits", n)
+        if len(bi):
+            rows = jnp.asarray(net.mac_layers)
+            wb = jnp.asarray(wl.weight_bits).at[rows].set(values[bi])
+            ab = jnp.asarray(wl.act_bits).at[rows].set(values[bi])
+            wl = wl.with_bits(wb, ab)
+        wls.append(wl)
+    return hw, wls
+
+
+@dataclass(frozen=True, eq=False)
+class _Parts:
+    space: GenomeSpace
+    template: Any
+    networks: tuple[Network, ...]
+    hw_fixed: dict
+    model_knobs: str
+
+
+def _metrics(parts: _Parts, values: jnp.ndarray, relaxed: bool) -> dict[str, jnp.ndarray]:
+    from symbiote.ir.workload import MAC
+
+    hw, wls = _split(parts, values)
+    cost = parts.template.relaxed_cost if relaxed else parts.template.cost
+    lat, en, area, params, fid, cyc = [], [], [], [], [], []
+    space = parts.space
+    for n, (net, wl) in enumerate(zip(parts.networks, wls)):
+        m = cost(hw, wl)
+        lat.append(m.total_latency_s)
+        cyc.append(m.total_latency_cycles)
+        en.append(m.total_energy_pj)
+        area.append(jnp.asarray(m.area_mm2).reshape(()))
+        params.append(jnp.sum(jnp.where((wl.kind == MAC) & (wl.w_repeat == 1), wl.weight_elems, 0.0)))
+        wi, bi = space.indices("width", n), space.indices("bits", n)
+        fid.append(net.proxy.fidelity(values[wi] if len(wi) else None, values[bi] if len(bi) else None))
+    return {"latency_s": jnp.stack(lat), "latency_cycles": jnp.stack(cyc), "energy_pj": jnp.stack(en),
+            "area_mm2": jnp.stack(area), "params": jnp.stack(params), "fidelity": jnp.stack(fid)}
+
+
+def build(template, networks: Sequence[Network], *, model_knobs: str = "channels+precision",
+          objectives: Sequence[Objective], constraints: Sequence[Constraint] = (),
+          hw_grids: Mapping[str, Sequence[Any]] | None = None, hw_fixed: Mapping[str, Any] | None = None,
+          bits_choices: Sequence[int] = DEFAULT_BITS, width_range: tuple[float, float] = (0.25, 2.0),
+          max_points: int = 32) -> CoDesign:
+    if model_knobs not in MODEL_KNOBS:
+        raise SearchError(f"--model-knobs {model_knobs!r}: expected one of {', '.join(MODEL_KNOBS)}")
+    fixed = dict(template.space.validate(hw_fixed or {}, "search", complete=False)) if hw_fixed else {}
+    if hw_grids:
+        for k in hw_grids:
+            if k not in template.space:
+                raise SearchError(f"unknown knob {k!r} of backend {template.name!r}")
+    genes = _hw_genes(template, hw_grids, fixed, max_points)
+    bits = tuple(sorted(int(b) for b in bits_choices))
+    for n, net in enumerate(networks):
+        if "channels" in model_knobs:
+            for gid, gname in zip(net.free_ids, net.group_names):
+                w0 = net.groups.groups[gid].width
+                vals = width_grid(w0, min_frac=width_range[0], max_frac=width_range[1])
+                genes.append(Gene(f"{net.name}/width/{gname}", vals, vals.index(float(w0)), "width", n, key=gname))
+        if "precision" in model_knobs:
+            base = 8 if 8 in bits else bits[len(bits) // 2]
+            for lname in net.layer_names:
+                genes.append(Gene(f"{net.name}/bits/{lname}", tuple(float(b) for b in bits), bits.index(base),
+                                  "bits", n, key=lname))
+    names = tuple(net.name for net in networks)
+    if len(set(names)) != len(names):
+        raise SearchError(f"two models share the name {names}: give distinct files")
+    space = GenomeSpace(tuple(genes), names)
+    parts = _Parts(space, template, tuple(networks), fixed, model_knobs)
+    problem = Problem(space, lambda v: _metrics(parts, v, False), lambda v: _metrics(parts, v, True),
+                      tuple(objectives), tuple(constraints), names)
+    return CoDesign(problem, template, tuple(networks), model_knobs, fixed, bits)

@@ -1,0 +1,163 @@
+"""Objectives and constraints as data.
+
+An :class:`Objective` is a weighted product of metrics to minimize, e.g. ``"edp"``
+(energy x delay), ``"latency"``, ``"energy"``, ``"area"`` or ``"latency^2*energy"``;
+the search works on its logarithm, so a product is a weighted sum of log metrics.
+Several objectives (``--objective latency --objective energy``) make a Pareto search.
+
+A :class:`Constraint` is parsed from text such as ``"area_mm2<=4"``, ``"latency_ms<=5"``,
+``"power_w<=2"``, ``"params<=3e6"`` or ``"fidelity>=0.99"``. Its *violation* is 0 when
+met and grows with the relative distance to the bound (a log ratio for positive
+quantities), so violations of different units can be summed.
+
+Metrics are plain dicts of arrays keyed by name (``latency_s``, ``energy_pj``,
+``area_mm2``, ``params``, ``fidelity``); :func:`derive` adds the derived ones.
+Every function here is pure JAX, usable under jit/vmap/grad.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+
+from symbiote.errors import SearchError
+
+#: metric name -> (base metric, scale) so that value = metrics[base] * scale
+_UNITS: dict[str, tuple[str, float]] = {
+    "latency_s": ("latency_s", 1.0),
+    "latency_ms": ("latency_s", 1e3),
+    "latency_us": ("latency_s", 1e6),
+    "energy_pj": ("energy_pj", 1.0),
+    "energy_uj": ("energy_pj", 1e-6),
+    "energy_mj": ("energy_pj", 1e-9),
+    "energy_j": ("energy_pj", 1e-12),
+    "area_mm2": ("area_mm2", 1.0),
+    "power_w": ("power_w", 1.0),
+    "edp": ("edp", 1.0),
+    "params": ("params", 1.0),
+    "macs": ("macs", 1.0),
+    "fidelity": ("fidelity", 1.0),
+    "latency_cycles": ("latency_cycles", 1.0),
+}
+
+#: short objective names -> metric
+_ALIASES = {"latency": "latency_s", "energy": "energy_pj", "area": "area_mm2", "power": "power_w",
+            "edp": "edp", "params": "params"}
+
+#: metrics that may be <= 0 (a log ratio makes no sense for them)
+_LINEAR = {"fidelity"}
+
+METRIC_NAMES = tuple(sorted(set(_UNITS) | set(_ALIASES)))
+
+
+def derive(m: Mapping[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
+    """Add derived metrics: ``edp`` (J*s), ``power_w`` (W)."""
+    out = dict(m)
+    if "latency_s" in m and "energy_pj" in m:
+        e_j = m["energy_pj"] * 1e-12
+        out.setdefault("edp", e_j * m["latency_s"])
+        out.setdefault("power_w", e_j / jnp.maximum(m["latency_s"], 1e-30))
+    return out
+
+
+def metric_value(m: Mapping[str, jnp.ndarray], name: str) -> jnp.ndarray:
+    name = _ALIASES.get(name, name)
+    base, scale = _UNITS[name]
+    if base not in m:
+        raise SearchError(f"metric {name!r} is not computed by this search (have: {', '.join(sorted(m))})")
+    return m[base] * scale
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Minimize prod(metric_i ** weight_i)."""
+
+    terms: tuple[tuple[str, float], ...]
+    text: str = ""
+
+    @staticmethod
+    def parse(text: str) -> "Objective":
+        t = text.strip().lower().replace(" ", "")
+        if not t:
+            raise SearchError("empty objective")
+        terms = []
+        for part in t.split("*"):
+            name, _, w = part.partition("^")
+            name = _ALIASES.get(name, name)
+            if name not in _UNITS:
+                raise SearchError(f"objective {text!r}: unknown metric {part!r}; known: {', '.join(METRIC_NAMES)}")
+            if name in _LINEAR:
+                raise SearchError(f"objective {text!r}: {name} is a constraint, not an objective")
+            try:
+                weight = float(w) if w else 1.0
+            except ValueError:
+                raise SearchError(f"objective {text!r}: bad exponent {w!r}") from None
+            terms.append((name, weight))
+        return Objective(tuple(terms), text.strip())
+
+    def log_value(self, m: Mapping[str, jnp.ndarray]) -> jnp.ndarray:
+        """log of the objective (the quantity the search minimizes)."""
+        return sum(w * jnp.log(jnp.maximum(metric_value(m, n), 1e-300)) for n, w in self.terms)
+
+    def value(self, m: Mapping[str, jnp.ndarray]) -> jnp.ndarray:
+        return jnp.exp(self.log_value(m))
+
+
+_CONSTRAINT_RE = re.compile(r"^\s*([a-z_0-9]+)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    metric: str
+    op: str      # "<=" or ">="
+    bound: float
+
+    @staticmethod
+    def parse(text: str) -> "Constraint":
+        mt = _CONSTRAINT_RE.match(text.lower())
+        if not mt:
+            raise SearchError(f"constraint {text!r}: expected METRIC<=VALUE or METRIC>=VALUE, e.g. area_mm2<=4")
+        name, op, val = mt.groups()
+        name = _ALIASES.get(name, name)
+        if name not in _UNITS:
+            raise SearchError(f"constraint {text!r}: unknown metric {name!r}; known: {', '.join(METRIC_NAMES)}")
+        try:
+            bound = float(val)
+        except ValueError:
+            raise SearchError(f"constraint {text!r}: bad number {val!r}") from None
+        if name not in _LINEAR and bound <= 0:
+            raise SearchError(f"constraint {text!r}: the bound must be positive")
+        return Constraint(name, "<=" if op.startswith("<") else ">=", bound)
+
+    def __str__(self) -> str:
+        return f"{self.metric}{self.op}{self.bound:g}"
+
+    def violation(self, m: Mapping[str, jnp.ndarray]) -> jnp.ndarray:
+        """0 when met, else a positive, unit-free distance to the bound."""
+        v = metric_value(m, self.metric)
+        if self.metric in _LINEAR:
+            d = (self.bound - v) if self.op == ">=" else (v - self.bound)
+            return jnp.maximum(d, 0.0) * 100.0  # 0.01 below a fidelity bound ~ a 1% log overshoot
+        d = jnp.log(jnp.maximum(v, 1e-300)) - jnp.log(self.bound)
+        return jnp.maximum(d if self.op == "<=" else -d, 0.0)
+
+    def satisfied(self, m: Mapping[str, float], tol: float = 1e-9) -> bool:
+        v = float(metric_value(m, self.metric))
+        return v <= self.bound * (1 + tol) + tol if self.op == "<=" else v >= self.bound * (1 - tol) - tol
+
+
+def total_violation(constraints: tuple[Constraint, ...], m: Mapping[str, jnp.ndarray]) -> jnp.ndarray:
+    if not constraints:
+        return jnp.zeros_like(next(iter(m.values())))
+    return sum(c.violation(m) for c in constraints)
+
+
+def parse_objectives(texts: list[str] | tuple[str, ...] | None) -> tuple[Objective, ...]:
+    return tuple(Objective.parse(t) for t in (texts or ["edp"]))
+
+
+def parse_constraints(texts: list[str] | tuple[str, ...] | None) -> tuple[Constraint, ...]:
+    return tuple(Constraint.parse(t) for t in (texts or []))

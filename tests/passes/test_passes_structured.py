@@ -1,0 +1,170 @@
+"""prune / resize-channels / precision / fusion on the zoo and hand-built graphs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from symbiote.errors import PassError, PipelineSyntaxError
+from symbiote.ir.analysis import graph_stats
+from symbiote.ir.channel_groups import analyze
+from symbiote.passes import parse_pipeline
+from symbiote.passes.ort_check import random_inputs, run
+from symbiote.passes.resize import round_width
+
+
+def test_prune_half_resnet50_halves_every_free_group(models):
+    g = models["zoo:resnet50"]
+    before = analyze(g)
+    res = parse_pipeline("prune(ratio=0.5)")(g)
+    after = analyze(res.graph)
+    assert len(before.free) == 37
+    for grp in before.free:
+        assert after.by_name(grp.name).width == grp.width // 2
+    for grp in before.groups:
+        if not grp.free:
+            assert after.by_name(grp.name).width == grp.width
+    # every member axis of a group (residual adds included) has the new size
+    for grp in after.free:
+        for name, axis in grp.members:
+            assert res.graph.value(name).shape[axis] == after.axis_size(name, axis)
+    m0, m1 = graph_stats(g).macs, graph_stats(res.graph).macs
+    assert 0.2 < m1 / m0 < 0.35  # most MACs scale with in*out channels: ~1/4
+    out = run(res.graph, random_inputs(res.graph))
+    assert out[0].shape == (1, 1000) and np.isfinite(out[0]).all()
+
+
+def test_prune_bert_prunes_mlp_hidden_only(models):
+    g = models["zoo:bert"]
+    res = parse_pipeline("prune(ratio=0.5)")(g)
+    widths = res.info["steps"][0]["widths"]
+    assert widths and all("intermediate" in k for k in widths)
+    assert all(new == old // 2 for old, new in widths.values())
+    cg = analyze(g)
+    assert not any(grp.free for grp in cg.groups if "query" in grp.name or "key" in grp.name or "value" in grp.name)
+
+
+def test_prune_widths_and_errors(models):
+    g = models["zoo:tiny_cnn"]
+    res = parse_pipeline("prune(widths={stage1.conv.out:20},criterion=random,seed=3)")(g)
+    assert analyze(res.graph).by_name("stage1.conv.out").width == 20
+    with pytest.raises(PassError, match="stage1.conv.oot"):
+        parse_pipeline("prune(widths={stage1.conv.oot:20})")(g)
+    with pytest.raises(PassError, match="cannot grow"):
+        parse_pipeline("prune(widths={stage1.conv.out:200})")(g)
+    fixed = next(grp for grp in analyze(g).groups if not grp.free)
+    with pytest.raises(PassError, match="cannot change"):
+        parse_pipeline(f"resize-channels(widths={{{fixed.name}:7}})")(g)
+    with pytest.raises(PipelineSyntaxError, match="exactly one"):
+        parse_pipeline("prune")
+
+
+def test_prune_keeps_the_most_important_channels(models):
+    g = models["zoo:tiny_cnn"]
+    cg = analyze(g)
+    grp = cg.by_name("stage0.conv.out")
+    w = g.value("stage0.conv.weight").const if "stage0.conv.weight" in g.constants else None
+    res = parse_pipeline("prune(widths={stage0.conv.out:4},criterion=random)")(g)
+    res2 = parse_pipeline("prune(widths={stage0.conv.out:4},criterion=random)")(g)
+    k1 = [v.const for v in res.graph.constants.values()]
+    k2 = [v.const for v in res2.graph.constants.values()]
+    assert all(np.array_equal(a, b) for a, b in zip(k1, k2))  # same seed, same result
+    assert grp.width == 16 and (w is None or w.shape[0] == 16)
+
+
+@pytest.mark.parametrize("w,m,mode,want", [(37, 16, "nearest", 32), (40, 16, "nearest", 48), (37, 16, "up", 48), (47, 16, "down", 32), (5, 16, "down", 16)])
+def test_round_width(w, m, mode, want):
+    assert round_width(w, m, mode) == want
+
+
+def test_resize_multiple_rounds_every_free_group(models):
+    g = models["zoo:mobilenet_v2"]
+    res = parse_pipeline("resize-channels(multiple=16)")(g)
+    for grp in analyze(res.graph).free:
+        assert grp.width % 16 == 0
+
+
+def test_set_precision_meta_and_errors(models):
+    g = models["zoo:tiny_cnn"]
+    layer = next(n.name for n in g.nodes if n.onnx_op == "Conv")
+    res = parse_pipeline(f"set-precision(default=8,layers={{{layer}:4}})")(g)
+    n = res.graph.node(layer)
+    assert n.meta["weight_bits"] == 4 and n.meta["act_bits"] == 4
+    assert all(m.meta["weight_bits"] == 8 for m in res.graph.nodes if m.onnx_op == "Gemm")
+    with pytest.raises(PassError, match="no compute layer"):
+        parse_pipeline("set-precision(layers={nope:4})")(g)
+    q = parse_pipeline("set-precision(default=8,export-qdq=true)")(g).graph
+    assert sum(n.onnx_op == "QuantizeLinear" for n in q.nodes) == sum(n.onnx_op in ("Conv", "Gemm") for n in g.nodes)
+
+
+def test_sparsify_meta(models):
+    g = models["zoo:tiny_cnn"]
+    res = parse_pipeline("sparsify(0.75)")(g)
+    convs = [n for n in res.graph.nodes if n.onnx_op == "Conv"]
+    assert all(0.74 <= n.meta["sparsity"] <= 0.76 for n in convs)
+    assert all(np.mean(n.input(1).const == 0) == n.meta["sparsity"] for n in convs)
+
+
+def test_fuse_activations_and_layers(models):
+    g = models["hand:attention"]
+    res = parse_pipeline("fuse-activations")(g)
+    fused = [n for n in res.graph.nodes if "fused_activation" in n.meta]
+    assert [n.meta["fused_activation"] for n in fused] == ["Gelu"]
+    assert sum(n.meta.get("fused_into") == fused[0].name for n in res.graph.nodes) == 6  # bias Add + 5 GELU nodes
+    assert len(res.graph.nodes) == len(g.nodes)  # nodes kept: save() stays exact
+    d = models["hand:depthwise"]
+    kinds = {n.meta["fused_activation"] for n in parse_pipeline("fold-bn,fuse-activations")(d).graph.nodes if "fused_activation" in n.meta}
+    assert kinds == {"Relu", "Clip", "Swish"}
+    r = models["zoo:resnet18"]
+    big = parse_pipeline("fold-bn,fuse-activations,fuse-layers(max_on_chip_kb=100000)")(r).graph
+    small = parse_pipeline("fold-bn,fuse-activations,fuse-layers(max_on_chip_kb=0)")(r).graph
+    groups = lambda gr: {n.meta["fusion_group"] for n in gr.nodes}
+    assert len(groups(small)) > len(groups(big))
+    assert not any(n.meta.get("output_on_chip") for n in small.nodes)
+    for n in big.nodes:
+        if n.meta.get("output_on_chip"):
+            assert not big.is_output(n.outputs[0])
+
+
+def test_fold_bn_removes_every_bn(models):
+    for key in ("zoo:resnet50", "zoo:mobilenet_v2", "hand:residual"):
+        res = parse_pipeline("fold-bn")(models[key])
+        assert not any(n.onnx_op == "BatchNormalization" for n in res.graph.nodes), key
+
+
+def test_fuse_bias_matmul_add_to_gemm():
+    from onnx import helper, TensorProto
+    from symbiote.frontend import load
+
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3], np.arange(12, dtype=np.float32).tolist())
+    b = helper.make_tensor("b", TensorProto.FLOAT, [3], [1.0, 2.0, 3.0])
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])], [w, b])
+    graph = load(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    res = parse_pipeline("fuse-bias")(graph)
+    assert [n.onnx_op for n in res.graph.nodes] == ["Gemm"] and res.graph.outputs[0].name == "y"
+    feeds = random_inputs(graph)
+    np.testing.assert_allclose(run(res.graph, feeds)[0], run(graph, feeds)[0], rtol=1e-5)
+
+
+def test_canonicalize_removes_noops_and_dead_code():
+    from onnx import helper, TensorProto
+    from symbiote.frontend import load
+
+    nodes = [
+        helper.make_node("Dropout", ["x"], ["d"]),
+        helper.make_node("Cast", ["d"], ["c"], to=TensorProto.FLOAT),
+        helper.make_node("Reshape", ["c", "shape"], ["r"]),
+        helper.make_node("Relu", ["r"], ["dead"]),
+        helper.make_node("Transpose", ["r"], ["t"], perm=[0, 1]),
+        helper.make_node("Identity", ["t"], ["y"]),
+    ]
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [2, 3])
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])], [shape])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    graph = load(m)
+    res = parse_pipeline("canonicalize")(graph)
+    assert res.modified
+    assert not res.graph.nodes or all(n.onnx_op not in ("Dropout", "Cast", "Reshape", "Relu", "Transpose") for n in res.graph.nodes)
+    feeds = random_inputs(graph)
+    np.testing.assert_array_equal(run(res.graph, feeds)[0], feeds["x"])

@@ -221,7 +221,7 @@ def lower(
     }
     keep: set[str] = set()
     pending = []
-    for k, n in enumerate(g.node):
+    for n in g.node:
         if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and len(n.output) == 1:
             _claim(values, n.output[0], n, label)
             values[n.output[0]] = graph.add_const(n.output[0], _constant_node_value(n, base_dir, label), unique=False)

@@ -129,7 +129,23 @@ def _opset_imports(graph: Graph) -> list[onnx.OperatorSetIdProto]:
 
 
 def _all_nodes(graph: Graph):
-    yield from graph.nodes
+    """Every node's (domain-bearing) proto or IR node, subgraph bodies included."""
+    for n in graph.nodes:
+        yield n
+        for value in n.attrs.values():
+            for sub in value if isinstance(value, list) else [value]:
+                if isinstance(sub, onnx.GraphProto):
+                    yield from _proto_nodes(sub)
+                elif isinstance(sub, Graph):
+                    yield from _all_nodes(sub)
+
+
+def _proto_nodes(g: onnx.GraphProto):
+    for n in g.node:
+        yield n
+        for a in n.attribute:
+            for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                yield from _proto_nodes(sub)
 
 
 def _ir_version(graph: Graph, opsets: list[onnx.OperatorSetIdProto]) -> int:

@@ -19,7 +19,8 @@ Counting conventions
 * **params**: elements of the node's weight constants: constant inputs that are not
   integer shape/axes/pads/indices arguments (int32/int64/bool tensors), not scalars, and
   not the shape-like arguments of data-movement ops (Reshape targets, Resize scales...),
-  and not BatchNormalization's running mean/variance (buffers, as torchvision counts).
+  not BatchNormalization's running mean/variance (buffers, as torchvision counts), and
+  not a recurrent cell's sequence lengths or initial states.
   Quantized int8/uint8 weights count. In :func:`graph_stats` a constant shared by several
   nodes counts once.
 * **bytes_read / bytes_written**: the sizes of the node's distinct input / output tensors
@@ -141,6 +142,8 @@ def weight_inputs(node: Node) -> list[Value]:
             continue
         if node.onnx_op in ("Resize", "Upsample", "Clip", "Pad") and i > 0:
             continue
+        if node.onnx_op in _GATES and i >= 4 and not (node.onnx_op == "LSTM" and i == 7):
+            continue  # sequence lengths and initial states, not weights (LSTM input 7: peepholes are)
         if node.onnx_op == "BatchNormalization" and i >= 3:
             continue  # running mean/var are statistics (buffers), not trained parameters
         if all(u is not v for u in out):

@@ -14,7 +14,7 @@ Both the attribute form and the input form of arguments that moved between opset
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 

@@ -189,12 +189,12 @@ def importance(graph: Graph, cg: ChannelGroups, gid: int, criterion: str, seed: 
     for name, axis in cg.groups[gid].members:
         if name not in graph.constants or _role(graph, name) != want:
             continue
-        arr = np.asarray(graph.constants[name].const, dtype=np.float64)
+        arr = np.asarray(graph.constants[name].const)
         other = tuple(a for a in range(arr.ndim) if a != axis)
         if criterion == "l2":
-            per = np.sqrt(np.sum(arr * arr, axis=other)) if other else np.abs(arr)
+            per = np.sqrt(np.sum(np.square(arr), axis=other, dtype=np.float64)) if other else np.abs(arr).astype(np.float64)
         else:
-            per = np.sum(np.abs(arr), axis=other) if other else np.abs(arr)
+            per = np.sum(np.abs(arr), axis=other, dtype=np.float64) if other else np.abs(arr).astype(np.float64)
         off = 0
         for g, b in cg.segments(name, axis):
             w = cg.groups[g].width

@@ -89,7 +89,7 @@ def set_scale_shift(graph: Graph, node: Node, scale: np.ndarray, shift: np.ndarr
     shape = [1] * w.const.ndim
     shape[axis] = k
     dt = w.const.dtype
-    new_w = (w.const.astype(np.float64) * scale.reshape(shape)).astype(dt)
+    new_w = (w.const * scale.astype(dt).reshape(shape)).astype(dt)
     new_b = (bias * scale + shift).astype(dt)
     node.set_input(1, graph.add_const(w.name, new_w))
     if len(node.inputs) < 3:

@@ -156,7 +156,7 @@ class Search:
         key = jax.random.fold_in(self.root, st.iteration)
         k_init, k_grad, k_ask = jax.random.split(key, 3)
         if st.iteration == 0:
-            starts = np.concatenate([space.default()[None], space.sample(k_init, s.grad_starts - 1)])
+            starts = np.concatenate([space.default()[None], space.sample_anchored(k_init, s.grad_starts - 1)])
             starts = self._categorical_cover(starts)
             refined = self._gradient(st, k_grad, starts)
             first = evo.init(jax.random.fold_in(k_init, 1), space, s.population,
@@ -164,12 +164,12 @@ class Search:
             g, o, v = self._evaluate(st, first)
             st.pop = evo.Population(g, o, v) if len(g) else None
         elif st.pop is None or len(st.pop.genomes) == 0:
-            g, o, v = self._evaluate(st, space.sample(k_init, s.population))
+            g, o, v = self._evaluate(st, space.sample_anchored(k_init, s.population))
             st.pop = evo.Population(g, o, v)
         elif s.use_gradient and st.iteration % s.grad_every == 0:
             half = s.grad_starts // 2
             top = st.pop.genomes[:half]
-            starts = np.concatenate([top, space.sample(k_init, s.grad_starts - len(top))])
+            starts = np.concatenate([top, space.sample_anchored(k_init, s.grad_starts - len(top))])
             refined = self._gradient(st, k_grad, starts)
             g, o, v = self._evaluate(st, refined)
             st.pop = evo.tell(st.pop, g, o, v, s.population)

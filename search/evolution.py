@@ -119,7 +119,7 @@ def pareto_mask(obj: np.ndarray, viol: np.ndarray) -> np.ndarray:
 
 def init(key: jax.Array, space: GenomeSpace, size: int, seeds: np.ndarray | None = None) -> np.ndarray:
     """Initial genomes: the given seeds (e.g. gradient results), then uniform random."""
-    rand = space.sample(key, size)
+    rand = space.sample_anchored(key, size)
     if seeds is None or len(seeds) == 0:
         return rand
     seeds = np.asarray(seeds, np.int32)[:size]

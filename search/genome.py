@@ -134,6 +134,22 @@ class GenomeSpace:
         u = jax.random.uniform(key, (n, self.dim))
         return np.minimum((np.asarray(u) * self.sizes).astype(np.int32), self.sizes - 1)
 
+    def sample_anchored(self, key: jax.Array, n: int, spread: float = 0.5) -> np.ndarray:
+        """Random hardware, model knobs near the model as given: each model knob stays at
+        its default or moves a few grid steps (probability ``spread`` per genome)."""
+        k1, k2, k3 = jax.random.split(key, 3)
+        out = self.sample(k1, n)
+        model = np.array([g.kind != "hw" for g in self.genes], bool)
+        if not model.any():
+            return out
+        g = np.random.default_rng(np.asarray(jax.random.key_data(k2), np.uint32).ravel().tolist())
+        base = np.broadcast_to(self.default(), (n, self.dim))
+        moved = g.random((n, 1)) < spread
+        hit = (g.random((n, self.dim)) < 0.1) & moved
+        step = g.integers(-2, 3, (n, self.dim))
+        near = np.clip(base + np.where(hit, step, 0), 0, self.sizes - 1)
+        return np.where(model[None, :], near, out).astype(np.int32)
+
     # ---- relaxation -------------------------------------------------------------
     def lo_hi(self) -> tuple[np.ndarray, np.ndarray]:
         lo = np.array([self._z1(g, g.values[0]) for g in self.genes], np.float32)

@@ -49,14 +49,21 @@ class Problem:
         return self.score_metrics(self.relaxed(values))
 
 
-def _pow2(n: int) -> int:
-    return 1 << max(0, int(n - 1).bit_length())
+#: batch sizes the evaluator compiles for (a batch is padded to the next one)
+BUCKETS = (64, 512, 4096)
+
+
+def _bucket(n: int) -> int:
+    for b in BUCKETS:
+        if n <= b:
+            return b
+    return BUCKETS[-1]
 
 
 class Evaluator:
     """Batched exact scoring of legal genomes (int32[P, D]) with an evaluation count."""
 
-    def __init__(self, problem: Problem, chunk: int = 4096):
+    def __init__(self, problem: Problem, chunk: int = BUCKETS[-1]):
         self.problem = problem
         self.chunk = chunk
         space = problem.space
@@ -74,7 +81,7 @@ class Evaluator:
         for s in range(0, n, self.chunk):
             part = idx[s: s + self.chunk]
             m = part.shape[0]
-            pad = _pow2(max(m, 8)) - m
+            pad = _bucket(m) - m
             if pad:
                 part = np.concatenate([part, np.repeat(part[-1:], pad, 0)])
             o, v = self._fn(jnp.asarray(part))

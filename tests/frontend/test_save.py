@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
 import os
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -11,9 +11,10 @@ import pytest
 from onnx import helper
 
 from symbiote.errors import SymbioteError
-from symbiote.frontend import save as save_mod
 from symbiote.frontend.save import save, to_onnx
 from symbiote.ir import Graph, ops
+
+save_mod = importlib.import_module("symbiote.frontend.save")  # the module (the package attribute is the function)
 
 
 def _conv_graph(seed: int = 0) -> tuple[Graph, dict[str, np.ndarray]]:
@@ -168,3 +169,29 @@ def test_ir_version_is_raised_to_what_the_opset_needs():
     model = to_onnx(g)
     assert model.ir_version >= 8
     onnx.checker.check_model(model)
+
+
+def test_domains_used_only_inside_subgraphs_are_imported(onnx_runner):
+    _, run_onnx = onnx_runner
+    g = Graph("sub", opset={"": 17})
+    x = g.add_input("x", (2,))
+    c = g.add_input("c", (), dtype="bool")
+    then_g = helper.make_graph([helper.make_node("Gelu", ["x"], ["t"], domain="com.microsoft")], "then", [], [helper.make_tensor_value_info("t", 1, [2])])
+    else_g = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [], [helper.make_tensor_value_info("e", 1, [2])])
+    y = g.add_node(ops.CONTROL, "If", [c], ["y"], name="if", attrs={"then_branch": then_g, "else_branch": else_g}).output
+    y.shape = (2,)
+    g.outputs.append(y)
+    _ = x
+    model = to_onnx(g)
+    assert {o.domain for o in model.opset_import} == {"", "com.microsoft"}
+    (out,) = run_onnx(model, {"x": np.ones(2, np.float32), "c": np.array(True)})
+    np.testing.assert_allclose(out, [0.8413447, 0.8413447], rtol=1e-6)
+
+
+def test_public_save_is_the_function_even_after_the_submodule_is_imported():
+    import symbiote
+    import symbiote.frontend
+
+    assert save_mod.__name__ == "symbiote.frontend.save"  # submodule imported above
+    assert symbiote.frontend.save is save and symbiote.save is save
+    assert symbiote.frontend.to_onnx is to_onnx

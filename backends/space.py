@@ -133,7 +133,7 @@ class Knob:
             return jnp.clip(jnp.round(x), math.ceil(self.low), math.floor(self.high))
         if self.kind == "pow2":
             lo2, hi2 = math.ceil(math.log2(self.low)), math.floor(math.log2(self.high))
-            return jnp.exp2(jnp.clip(jnp.round(jnp.log2(jnp.maximum(x, 1e-30))), lo2, hi2))
+            return jnp.round(jnp.exp2(jnp.clip(jnp.round(jnp.log2(jnp.maximum(x, 1e-30))), lo2, hi2)))
         if self.kind == "multiple":
             m = self.multiple
             return jnp.clip(jnp.round(x / m) * m, math.ceil(self.low / m) * m, math.floor(self.high / m) * m)

@@ -39,6 +39,7 @@ def fold_and_infer(graph: Graph, keep: frozenset[str] = frozenset()) -> int:
 
     ``keep`` names values that must stay as they are (referenced by subgraphs).
     """
+    keep = keep | graph.scope_reads()
     declared = graph.meta.get("declared_shapes", {})
     folded: set[int] = set()
     for node in list(graph.nodes):

@@ -117,6 +117,13 @@ def convert_opset(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
         return model
     from onnx import version_converter
 
+    listed = {i.name for i in model.graph.input}
+    missing = [t for t in model.graph.initializer if t.name not in listed]
+    if missing:  # old converters expect every initializer among the inputs (IR version < 4 style)
+        model = _copy(model)
+        model.graph.input.extend(
+            onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in missing
+        )
     try:
         return version_converter.convert_version(model, MIN_OPSET)
     except Exception as e:  # noqa: BLE001 - the converter raises many kinds
@@ -124,6 +131,12 @@ def convert_opset(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
         raise ModelLoadError(
             f"{label}: opset {version} is older than {MIN_OPSET} and onnx.version_converter could not convert it ({msg})"
         ) from e
+
+
+def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    return out
 
 
 # ------------------------------------------------------------------ lowering

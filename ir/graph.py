@@ -220,7 +220,8 @@ class Graph:
             del self.constants[v.name]
 
     def prune_unused_constants(self) -> int:
-        dead = [k for k, v in self.constants.items() if not v.uses and not any(v is o for o in self.outputs)]
+        reads = self.scope_reads()
+        dead = [k for k, v in self.constants.items() if not v.uses and not self.is_output(v) and k not in reads]
         for k in dead:
             del self.constants[k]
         return len(dead)
@@ -253,6 +254,14 @@ class Graph:
 
     def is_output(self, v: Value) -> bool:
         return any(v is o for o in self.outputs)
+
+    def scope_reads(self) -> frozenset[str]:
+        """Names that subgraph bodies (If/Loop/Scan) read from this graph by name.
+
+        Such values are used even when no node input points at them: they must keep
+        their names and must not be removed.
+        """
+        return frozenset(name for n in self.nodes for name in n.meta.get("_outer_inputs", ()))
 
     # ---------------------------------------------------------------- order
     def sort(self) -> None:
@@ -320,10 +329,14 @@ def topological_order(nodes: Iterable[Node]) -> list[Node]:
 
     nodes = list(nodes)
     index = {id(n): i for i, n in enumerate(nodes)}
+    # names read from the outer scope by subgraph bodies (If/Loop/Scan) are dependencies too
+    producer_of = {o.name: index[id(n)] for n in nodes for o in n.outputs}
     indeg = [0] * len(nodes)
     succ: list[list[int]] = [[] for _ in nodes]
     for i, n in enumerate(nodes):
         preds = {index[id(v.producer)] for v in n.inputs if v is not None and v.producer is not None and id(v.producer) in index}
+        preds.update(producer_of[name] for name in n.meta.get("_outer_inputs", ()) if name in producer_of)
+        preds.discard(i)
         for p in preds:
             succ[p].append(i)
         indeg[i] = len(preds)

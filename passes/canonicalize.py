@@ -24,8 +24,9 @@ _SINGLE = frozenset({"Concat", "Sum", "Max", "Min", "Mean"})
 def dead_code(graph: Graph) -> int:
     """Remove nodes none of whose outputs are used or graph outputs."""
     removed = 0
+    scope_reads = graph.scope_reads()
     for node in reversed(list(graph.nodes)):
-        if any(o.uses or graph.is_output(o) for o in node.outputs):
+        if any(o.uses or graph.is_output(o) or o.name in scope_reads for o in node.outputs):
             continue
         graph.remove_node(node)
         removed += 1
@@ -74,9 +75,10 @@ def _cast_to(node: Node, default: str) -> str:
 
 def remove_noops(graph: Graph) -> int:
     removed = 0
+    scope_reads = graph.scope_reads()
     for node in list(graph.nodes):
         src = _noop_source(node)
-        if src is None:
+        if src is None or node.outputs[0].name in scope_reads:
             continue
         out = node.outputs[0]
         if graph.is_output(out):

@@ -126,12 +126,12 @@ def init(key: jax.Array, space: GenomeSpace, size: int, seeds: np.ndarray | None
     return np.concatenate([seeds, rand[: size - len(seeds)]])
 
 
-def mutate(g: np.random.Generator, genomes: np.ndarray, space: GenomeSpace, rate: float,
+def mutate(g: np.random.Generator, genomes: np.ndarray, space: GenomeSpace, rate: float | np.ndarray,
            local: float = 0.7) -> np.ndarray:
     sizes = space.sizes
     n, d = genomes.shape
     out = genomes.copy()
-    hit = g.random((n, d)) < rate
+    hit = g.random((n, d)) < np.broadcast_to(np.asarray(rate, float), (d,))[None, :]
     none = ~hit.any(1)
     hit[none, g.integers(0, d, none.sum())] = True  # at least one knob changes
     step = g.geometric(0.5, (n, d)) * np.where(g.random((n, d)) < 0.5, -1, 1)
@@ -157,8 +157,20 @@ def ask(key: jax.Array, pop: Population, space: GenomeSpace, n: int, *, crossove
     pa, pb = pop.genomes[tournament(n)], pop.genomes[tournament(n)]
     mix = (g.random(pa.shape) < 0.5) & (g.random((n, 1)) < crossover)
     child = np.where(mix, pb, pa)
-    rate = mutation_rate if mutation_rate is not None else min(1.0, 1.5 / max(space.dim, 1))
+    rate = mutation_rate if mutation_rate is not None else mutation_rates(space)
     return mutate(g, child, space, rate)
+
+
+def mutation_rates(space: GenomeSpace, expected: float = 1.5) -> np.ndarray:
+    """Per-knob mutation probability: each kind of knob (hardware, widths, bits) gets
+    ``expected / kinds`` mutations per child on average, however many knobs it has."""
+    kinds = np.array([g.kind for g in space.genes])
+    uniq = np.unique(kinds)
+    rate = np.zeros(space.dim)
+    for k in uniq:
+        m = kinds == k
+        rate[m] = min(1.0, expected / len(uniq) / m.sum() * (1.5 if k == "hw" else 1.0))
+    return rate
 
 
 def tell(pop: Population, genomes: np.ndarray, obj: np.ndarray, viol: np.ndarray, size: int) -> Population:

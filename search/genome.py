@@ -134,7 +134,7 @@ class GenomeSpace:
         u = jax.random.uniform(key, (n, self.dim))
         return np.minimum((np.asarray(u) * self.sizes).astype(np.int32), self.sizes - 1)
 
-    def sample_anchored(self, key: jax.Array, n: int, spread: float = 0.5) -> np.ndarray:
+    def sample_anchored(self, key: jax.Array, n: int, spread: float = 0.25) -> np.ndarray:
         """Random hardware, model knobs near the model as given: each model knob stays at
         its default or moves a few grid steps (probability ``spread`` per genome)."""
         k1, k2, k3 = jax.random.split(key, 3)

@@ -28,7 +28,8 @@ from symbiote.search.problem import Problem
 class GradientSettings:
     steps: int = 40
     rounds: int = 2           # augmented-Lagrangian multiplier updates
-    lr: float = 0.08          # Adam step in log-knob units
+    lr: float = 0.08          # Adam step in log-knob units (hardware knobs)
+    model_lr: float = 0.02    # Adam step for model knobs (widths, bits): they start at a good point
     lam0: float = 1.0
     rho: float = 10.0
 
@@ -40,7 +41,8 @@ class GradientPhase:
         space = problem.space
         lo, hi = space.lo_hi()
         train = jnp.asarray(~space.categorical, jnp.float32)
-        opt = optax.adam(settings.lr)
+        scale = jnp.asarray([settings.lr if g.kind == "hw" else settings.model_lr for g in space.genes], jnp.float32)
+        opt = optax.chain(optax.scale_by_adam(), optax.scale(-1.0))
         per_round = max(1, settings.steps // settings.rounds)
 
         def loss(z, w, lam, rho):
@@ -50,25 +52,35 @@ class GradientPhase:
 
         grad = jax.grad(loss, has_aux=True)
 
+        def merit(obj, viol, w):
+            # the iterate we keep: feasibility first (exact penalty), then the objective
+            m = jnp.dot(w, obj) + 1e3 * viol
+            return jnp.where(jnp.isfinite(m), m, jnp.inf)
+
         def run_one(z0, w):
             def step(carry, _):
-                z, st, lam = carry
-                g, _ = grad(z, w, lam, settings.rho)
+                z, st, lam, bz, bm = carry
+                g, (obj, viol) = grad(z, w, lam, settings.rho)
+                m = merit(obj, viol, w)
+                better = m < bm
+                bz = jnp.where(better, z, bz)
+                bm = jnp.where(better, m, bm)
                 g = jnp.where(jnp.isfinite(g), g, 0.0) * train
                 upd, st = opt.update(g, st, z)
-                z = jnp.clip(optax.apply_updates(z, upd), lo, hi)
-                return (z, st, lam), None
+                z = jnp.clip(z + upd * scale, lo, hi)
+                return (z, st, lam, bz, bm), None
 
             def rnd(carry, _):
-                z, st, lam = carry
-                (z, st, lam), _ = jax.lax.scan(step, (z, st, lam), None, length=per_round)
+                carry, _ = jax.lax.scan(step, carry, None, length=per_round)
+                z, st, lam, bz, bm = carry
                 _, (obj, viol) = loss(z, w, lam, settings.rho)
                 lam = lam + settings.rho * jnp.where(jnp.isfinite(viol), viol, 0.0)
-                return (z, st, lam), None
+                return (z, st, lam, bz, bm), None
 
-            (z, _, _), _ = jax.lax.scan(rnd, (z0, opt.init(z0), jnp.float32(settings.lam0)), None,
-                                        length=settings.rounds)
-            return z
+            init = (z0, opt.init(z0), jnp.float32(settings.lam0), z0, jnp.float32(jnp.inf))
+            (z, _, lam, bz, bm), _ = jax.lax.scan(rnd, init, None, length=settings.rounds)
+            _, (obj, viol) = loss(z, w, lam, settings.rho)
+            return jnp.where(merit(obj, viol, w) < bm, z, bz)
 
         self._run = jax.jit(jax.vmap(run_one))
         self.evals_per_start = per_round * settings.rounds

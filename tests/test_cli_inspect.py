@@ -56,8 +56,9 @@ def test_help_for_every_command(capsys):
         assert f"usage: symbiote {name}" in capsys.readouterr().out
 
 
-def test_python_dash_m_entry_point():
-    r = subprocess.run([sys.executable, "-m", "symbiote", "--version"], capture_output=True, text=True, timeout=60)
+def test_python_dash_m_entry_point(tmp_path):
+    # run outside the checkout so that the installed package is imported, not ./symbiote
+    r = subprocess.run([sys.executable, "-m", "symbiote", "--version"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.strip() == f"symbiote {symbiote.__version__}"
 
 
@@ -221,7 +222,7 @@ def test_bad_input_in_a_real_process(tmp_path):
     _needs_frontend()
     p = tmp_path / "junk.onnx"
     p.write_bytes(b"\x00\xff" * 100)
-    r = subprocess.run([sys.executable, "-m", "symbiote", "inspect", str(p)], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-m", "symbiote", "inspect", str(p)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "junk.onnx" in r.stderr
     assert "Traceback" not in r.stderr

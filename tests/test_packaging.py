@@ -71,7 +71,7 @@ def test_wheel_installs_no_generic_top_level_names(wheel):
 def test_ci_runs_exactly_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
-    test_cmd = 'pip install ".[test]" && python -m pytest'
+    test_cmd = 'pip install ".[test]" && pytest'
     assert test_cmd in readme
     assert [line for line in ci.splitlines() if line.strip() and not line.startswith("#")][-1].strip() == test_cmd
     assert "set -euo pipefail" in ci and "python3 -m venv" in ci

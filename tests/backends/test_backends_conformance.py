@@ -51,7 +51,9 @@ def test_jit_vmap_equals_eager_loop(tname):
 @pytest.mark.parametrize("tname", TEMPLATES)
 def test_relaxed_gradients_finite_and_nonzero(tname):
     t = registry().get(tname)
-    wl = workload("resnet18")
+    base = workload("resnet18")
+    bits = jnp.where(jnp.arange(len(base)) % 2 == 0, 8.0, 32.0)  # mixed precision: every precision path is used
+    wl = base.with_bits(bits, bits)
     hw = t.space.encode(t.space.default())
 
     def objective(h):

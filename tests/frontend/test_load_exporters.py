@@ -394,3 +394,19 @@ def test_failed_opset_conversion_says_so(monkeypatch):
     monkeypatch.setattr(version_converter, "convert_version", broken)
     with pytest.raises(ModelLoadError, match="opset 7 .*could not convert.*no adapter for Foo"):
         load(small_cnn(7))
+
+
+def test_opset7_ops_with_changed_semantics_are_converted():
+    x = helper.make_tensor_value_info("x", F, [1, 2, 4, 4])
+    nodes = [
+        helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["bn"], epsilon=1e-5),
+        helper.make_node("Upsample", ["bn"], ["u"], scales=[1.0, 1.0, 2.0, 2.0]),
+        helper.make_node("Dropout", ["u"], ["d"]),
+        helper.make_node("Flatten", ["d"], ["y"]),
+    ]
+    inits = [init(n, np.ones(2, np.float32)) for n in "sbmv"]
+    m = model(nodes, [x], [helper.make_tensor_value_info("y", F, None)], inits, opset=7, ir_version=3)
+    g = load(m)
+    assert g.opset[""] == 11 and [v.name for v in g.inputs] == ["x"]
+    assert [n.onnx_op for n in g.nodes] == ["BatchNormalization", "Resize", "Dropout", "Flatten"]
+    assert g.outputs[0].shape == (1, 128)

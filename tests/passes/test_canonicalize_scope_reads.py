@@ -1,0 +1,44 @@
+"""Values read by name from inside If/Loop bodies are uses: canonicalize keeps them."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto as T
+from onnx import helper as h
+
+import symbiote
+from symbiote.passes.canonicalize import Canonicalize
+
+
+def _if_model() -> onnx.ModelProto:
+    x = h.make_tensor_value_info("x", T.FLOAT, [2, 3])
+    y = h.make_tensor_value_info("y", T.FLOAT, [2, 3])
+    then_g = h.make_graph([h.make_node("Add", ["r", "r"], ["t"])], "then", [], [h.make_tensor_value_info("t", T.FLOAT, [2, 3])])
+    else_g = h.make_graph([h.make_node("Neg", ["r"], ["e"])], "else", [], [h.make_tensor_value_info("e", T.FLOAT, [2, 3])])
+    nodes = [
+        h.make_node("Relu", ["x"], ["r0"]),
+        h.make_node("Identity", ["r0"], ["r"]),  # a no-op whose output only a subgraph reads
+        h.make_node("ReduceSum", ["x"], ["s"], keepdims=0),
+        h.make_node("Greater", ["s", "zero"], ["c"]),
+        h.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g),
+    ]
+    zero = onnx.numpy_helper.from_array(np.array(0, np.float32), "zero")
+    g = h.make_graph(nodes, "m", [x], [y], initializer=[zero])
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+
+
+def test_canonicalize_keeps_values_read_by_subgraphs(tmp_path):
+    model = _if_model()
+    graph = symbiote.load(model)
+    assert graph.scope_reads() == {"r"}
+    result = Canonicalize()(graph)
+    assert "r" in {o.name for n in result.graph.nodes for o in n.outputs}
+    path = tmp_path / "out.onnx"
+    symbiote.save(result.graph, path)
+    xs = [np.random.default_rng(s).standard_normal((2, 3)).astype(np.float32) for s in range(4)]
+    ref = ort.InferenceSession(model.SerializeToString())
+    got = ort.InferenceSession(str(path))
+    for x in xs:  # both branches get taken over the seeds
+        np.testing.assert_allclose(got.run(None, {"x": x})[0], ref.run(None, {"x": x})[0], rtol=1e-6)

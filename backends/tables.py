@@ -67,7 +67,7 @@ def mult_pj(w_bits, a_bits):
 
 
 def acc_bits(w_bits, a_bits):
-    """Accumulator width: the product width plus 8 guard bits, at most 32... (and at least 16)."""
+    """Accumulator width: the product width plus 8 guard bits, clipped to [16, 48]."""
     return jnp.clip(w_bits + a_bits + 8.0, 16.0, 48.0)
 
 

@@ -36,155 +36,18 @@ Rules (see passes/README.md for the user-facing summary):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from symbiote.ir.channel_groups import ChannelGroup, ChannelGroups
-from symbiote.ir.graph import Graph, Node, Value, topological_order
-
-Segs = list[tuple[int, int]]  # (atom, block)
-
-
-@dataclass
-class _State:
-    graph: Graph
-    parent: list[int] = field(default_factory=list)
-    widths: list[int] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
-    fixed: dict[int, str] = field(default_factory=dict)  # atom -> reason (on any atom of a class)
-    axes: dict[tuple[str, int], Segs] = field(default_factory=dict)
-
-    # ---- union-find
-    def atom(self, name: str, width: int, fixed: str | None = None) -> int:
-        a = len(self.parent)
-        self.parent.append(a)
-        self.widths.append(int(width))
-        self.names.append(name)
-        if fixed:
-            self.fixed[a] = fixed
-        return a
-
-    def find(self, a: int) -> int:
-        while self.parent[a] != a:
-            self.parent[a] = self.parent[self.parent[a]]
-            a = self.parent[a]
-        return a
-
-    def union(self, a: int, b: int, where: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra == rb:
-            return
-        if self.widths[ra] != self.widths[rb]:
-            self.fix([(a, 1), (b, 1)], f"widths disagree at {where}")
-        lo, hi = min(ra, rb), max(ra, rb)
-        self.parent[hi] = lo
-
-    def fix(self, segs: Segs, reason: str) -> None:
-        for a, _ in segs:
-            self.fixed.setdefault(a, reason)
-
-    # ---- axes
-    def get(self, v: Value | None, axis: int) -> Segs | None:
-        if v is None or v.shape is None:
-            return None
-        axis = axis % len(v.shape) if v.shape else 0
-        return self.axes.get((v.name, axis))
-
-    def tracked(self, v: Value | None) -> dict[int, Segs]:
-        if v is None:
-            return {}
-        return {ax: s for (n, ax), s in self.axes.items() if n == v.name}
-
-    def set(self, v: Value, axis: int, segs: Segs) -> None:
-        axis = axis % len(v.shape)
-        self.axes[(v.name, axis)] = list(segs)
-
-    def need(self, v: Value, axis: int, node: Node) -> Segs:
-        """The segments of an axis, creating a fixed atom when nothing defined it."""
-        s = self.get(v, axis)
-        if s is not None:
-            return s
-        axis = axis % len(v.shape)
-        if v.is_const:
-            reason = f"constant {v.name!r} read by {node.onnx_op} node {node.name!r}"
-        elif v.producer is None:
-            reason = f"model input {v.name!r}"
-        else:
-            reason = f"produced by {v.producer.onnx_op} node {v.producer.name!r}"
-        a = self.atom(f"{v.name}.{axis}", v.shape[axis], reason)
-        segs = [(a, 1)]
-        self.set(v, axis, segs)
-        return segs
-
-    def union_segs(self, a: Segs, b: Segs, where: str) -> None:
-        if len(a) == len(b) and all(x[1] == y[1] for x, y in zip(a, b)):
-            for (x, _), (y, _) in zip(a, b):
-                self.union(x, y, where)
-        else:
-            self.fix(a + b, f"incompatible channel layouts meet at {where}")
-
-    def tie(self, v: Value | None, axis: int, segs: Segs, node: Node) -> None:
-        """Make axis ``axis`` of ``v`` carry ``segs`` (a broadcast size-1 axis is left alone)."""
-        if v is None or v.shape is None:
-            return
-        if not -len(v.shape) <= axis < len(v.shape):
-            return
-        axis %= len(v.shape)
-        size = sum(self.widths[a] * b for a, b in segs)
-        have = self.get(v, axis)
-        if have is not None:
-            self.union_segs(have, segs, f"{node.onnx_op} node {node.name!r}")
-        elif v.shape[axis] == 1 and size != 1:
-            return
-        elif v.is_const and v.shape[axis] == size:
-            self.set(v, axis, segs)
-        else:
-            self.union_segs(self.need(v, axis, node), segs, f"{node.onnx_op} node {node.name!r}")
+from symbiote.ir.channel_groups import ChannelGroups
+from symbiote.ir.channel_state import Segs, State, attr, collect, const_ints, fix_all, passthrough, same
+from symbiote.ir.graph import Graph, Node, topological_order
 
 
-# ------------------------------------------------------------------ helpers
-def _attr(node: Node, key: str, default):
-    return node.attrs.get(key, default)
-
-
-def _const_ints(node: Node, i: int, attr: str | None = None) -> list[int] | None:
-    v = node.input(i)
-    if v is not None and v.is_const:
-        return [int(x) for x in np.asarray(v.const).reshape(-1)]
-    if attr is not None and attr in node.attrs:
-        a = node.attrs[attr]
-        return [int(x) for x in (a if isinstance(a, (list, tuple)) else [a])]
-    return None
-
-
-def _fix_all(st: _State, node: Node, why: str | None = None) -> None:
-    reason = why or f"read by {node.onnx_op} node {node.name!r}"
-    for v in node.inputs:
-        for segs in st.tracked(v).values():
-            st.fix(segs, reason)
-
-
-def _passthrough(st: _State, node: Node, x: Value | None, y: Value, axis_map: Callable[[int], int | None], why: str) -> None:
-    """Carry every tracked axis of x to y through axis_map (None fixes it)."""
-    for ax, segs in st.tracked(x).items():
-        out = axis_map(ax)
-        if out is None or y.shape is None or not 0 <= out < len(y.shape) or y.shape[out] != x.shape[ax]:
-            st.fix(segs, why)
-        else:
-            st.set(y, out, segs)
-
-
-def _same(st: _State, node: Node) -> None:
-    x = node.input(0)
-    for y in node.outputs[:1]:
-        _passthrough(st, node, x, y, lambda a: a, f"resized by {node.onnx_op} node {node.name!r}")
-
-
-def _elementwise(st: _State, node: Node) -> None:
+def _elementwise(st: State, node: Node) -> None:
     y = node.output
     if y.shape is None:
-        return _fix_all(st, node)
+        return fix_all(st, node)
     r = len(y.shape)
     ins = [v for v in node.inputs if v is not None and v.shape is not None]
     if node.onnx_op in ("Div", "Pow", "Mod"):  # a grown channel would divide by zero
@@ -212,12 +75,12 @@ def _elementwise(st: _State, node: Node) -> None:
         st.set(y, k, segs)
 
 
-def _conv(st: _State, node: Node) -> None:
+def _conv(st: State, node: Node) -> None:
     x, w, b = node.input(0), node.input(1), node.input(2)
     y = node.output
     if x is None or x.shape is None or w is None or w.shape is None or not w.is_const or y.shape is None:
-        return _fix_all(st, node)
-    g = int(_attr(node, "group", 1))
+        return fix_all(st, node)
+    g = int(attr(node, "group", 1))
     c, k = x.shape[1], w.shape[0]
     xs = st.need(x, 1, node)
     if g == 1:
@@ -235,11 +98,11 @@ def _conv(st: _State, node: Node) -> None:
     st.set(y, 1, out)
 
 
-def _conv_transpose(st: _State, node: Node) -> None:
+def _conv_transpose(st: State, node: Node) -> None:
     x, w, b = node.input(0), node.input(1), node.input(2)
     y = node.output
-    if x is None or x.shape is None or w is None or not w.is_const or y.shape is None or int(_attr(node, "group", 1)) != 1:
-        _fix_all(st, node)
+    if x is None or x.shape is None or w is None or not w.is_const or y.shape is None or int(attr(node, "group", 1)) != 1:
+        fix_all(st, node)
         if y.shape is not None:
             st.set(y, 1, [(st.atom(f"{node.name}.out", y.shape[1], f"grouped ConvTranspose {node.name!r}"), 1)])
         return
@@ -250,13 +113,13 @@ def _conv_transpose(st: _State, node: Node) -> None:
     st.set(y, 1, out)
 
 
-def _gemm(st: _State, node: Node) -> None:
+def _gemm(st: State, node: Node) -> None:
     a, bw, c = node.input(0), node.input(1), node.input(2)
     y = node.output
     if a is None or a.shape is None or bw is None or bw.shape is None or y.shape is None:
-        return _fix_all(st, node)
-    ka = 0 if _attr(node, "transA", 0) else 1
-    kb, nb = (1, 0) if _attr(node, "transB", 0) else (0, 1)
+        return fix_all(st, node)
+    ka = 0 if attr(node, "transA", 0) else 1
+    kb, nb = (1, 0) if attr(node, "transB", 0) else (0, 1)
     st.tie(bw, kb, st.need(a, ka, node), node)
     if bw.is_const:
         out = [(st.atom(f"{node.name}.out", bw.shape[nb]), 1)]
@@ -271,18 +134,18 @@ def _gemm(st: _State, node: Node) -> None:
     st.set(y, 1, out)
 
 
-def _matmul(st: _State, node: Node) -> None:
+def _matmul(st: State, node: Node) -> None:
     a, bw = node.input(0), node.input(1)
     y = node.output
     if a is None or a.shape is None or bw is None or bw.shape is None or y.shape is None or len(a.shape) < 2 or len(bw.shape) < 2:
-        return _fix_all(st, node)
+        return fix_all(st, node)
     if bw.is_const and len(bw.shape) == 2:
         st.tie(bw, 0, st.need(a, -1, node), node)
         out = [(st.atom(f"{node.name}.out", bw.shape[1]), 1)]
         st.tie(bw, 1, out, node)
     else:
         if a.is_const:
-            return _fix_all(st, node)
+            return fix_all(st, node)
         st.union_segs(st.need(a, -1, node), st.need(bw, -2, node), f"MatMul node {node.name!r}")
         out = st.get(bw, -1)
         for ax, segs in st.tracked(bw).items():
@@ -297,22 +160,22 @@ def _matmul(st: _State, node: Node) -> None:
         st.set(y, r - 1, out)
 
 
-def _norm_per_channel(st: _State, node: Node) -> None:
+def _norm_per_channel(st: State, node: Node) -> None:
     x, y = node.input(0), node.output
     if x is None or x.shape is None or len(x.shape) < 2:
-        return _fix_all(st, node)
+        return fix_all(st, node)
     xs = st.need(x, 1, node)
     for p in node.inputs[1:]:
         st.tie(p, 0, xs, node)
-    _same(st, node)
+    same(st, node)
 
 
-def _layer_norm(st: _State, node: Node) -> None:
+def _layer_norm(st: State, node: Node) -> None:
     x = node.input(0)
     if x is None or x.shape is None:
-        return _fix_all(st, node)
+        return fix_all(st, node)
     r = len(x.shape)
-    axis = int(_attr(node, "axis", -1)) % r
+    axis = int(attr(node, "axis", -1)) % r
     for ax, segs in st.tracked(x).items():
         if ax >= axis:
             st.fix(segs, f"normalized by {node.onnx_op} node {node.name!r}")
@@ -322,36 +185,36 @@ def _layer_norm(st: _State, node: Node) -> None:
                 s = st.get(x, r - len(p.shape) + k)
                 if s is not None:
                     st.tie(p, k, s, node)
-    _same(st, node)
+    same(st, node)
 
 
-def _reduce(st: _State, node: Node) -> None:
+def _reduce(st: State, node: Node) -> None:
     x, y = node.input(0), node.output
     if x is None or x.shape is None or y.shape is None:
-        return _fix_all(st, node)
+        return fix_all(st, node)
     r = len(x.shape)
-    axes = _const_ints(node, 1, "axes")
+    axes = const_ints(node, 1, "axes")
     if axes is None or not axes:
-        axes = [] if (_attr(node, "noop_with_empty_axes", 0) and axes is not None) else list(range(r))
+        axes = [] if (attr(node, "noop_with_empty_axes", 0) and axes is not None) else list(range(r))
     if node.onnx_op in ("ArgMax", "ArgMin"):
-        axes = [int(_attr(node, "axis", 0))]
+        axes = [int(attr(node, "axis", 0))]
     axes = sorted(a % r for a in axes)
-    keep = int(_attr(node, "keepdims", 1))
+    keep = int(attr(node, "keepdims", 1))
 
     def amap(a: int) -> int | None:
         if a in axes:
             return None
         return a if keep else a - sum(1 for b in axes if b < a)
 
-    _passthrough(st, node, x, y, amap, f"reduced by {node.onnx_op} node {node.name!r}")
+    passthrough(st, node, x, y, amap, f"reduced by {node.onnx_op} node {node.name!r}")
 
 
-def _softmax(st: _State, node: Node) -> None:
+def _softmax(st: State, node: Node) -> None:
     x = node.input(0)
     if x is None or x.shape is None:
-        return _fix_all(st, node)
-    axis = int(_attr(node, "axis", -1)) % len(x.shape)
-    _passthrough(st, node, x, node.output, lambda a: None if a == axis else a, f"normalized by {node.onnx_op} node {node.name!r}")
+        return fix_all(st, node)
+    axis = int(attr(node, "axis", -1)) % len(x.shape)
+    passthrough(st, node, x, node.output, lambda a: None if a == axis else a, f"normalized by {node.onnx_op} node {node.name!r}")
 
 
 def reshape_blocks(a: tuple[int, ...], b: tuple[int, ...]) -> list[tuple[list[int], list[int]]] | None:
@@ -377,17 +240,17 @@ def reshape_blocks(a: tuple[int, ...], b: tuple[int, ...]) -> list[tuple[list[in
     return out
 
 
-def _reshape(st: _State, node: Node) -> None:
+def _reshape(st: State, node: Node) -> None:
     x, y = node.input(0), node.output
     t = st.tracked(x)
     if not t:
         return
     if x.shape is None or y.shape is None:
-        return _fix_all(st, node)
+        return fix_all(st, node)
     blocks = reshape_blocks(tuple(x.shape), tuple(y.shape))
     why = f"reshaped by {node.onnx_op} node {node.name!r}"
     if blocks is None:
-        return _fix_all(st, node, why)
+        return fix_all(st, node, why)
     for ia, jb in blocks:
         tr = [a for a in ia if a in t]
         if not tr:
@@ -416,22 +279,22 @@ def _reshape(st: _State, node: Node) -> None:
         st.set(y, j, [(g, b * block) for g, b in t[a]])
 
 
-def _transpose(st: _State, node: Node) -> None:
+def _transpose(st: State, node: Node) -> None:
     x, y = node.input(0), node.output
     if x is None or x.shape is None:
-        return _fix_all(st, node)
-    perm = _attr(node, "perm", None) or list(range(len(x.shape)))[::-1]
+        return fix_all(st, node)
+    perm = attr(node, "perm", None) or list(range(len(x.shape)))[::-1]
     inv = {p: i for i, p in enumerate(perm)}
-    _passthrough(st, node, x, y, lambda a: inv.get(a), f"Transpose node {node.name!r}")
+    passthrough(st, node, x, y, lambda a: inv.get(a), f"Transpose node {node.name!r}")
 
 
-def _concat(st: _State, node: Node) -> None:
+def _concat(st: State, node: Node) -> None:
     y = node.output
     ins = [v for v in node.inputs if v is not None]
     if y.shape is None or any(v.shape is None for v in ins):
-        return _fix_all(st, node)
+        return fix_all(st, node)
     r = len(y.shape)
-    axis = int(_attr(node, "axis", 0)) % r
+    axis = int(attr(node, "axis", 0)) % r
     if any(st.get(v, axis) is not None for v in ins):
         segs: Segs = []
         for v in ins:
@@ -448,12 +311,12 @@ def _concat(st: _State, node: Node) -> None:
             st.set(y, k, s)
 
 
-def _split(st: _State, node: Node) -> None:
+def _split(st: State, node: Node) -> None:
     x = node.input(0)
     if x is None or x.shape is None:
-        return _fix_all(st, node)
+        return fix_all(st, node)
     r = len(x.shape)
-    axis = int(_attr(node, "axis", 0)) % r
+    axis = int(attr(node, "axis", 0)) % r
     for ax, segs in st.tracked(x).items():
         if ax != axis:
             for y in node.outputs:
@@ -480,37 +343,37 @@ def _split(st: _State, node: Node) -> None:
                 st.set(y, axis, p)
 
 
-def _slice(st: _State, node: Node) -> None:
+def _slice(st: State, node: Node) -> None:
     x, y = node.input(0), node.output
     if x is None or x.shape is None or y.shape is None:
-        return _fix_all(st, node)
-    _passthrough(st, node, x, y, lambda a: a, f"sliced by Slice node {node.name!r}")
+        return fix_all(st, node)
+    passthrough(st, node, x, y, lambda a: a, f"sliced by Slice node {node.name!r}")
 
 
-def _gather(st: _State, node: Node) -> None:
+def _gather(st: State, node: Node) -> None:
     data, idx, y = node.input(0), node.input(1), node.output
     if data is None or data.shape is None or idx is None or idx.shape is None or y.shape is None:
-        return _fix_all(st, node)
-    axis = int(_attr(node, "axis", 0)) % len(data.shape)
+        return fix_all(st, node)
+    axis = int(attr(node, "axis", 0)) % len(data.shape)
     if data.is_const and axis == 0 and len(data.shape) == 2:
         out = [(st.atom(f"{node.name}.out", data.shape[1]), 1)]
         st.tie(data, 1, out, node)
         st.set(y, len(y.shape) - 1, out)
         return
     q = len(idx.shape)
-    _passthrough(st, node, data, y, lambda a: None if a == axis else (a if a < axis else a + q - 1), f"gathered by Gather node {node.name!r}")
+    passthrough(st, node, data, y, lambda a: None if a == axis else (a if a < axis else a + q - 1), f"gathered by Gather node {node.name!r}")
 
 
-def _recurrent(st: _State, node: Node) -> None:
+def _recurrent(st: State, node: Node) -> None:
     gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[node.onnx_op]
     x, w, r = node.input(0), node.input(1), node.input(2)
-    if _attr(node, "layout", 0) != 0 or x is None or x.shape is None or w is None or not w.is_const or r is None or not r.is_const:
-        _fix_all(st, node)
+    if attr(node, "layout", 0) != 0 or x is None or x.shape is None or w is None or not w.is_const or r is None or not r.is_const:
+        fix_all(st, node)
         fixed = f"{node.onnx_op} node {node.name!r} (layout/weights not supported)"
     else:
         fixed = None
         st.tie(w, 2, st.need(x, 2, node), node)
-    hsize = int(_attr(node, "hidden_size", r.shape[-1] if r is not None and r.shape else 1))
+    hsize = int(attr(node, "hidden_size", r.shape[-1] if r is not None and r.shape else 1))
     h = [(st.atom(f"{node.name}.hidden", hsize, fixed), 1)]
     if fixed is None:
         st.tie(w, 1, h * gates, node)
@@ -525,13 +388,13 @@ def _recurrent(st: _State, node: Node) -> None:
             st.set(y, 3 if k == 0 else 2, h)
 
 
-def _pad(st: _State, node: Node) -> None:
+def _pad(st: State, node: Node) -> None:
     x = node.input(0)
     if x is None or x.shape is None:
-        return _fix_all(st, node)
-    pads = _const_ints(node, 1, "pads")
+        return fix_all(st, node)
+    pads = const_ints(node, 1, "pads")
     r = len(x.shape)
-    axes = _const_ints(node, 3) or list(range(r))
+    axes = const_ints(node, 3) or list(range(r))
     padded = set()
     if pads is None:
         padded = set(range(r))
@@ -540,17 +403,17 @@ def _pad(st: _State, node: Node) -> None:
         for i in range(n):
             if pads[i] or pads[i + n]:
                 padded.add(axes[i] % r)
-    _passthrough(st, node, x, node.output, lambda a: None if a in padded else a, f"padded by Pad node {node.name!r}")
+    passthrough(st, node, x, node.output, lambda a: None if a in padded else a, f"padded by Pad node {node.name!r}")
 
 
-def _qdq(st: _State, node: Node) -> None:
+def _qdq(st: State, node: Node) -> None:
     s = node.input(1)
     if s is not None and s.size > 1:
-        return _fix_all(st, node, f"per-axis {node.onnx_op} node {node.name!r}")
-    _same(st, node)
+        return fix_all(st, node, f"per-axis {node.onnx_op} node {node.name!r}")
+    same(st, node)
 
 
-def _shape_only(st: _State, node: Node) -> None:
+def _shape_only(st: State, node: Node) -> None:
     return None
 
 
@@ -563,8 +426,8 @@ _UNARY = (
 _BINARY = "Add Sub Mul Div Pow Max Min Sum Mean Where PRelu Equal Less Greater LessOrEqual GreaterOrEqual And Or Xor Mod BiasGelu".split()
 _REDUCE = "ReduceMean ReduceSum ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceSumSquare ArgMax ArgMin".split()
 
-RULES: dict[str, Callable[[_State, Node], None]] = {
-    **{op: _same for op in _UNARY},
+RULES: dict[str, Callable[[State, Node], None]] = {
+    **{op: same for op in _UNARY},
     **{op: _elementwise for op in _BINARY},
     **{op: _reduce for op in _REDUCE},
     "Conv": _conv,
@@ -598,11 +461,11 @@ RULES: dict[str, Callable[[_State, Node], None]] = {
 
 def analyze(graph: Graph) -> ChannelGroups:
     """Find the channel groups of a graph (see the module docstring for the rules)."""
-    st = _State(graph)
+    st = State(graph)
     for node in topological_order(graph.nodes):
         rule = RULES.get(node.onnx_op) if node.domain in ("", "ai.onnx") else None
         if rule is None:
-            _fix_all(st, node)
+            fix_all(st, node)
         else:
             rule(st, node)
         if node.onnx_op in ("Slice",):  # slicing a channel axis other than wholly fixes it
@@ -610,20 +473,20 @@ def analyze(graph: Graph) -> ChannelGroups:
     for v in graph.outputs:
         for segs in st.tracked(v).values():
             st.fix(segs, f"model output {v.name!r}")
-    return _collect(st)
+    return collect(st)
 
 
-def _fix_sliced(st: _State, node: Node) -> None:
+def _fix_sliced(st: State, node: Node) -> None:
     x = node.input(0)
     if x is None or x.shape is None:
         return
-    axes = _const_ints(node, 3, "axes")
-    starts = _const_ints(node, 1, "starts")
-    ends = _const_ints(node, 2, "ends")
-    steps = _const_ints(node, 4) or None
+    axes = const_ints(node, 3, "axes")
+    starts = const_ints(node, 1, "starts")
+    ends = const_ints(node, 2, "ends")
+    steps = const_ints(node, 4) or None
     r = len(x.shape)
     if starts is None or ends is None:
-        return _fix_all(st, node)
+        return fix_all(st, node)
     axes = axes or list(range(len(starts)))
     for i, a in enumerate(axes):
         a %= r
@@ -637,23 +500,3 @@ def _fix_sliced(st: _State, node: Node) -> None:
             if (y.name, a) in st.axes:
                 del st.axes[(y.name, a)]
 
-
-def _collect(st: _State) -> ChannelGroups:
-    # group ids in order of the first atom of each class (roots are the smallest atom)
-    order = sorted({st.find(a) for a in range(len(st.parent))})
-    gid = {r: i for i, r in enumerate(order)}
-    reasons: dict[int, str] = {}
-    for a, why in sorted(st.fixed.items()):
-        reasons.setdefault(gid[st.find(a)], why)
-    members: dict[int, list[tuple[str, int]]] = {i: [] for i in gid.values()}
-    axes: dict[tuple[str, int], tuple[tuple[int, int], ...]] = {}
-    for key, segs in st.axes.items():
-        mapped = tuple((gid[st.find(a)], b) for a, b in segs)
-        axes[key] = mapped
-        for g in dict.fromkeys(g for g, _ in mapped):
-            members[g].append(key)
-    groups = tuple(
-        ChannelGroup(i, st.names[r], st.widths[r], i not in reasons, reasons.get(i, ""), tuple(members[i]))
-        for r, i in gid.items()
-    )
-    return ChannelGroups(groups, axes)

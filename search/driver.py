@@ -80,6 +80,7 @@ class SearchResult:
     evals: int
     elapsed_s: float
     iterations: int
+    archive: evo.Population | None = None   # the best designs seen, best first
 
     @property
     def feasible(self) -> bool:
@@ -262,5 +263,7 @@ class Search:
         front = evo.pareto_mask(arch.obj, arch.viol)
         order = np.lexsort(arch.obj[front].T[::-1])
         fr = evo.Population(arch.genomes[front][order], arch.obj[front][order], arch.viol[front][order])
+        top = evo.select(arch.obj[:, :1], arch.viol, len(arch.genomes))
+        ranked = evo.Population(arch.genomes[top], arch.obj[top], arch.viol[top])
         return SearchResult(arch.genomes[i].copy(), arch.obj[i].copy(), float(arch.viol[i]), fr,
-                            tuple(st.history), st.evals, st.elapsed_s, st.iteration)
+                            tuple(st.history), st.evals, st.elapsed_s, st.iteration, ranked)

@@ -1,0 +1,199 @@
+"""One co-design run, end to end: models + backend -> search -> exact check -> regret.
+
+:func:`run` loads the networks, builds the genome and the problem
+(:mod:`symbiote.search.codesign`), runs the search (:mod:`symbiote.search.driver`),
+checks the best candidates exactly (the reshaped model run in onnxruntime against the
+original: :mod:`symbiote.search.accuracy`; a candidate whose measured fidelity misses a
+``fidelity>=`` constraint is dropped for the next one) and, with several networks,
+searches each network alone to report its *regret*: how much worse (objective ratio
+minus one) the shared design is for it than the design searched for it alone.
+
+Budget with several networks: half to the joint search, the other half shared by the
+single-network searches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from symbiote.errors import SearchError
+from symbiote.search import accuracy, codesign
+from symbiote.search.driver import Progress, Search, SearchResult, SearchSettings
+from symbiote.search.objectives import Constraint, Objective, derive, metric_value
+from symbiote.search.problem import evaluator_for
+
+#: continuous technology knobs held at their defaults unless freed (``--free-knob``):
+#: with an EDP objective and no power constraint, a faster clock or wider DRAM is always
+#: "better", which is a technology choice, not a design one.
+HELD_BY_DEFAULT = ("dram_gbps", "clock_ghz")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    models: tuple[str, ...]
+    backend: str = "systolic"
+    objectives: tuple[Objective, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+    model_knobs: str = "channels+precision"
+    settings: SearchSettings = SearchSettings(budget_evals=2000)
+    hw_fixed: Mapping[str, Any] = field(default_factory=dict)
+    hw_grids: Mapping[str, Sequence[Any]] | None = None
+    free_knobs: tuple[str, ...] = ()
+    bits_choices: tuple[int, ...] = codesign.DEFAULT_BITS
+    calibration: str | None = None
+    calibration_samples: int = 4
+    exact_candidates: int = 6
+    input_shapes: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class NetworkOutcome:
+    name: str
+    metrics: dict[str, float]            # of the chosen design
+    baseline: dict[str, float]           # default hardware, model as given
+    model_knobs: dict[str, Any]
+    accuracy: dict[str, Any] | None      # exact check (onnxruntime)
+    regret: float | None = None          # objective(shared design) / objective(alone) - 1
+    alone_objective: float | None = None
+    graph: Any = None                    # the reshaped ir.Graph
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    config: RunConfig
+    codesign: codesign.CoDesign
+    result: SearchResult
+    best: np.ndarray
+    hardware: dict[str, Any]
+    objective: float                     # geometric mean over networks of objective 1
+    networks: tuple[NetworkOutcome, ...]
+    front: list[dict[str, Any]]          # Pareto front: hardware, objectives, metrics
+    rejected: int = 0                    # candidates dropped by the exact check
+
+
+def _per_net(ev, idx: np.ndarray) -> list[dict[str, float]]:
+    m = ev.metrics(idx[None])
+    n = next(iter(m.values())).shape[-1]
+    return [{k: float(v[0, i]) for k, v in m.items()} for i in range(n)]
+
+
+def _objective_of(objs: Sequence[Objective], m: Mapping[str, float]) -> float:
+    return float(np.exp(float(objs[0].log_value({k: np.float64(v) for k, v in derive(m).items()}))))
+
+
+def build(cfg: RunConfig, networks: Sequence[codesign.Network] | None = None) -> codesign.CoDesign:
+    from symbiote.backends.manager import get_template
+
+    template = get_template(cfg.backend)
+    nets = list(networks) if networks is not None else [
+        codesign.prepare_network(m, input_shapes=cfg.input_shapes) for m in cfg.models]
+    seen: dict[str, int] = {}
+    for i, n in enumerate(nets):  # distinct names for the same model given twice
+        if n.name in seen:
+            nets[i] = replace(n, name=f"{n.name}_{i}")
+        seen[n.name] = i
+    fixed = {k: template.space[k].default for k in HELD_BY_DEFAULT
+             if k in template.space and k not in cfg.free_knobs}
+    fixed.update(cfg.hw_fixed)
+    return codesign.build(template, nets, model_knobs=cfg.model_knobs, objectives=cfg.objectives or
+                          (Objective.parse("edp"),), constraints=cfg.constraints, hw_grids=cfg.hw_grids,
+                          hw_fixed=fixed, bits_choices=cfg.bits_choices)
+
+
+def _fidelity_bound(constraints: Sequence[Constraint]) -> float | None:
+    b = [c.bound for c in constraints if c.metric == "fidelity" and c.op == ">="]
+    return max(b) if b else None
+
+
+def exact_check(cd: codesign.CoDesign, idx: np.ndarray, cfg: RunConfig,
+                inputs_cache: dict) -> list[tuple[Any, accuracy.AccuracyReport]]:
+    """Write each network's reshaped model with the passes and compare it in onnxruntime."""
+    out = []
+    for net, mk in zip(cd.networks, cd.model_knobs_of(idx)):
+        widths = {k: v for k, v in mk["widths"].items()
+                  if v != net.groups.groups[net.free_ids[net.group_names.index(k)]].width}
+        graph = accuracy.apply_model_knobs(net.graph, widths, mk["bits"])
+        if net.name not in inputs_cache:
+            inputs_cache[net.name] = accuracy.calibration_inputs(net.graph, cfg.calibration,
+                                                                 cfg.calibration_samples, seed=cfg.settings.seed)
+        out.append((graph, accuracy.compare(net.graph, graph, inputs_cache[net.name])))
+    return out
+
+
+def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
+        progress: Callable[[str, Progress], None] | None = None,
+        networks: Sequence[codesign.Network] | None = None) -> RunOutcome:
+    cd = build(cfg, networks)
+    settings = cfg.settings
+    n = len(cd.networks)
+    joint_settings = _share(settings, 0.5 if n > 1 else 1.0)
+    ckdir = Path(out_dir) if out_dir is not None else None
+    ck = ckdir / "checkpoint.npz" if ckdir else None
+    res = Search(cd.problem, joint_settings).run(ck, resume=resume and ck is not None and ck.exists(),
+                                                  progress=(lambda p: progress("joint", p)) if progress else None)
+    ev = evaluator_for(cd.problem)
+    # exact check of the best candidates, in the search's order
+    order = _candidates(cd, res, cfg.exact_candidates)
+    bound = _fidelity_bound(cd.problem.constraints)
+    cache: dict = {}
+    chosen, checks, rejected = None, None, 0
+    for idx in order:
+        checks_i = exact_check(cd, idx, cfg, cache)
+        if bound is None or all(r.fidelity >= bound for _, r in checks_i):
+            chosen, checks = idx, checks_i
+            break
+        rejected += 1
+    if chosen is None:
+        raise SearchError(f"no candidate met fidelity>={bound} in onnxruntime ({rejected} checked); "
+                          "loosen the constraint or give more budget")
+    per = _per_net(ev, chosen)
+    base = _per_net(ev, cd.baseline())
+    objs = cd.problem.objectives
+    regrets: list[tuple[float | None, float | None]] = [(None, None)] * n
+    if n > 1:
+        regrets = []
+        for i, net in enumerate(cd.networks):
+            cfg_i = replace(cfg, models=(cfg.models[i],) if i < len(cfg.models) else cfg.models)
+            cd_i = build(cfg_i, [net])
+            s_i = _share(settings, 0.5 / n)
+            ck_i = ckdir / f"checkpoint-{net.name}.npz" if ckdir else None
+            r_i = Search(cd_i.problem, s_i).run(ck_i, resume=resume and ck_i is not None and ck_i.exists(),
+                                                progress=(lambda p, nm=net.name: progress(nm, p)) if progress else None)
+            alone = float(np.exp(r_i.best_obj[0]))
+            shared = _objective_of(objs, per[i])
+            regrets.append((shared / alone - 1.0, alone))
+    nets = tuple(NetworkOutcome(net.name, per[i], base[i], cd.model_knobs_of(chosen)[i], checks[i][1].as_dict(),
+                                regrets[i][0], regrets[i][1], checks[i][0]) for i, net in enumerate(cd.networks))
+    front = []
+    for g, o in zip(res.front.genomes, res.front.obj):
+        front.append({"hardware": cd.hardware(g), "objectives": {ob.text or str(ob.terms): float(np.exp(v))
+                                                                  for ob, v in zip(objs, o)},
+                      "metrics": _per_net(ev, g)})
+    geo = float(np.exp(np.mean([np.log(_objective_of(objs, m)) for m in per])))
+    return RunOutcome(cfg, cd, res, chosen, cd.hardware(chosen), geo, nets, front, rejected)
+
+
+def _share(s: SearchSettings, frac: float) -> SearchSettings:
+    if frac >= 1.0:
+        return s
+    return replace(s, budget_evals=None if s.budget_evals is None else max(1, int(s.budget_evals * frac)),
+                   budget_seconds=None if s.budget_seconds is None else s.budget_seconds * frac)
+
+
+def _candidates(cd: codesign.CoDesign, res: SearchResult, k: int) -> list[np.ndarray]:
+    """The best design, then the next feasible designs of the archive-derived front."""
+    out = [res.best]
+    seen = {res.best.tobytes()}
+    pool = [res.front.genomes[np.argsort(res.front.obj[:, 0])]]
+    if res.archive is not None:
+        pool.append(res.archive.genomes[res.archive.viol <= 0])
+    for g in np.concatenate(pool):
+        if g.tobytes() not in seen and len(out) < k:
+            out.append(g)
+            seen.add(g.tobytes())
+    return out

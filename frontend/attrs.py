@@ -4,7 +4,9 @@ The IR keeps attributes as plain values: ``int``, ``float``, ``str``, lists of t
 numpy arrays for TENSOR attributes and ``onnx.GraphProto`` kept verbatim for subgraphs
 (If/Loop/Scan bodies). The loader records each attribute's ONNX type in
 ``node.meta["_attr_types"]`` so that an empty list or an int-valued float still
-round-trips exactly; :func:`to_attribute` uses that hint.
+round-trips exactly; :func:`to_attribute` uses that hint. :func:`node_proto` rebuilds
+one IR node as a NodeProto (for the one-node models that constant folding and the ONNX
+shape-inference fallback evaluate).
 """
 
 from __future__ import annotations
@@ -75,6 +77,15 @@ def to_attribute(name: str, value: Any, attr_type: int | None = None) -> Attribu
     if isinstance(value, list) and not value and attr_type is None:
         attr_type = _A.INTS
     return helper.make_attribute(name, value, attr_type=attr_type)
+
+
+def node_proto(node: Any, inputs: list[str], outputs: list[str]) -> onnx.NodeProto:
+    """The ONNX form of an IR node (op, domain, attributes typed by the loader's hints)
+    reading ``inputs`` and writing ``outputs`` (``""`` for an absent optional input)."""
+    types = node.meta.get("_attr_types", {})
+    proto = helper.make_node(node.onnx_op, inputs, outputs, domain=node.domain or "")
+    proto.attribute.extend(to_attribute(k, a, types.get(k)) for k, a in node.attrs.items())
+    return proto
 
 
 def attrs_of(node: onnx.NodeProto) -> tuple[dict[str, Any], dict[str, int]]:

@@ -136,13 +136,11 @@ def _reference(node: Node, ins: list[np.ndarray | None], opset: dict[str, int]) 
     from onnx import helper
     from onnx.reference import ReferenceEvaluator
 
-    from symbiote.frontend.attrs import to_attribute
+    from symbiote.frontend.attrs import node_proto
 
     names = ["" if a is None else f"in{i}" for i, a in enumerate(ins)]
     feeds = {n: a for n, a in zip(names, ins) if a is not None}
-    proto = helper.make_node(node.onnx_op, names, [f"out{k}" for k in range(len(node.outputs))])
-    types = node.meta.get("_attr_types", {})
-    proto.attribute.extend(to_attribute(k, a, types.get(k)) for k, a in node.attrs.items())
+    proto = node_proto(node, names, [f"out{k}" for k in range(len(node.outputs))])
     g = helper.make_graph(
         [proto], "fold",
         [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape) for n, a in feeds.items()],

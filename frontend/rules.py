@@ -73,7 +73,3 @@ def canonical_op(onnx_op: str, domain: str = "") -> str:
         return CONTRIB_RULES.get(onnx_op, ops.OPAQUE)
     return ops.OPAQUE
 
-
-def opaque_key(onnx_op: str, domain: str = "") -> str:
-    """How an opaque op is named in counts: ``Op`` or ``domain.Op`` outside the default domain."""
-    return onnx_op if domain in _DEFAULT_DOMAINS else f"{domain}.{onnx_op}"

@@ -1,7 +1,8 @@
 """The channel-group analysis: ``analyze(graph) -> ChannelGroups``.
 
-One forward sweep in topological order. Every tracked tensor axis is a list of
-*segments* ``(atom, block)``; atoms are joined with union-find when two axes must keep
+One forward sweep in topological order over the per-op rules below (the union-find
+state and the helpers the rules share live in :mod:`symbiote.ir.channel_state`). Every
+tracked tensor axis is a list of *segments* ``(atom, block)``; atoms are joined with union-find when two axes must keep
 the same channels (a Conv's output with its consumers' inputs, both operands of a
 residual Add, ...). An atom is *defined* by a layer that owns a width (Conv/Gemm/MatMul
 output channels, an LSTM's hidden size, an embedding table); an axis that reaches the
@@ -161,7 +162,7 @@ def _matmul(st: State, node: Node) -> None:
 
 
 def _norm_per_channel(st: State, node: Node) -> None:
-    x, y = node.input(0), node.output
+    x = node.input(0)
     if x is None or x.shape is None or len(x.shape) < 2:
         return fix_all(st, node)
     xs = st.need(x, 1, node)

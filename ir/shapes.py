@@ -74,7 +74,7 @@ def _onnx_fallback(node: Node, opset: dict[str, int] | None) -> list[Out] | None
     import onnx
     from onnx import helper, numpy_helper
 
-    from symbiote.frontend.attrs import to_attribute
+    from symbiote.frontend.attrs import node_proto
 
     inputs, inits, names = [], [], []
     for i, v in enumerate(node.inputs):
@@ -94,11 +94,8 @@ def _onnx_fallback(node: Node, opset: dict[str, int] | None) -> list[Out] | None
         else:
             inputs.append(helper.make_tensor_value_info(name, elem, list(v.shape)))
     outs = [f"out{k}" for k in range(len(node.outputs))]
-    types = node.meta.get("_attr_types", {})
     try:
-        attrs = [to_attribute(k, a, types.get(k)) for k, a in node.attrs.items()]
-        proto = helper.make_node(node.onnx_op, names, outs, domain=node.domain or "")
-        proto.attribute.extend(attrs)
+        proto = node_proto(node, names, outs)
         graph = helper.make_graph([proto], "one", inputs, [helper.make_value_info(o, onnx.TypeProto()) for o in outs],
                                   initializer=inits)
         ops = dict(opset or {"": onnx.defs.onnx_opset_version()})

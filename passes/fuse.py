@@ -22,7 +22,7 @@ import numpy as np
 from symbiote.ir import ops
 from symbiote.ir.graph import Graph, Node, Value
 from symbiote.passes.base import Pass
-from symbiote.passes.fold_bn import absorb, channel_layout, fold_after, only_use
+from symbiote.passes.fold_bn import channel_layout, fold_after, only_use
 
 SIMPLE_ACTIVATIONS = frozenset({
     "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSwish", "HardSigmoid", "Tanh", "Gelu", "Elu", "Selu",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -53,15 +54,23 @@ def check_model(graph: Graph) -> None:
     onnx.checker.check_model(to_model(graph))
 
 
-def run(graph: Graph, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+def run_model(model: Any, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """Run an ONNX model (ModelProto, bytes or path) in onnxruntime on CPU, with graph
+    optimizations off (so what runs is what was written); feeds it does not take are ignored."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     opts.log_severity_level = 3
-    sess = ort.InferenceSession(to_model(graph).SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    src = model.SerializeToString() if hasattr(model, "SerializeToString") else model
+    sess = ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
     names = {i.name for i in sess.get_inputs()}
     return sess.run(None, {k: v for k, v in feeds.items() if k in names})
+
+
+def run(graph: Graph, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """Export ``graph`` and run it in onnxruntime (see :func:`run_model`)."""
+    return run_model(to_model(graph), feeds)
 
 
 def compare_outputs(a: list[np.ndarray], b: list[np.ndarray]) -> Comparison:

@@ -28,7 +28,9 @@ def resolve_widths(cg: ChannelGroups, widths: dict[str, int], *, allow_growth: b
 
             close = difflib.get_close_matches(name, [x.name for x in cg.free], n=3, cutoff=0.6)
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-            raise PassError(f"no channel group named {name!r}{hint} (see `symbiote passes` / ir.channel_groups.analyze)") from None
+            free = [x.name for x in cg.free]
+            listed = ", ".join(free[:8]) + (f", ... ({len(free) - 8} more)" if len(free) > 8 else "")
+            raise PassError(f"no channel group named {name!r}{hint} (free groups: {listed or 'none'})") from None
         if not g.free:
             raise PassError(f"channel group {name!r} cannot change width: {g.reason}")
         if not isinstance(n, int) or n < 1:

@@ -87,7 +87,8 @@ class AccuracyProxy:
 
     curves: np.ndarray        # f32[G, Wmax+1]: retained importance at width 0..Wmax (1 beyond w0)
     widths0: np.ndarray       # f32[G] original widths of the free groups (genome order)
-    base_bits: float = 8.0    # the precision the model is compared against when bits are not knobs
+    width_coef: float = 0.05  # a (see the module doc); :func:`calibrate` fits it per network
+    bits_coef: float = 0.09   # b
 
     def fidelity(self, widths: jnp.ndarray | None, bits: jnp.ndarray | None) -> jnp.ndarray:
         loss = jnp.float32(0.0)
@@ -100,9 +101,9 @@ class AccuracyProxy:
             c = jnp.asarray(self.curves)
             rows = jnp.arange(g)
             kept = c[rows, i0] * (1 - frac) + c[rows, i0 + 1] * frac
-            loss = loss + WIDTH_COEF * jnp.sum(1.0 - kept)
+            loss = loss + self.width_coef * jnp.sum(1.0 - kept)
         if bits is not None:
-            loss = loss + BITS_COEF * jnp.sum(quant_noise(bits))
+            loss = loss + self.bits_coef * jnp.sum(quant_noise(bits))
         return 1.0 - loss
 
 
@@ -124,7 +125,37 @@ def build_proxy(graph, groups, group_ids: Sequence[int], criterion: str = "l1") 
     wmax = int(max(w0.max() * 2, 1)) if len(w0) else 1
     curves = np.stack([retained_curve(importance(graph, groups, g, criterion), wmax) for g in group_ids]) \
         if len(group_ids) else np.zeros((0, wmax + 1), np.float32)
-    return AccuracyProxy(curves, w0)
+    return AccuracyProxy(curves, w0, WIDTH_COEF, BITS_COEF)
+
+
+#: safety factor on the fitted coefficients (the proxy should err on the pessimistic side)
+CALIBRATION_MARGIN = 1.5
+
+
+def calibrate(proxy: AccuracyProxy, graph, groups, group_ids: Sequence[int], layer_names: Sequence[str],
+              inputs: list[dict], shrink: float = 0.9, probe_bits: int = 4) -> AccuracyProxy:
+    """Fit ``width_coef`` and ``bits_coef`` of one network to the exact check: one probe
+    shrinking every free group to ``shrink`` of its width, one probe quantizing every
+    layer's weights to ``probe_bits``; each coefficient = measured fidelity loss over the
+    proxy's unscaled loss, times :data:`CALIBRATION_MARGIN`."""
+    import dataclasses
+
+    a, b = proxy.width_coef, proxy.bits_coef
+    if len(group_ids):
+        widths = {groups.groups[g].name: max(1, int(round(groups.groups[g].width * shrink))) for g in group_ids}
+        widths = {k: v for k, v in widths.items() if v != groups.by_name(k).width}
+        if widths:
+            loss = 1.0 - compare(graph, apply_model_knobs(graph, widths, None), inputs).fidelity
+            unit = float(1.0 - dataclasses.replace(proxy, width_coef=1.0).fidelity(
+                jnp.asarray([widths.get(groups.groups[g].name, groups.groups[g].width) for g in group_ids],
+                            jnp.float32), None))
+            if unit > 0:
+                a = max(loss, 0.0) / unit * CALIBRATION_MARGIN
+    if len(layer_names):
+        loss = 1.0 - compare(graph, apply_model_knobs(graph, {}, {n: probe_bits for n in layer_names}), inputs).fidelity
+        unit = float(jnp.sum(quant_noise(jnp.full(len(layer_names), float(probe_bits)))))
+        b = max(loss, 0.0) / unit * CALIBRATION_MARGIN
+    return dataclasses.replace(proxy, width_coef=float(a), bits_coef=float(b))
 
 
 # ---------------------------------------------------------------- the exact check

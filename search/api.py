@@ -86,12 +86,21 @@ def _objective_of(objs: Sequence[Objective], m: Mapping[str, float]) -> float:
     return float(np.exp(float(objs[0].log_value({k: np.float64(v) for k, v in derive(m).items()}))))
 
 
+def prepare(cfg: RunConfig, model: str) -> codesign.Network:
+    """Load one network and fit its accuracy proxy on the calibration inputs."""
+    from symbiote.frontend import load
+
+    graph = load(model, input_shapes=cfg.input_shapes) if cfg.input_shapes else load(model)
+    inputs = accuracy.calibration_inputs(graph, cfg.calibration, 1, seed=cfg.settings.seed)[:1]
+    return codesign.prepare_network(model, graph=graph, calibrate=cfg.model_knobs != "none",
+                                    calibration_inputs=inputs)
+
+
 def build(cfg: RunConfig, networks: Sequence[codesign.Network] | None = None) -> codesign.CoDesign:
     from symbiote.backends.manager import get_template
 
     template = get_template(cfg.backend)
-    nets = list(networks) if networks is not None else [
-        codesign.prepare_network(m, input_shapes=cfg.input_shapes) for m in cfg.models]
+    nets = list(networks) if networks is not None else [prepare(cfg, m) for m in cfg.models]
     seen: dict[str, int] = {}
     for i, n in enumerate(nets):  # distinct names for the same model given twice
         if n.name in seen:
@@ -188,12 +197,18 @@ def _share(s: SearchSettings, frac: float) -> SearchSettings:
 def _candidates(cd: codesign.CoDesign, res: SearchResult, k: int) -> list[np.ndarray]:
     """The best design, then the next feasible designs of the archive-derived front."""
     out = [res.best]
-    seen = {res.best.tobytes()}
     pool = [res.front.genomes[np.argsort(res.front.obj[:, 0])]]
     if res.archive is not None:
         pool.append(res.archive.genomes[res.archive.viol <= 0])
+    model = np.array([g.kind != "hw" for g in cd.space.genes], bool)
+    seen = {res.best[model].tobytes()}
     for g in np.concatenate(pool):
-        if g.tobytes() not in seen and len(out) < k:
+        if g[model].tobytes() not in seen and len(out) < k - 1:
             out.append(g)
-            seen.add(g.tobytes())
+            seen.add(g[model].tobytes())
+    # last resort: the best hardware with the models as given (exact up to 8-bit weights)
+    safe = res.best.copy()
+    safe[model] = cd.space.default()[model]
+    if safe[model].tobytes() not in seen:
+        out.append(safe)
     return out

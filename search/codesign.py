@@ -61,8 +61,9 @@ def network_name(src: str) -> str:
 
 
 def prepare_network(src: Any, name: str | None = None, input_shapes: Mapping[str, Any] | None = None,
-                    graph: Any = None) -> Network:
-    """Load (unless ``graph`` is given), analyse channel groups, lower, build the proxy."""
+                    graph: Any = None, calibrate: bool = True, calibration_inputs: list[dict] | None = None) -> Network:
+    """Load (unless ``graph`` is given), analyse channel groups, lower, build the proxy
+    (fitted to the exact check on a few probes when ``calibrate``)."""
     from symbiote.ir import ops
     from symbiote.ir.channel_groups import analyze
     from symbiote.ir.lower import lower
@@ -80,6 +81,11 @@ def prepare_network(src: Any, name: str | None = None, input_shapes: Mapping[str
     macs = tuple(i for i, n in enumerate(wl.names) if kinds[i] == MAC and n in compute
                  and float(np.asarray(wl.w_repeat)[i]) == 1.0)
     proxy = build_proxy(graph, groups, free)
+    if calibrate:
+        from symbiote.search import accuracy
+
+        inputs = calibration_inputs or accuracy.calibration_inputs(graph, None, samples=1)
+        proxy = accuracy.calibrate(proxy, graph, groups, free, [wl.names[i] for i in macs], inputs)
     return Network(name or network_name(src), graph, groups, wl, free, macs, proxy, str(src))
 
 

@@ -54,12 +54,11 @@ METRIC_NAMES = tuple(sorted(set(_UNITS) | set(_ALIASES)))
 
 
 def derive(m: Mapping[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
-    """Add derived metrics: ``edp`` (J*s), ``power_w`` (W)."""
+    """Add derived metrics: ``edp`` (pJ*s, as ``symbiote cost`` reports it), ``power_w`` (W)."""
     out = dict(m)
     if "latency_s" in m and "energy_pj" in m:
-        e_j = m["energy_pj"] * 1e-12
-        out.setdefault("edp", e_j * m["latency_s"])
-        out.setdefault("power_w", e_j / jnp.maximum(m["latency_s"], 1e-30))
+        out.setdefault("edp", m["energy_pj"] * m["latency_s"])
+        out.setdefault("power_w", m["energy_pj"] * 1e-12 / jnp.maximum(m["latency_s"], 1e-30))
     return out
 
 

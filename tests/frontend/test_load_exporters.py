@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from symbiote.frontend import load
 from symbiote.ir import ops
 from symbiote.ir.analysis import graph_stats
+from symbiote.passes.ort_check import run_model
 
 F, I64 = TensorProto.FLOAT, TensorProto.INT64
 RNG = np.random.default_rng(0)
@@ -36,9 +36,7 @@ def model(nodes, inputs, outputs, inits=(), opset=17, **kw):
     return m
 
 
-def run_ort(m, feeds):
-    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, feeds)
+run_ort = run_model
 
 
 def assert_shapes_match_ort(m, graph, feeds):

@@ -23,7 +23,9 @@ def test_transform_json_verify(tmp_path, capsys):
 def test_transform_text_exact(tmp_path, capsys):
     rc = main(["transform", "zoo:tiny_cnn", "-p", "fold-bn,resize-channels(multiple=48,mode=up)", "-o", str(tmp_path / "o.onnx"), "--verify"])
     text = capsys.readouterr().out
-    assert rc == 0 and "macs" in text and "max abs diff" in text and "wrote" in text
+    assert rc == 0 and "macs" in text and "wrote" in text
+    diff = float(text.split("max abs diff ")[1].split(",")[0])
+    assert diff < 1e-4  # fold-bn and growth are exact
 
 
 def test_transform_bad_pipeline(tmp_path, capsys):

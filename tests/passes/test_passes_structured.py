@@ -59,17 +59,40 @@ def test_prune_widths_and_errors(models):
         parse_pipeline("prune")
 
 
-def test_prune_keeps_the_most_important_channels(models):
+def _two_convs(scales):
+    """x -> conv1 (output channel k scaled by scales[k]) -> Relu -> conv2 (all ones) -> y."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from symbiote.frontend import load
+
+    c = len(scales)
+    w1 = np.ones((c, 3, 3, 3), np.float32) * np.asarray(scales, np.float32)[:, None, None, None]
+    w2 = np.ones((4, c, 1, 1), np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["h"], name="conv1", pads=[1] * 4),
+             helper.make_node("Relu", ["h"], ["r"], name="relu"),
+             helper.make_node("Conv", ["r", "w2"], ["y"], name="conv2")]
+    g = helper.make_graph(nodes, "two", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")])
+    return load(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])), w1
+
+
+@pytest.mark.parametrize("criterion", ["l1", "l2"])
+def test_prune_keeps_the_most_important_channels(criterion):
+    g, w1 = _two_convs([3, 8, 1, 6, 2, 7, 5, 4])
+    res = parse_pipeline(f"prune(widths={{conv1.out:3}},criterion={criterion})")(g)
+    kept = res.graph.node("conv1").input(1).const
+    np.testing.assert_array_equal(kept, w1[[1, 3, 5]])  # the three largest, in their original order
+    assert res.graph.node("conv2").input(1).const.shape == (4, 3, 1, 1)
+
+
+def test_prune_random_is_seeded(models):
     g = models["zoo:tiny_cnn"]
-    cg = analyze(g)
-    grp = cg.by_name("stage0.conv.out")
-    w = g.value("stage0.conv.weight").const if "stage0.conv.weight" in g.constants else None
-    res = parse_pipeline("prune(widths={stage0.conv.out:4},criterion=random)")(g)
-    res2 = parse_pipeline("prune(widths={stage0.conv.out:4},criterion=random)")(g)
-    k1 = [v.const for v in res.graph.constants.values()]
-    k2 = [v.const for v in res2.graph.constants.values()]
+    consts = lambda spec: [v.const for v in parse_pipeline(spec)(g).graph.constants.values()]
+    k1, k2 = consts("prune(widths={stage0.conv.out:4},criterion=random)"), consts("prune(widths={stage0.conv.out:4},criterion=random)")
+    k3 = consts("prune(widths={stage0.conv.out:4},criterion=random,seed=1)")
     assert all(np.array_equal(a, b) for a, b in zip(k1, k2))  # same seed, same result
-    assert grp.width == 16 and (w is None or w.shape[0] == 16)
+    assert not all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(k1, k3))  # another seed, other channels
 
 
 @pytest.mark.parametrize("w,m,mode,want", [(37, 16, "nearest", 32), (40, 16, "nearest", 48), (37, 16, "up", 48), (47, 16, "down", 32), (5, 16, "down", 16)])

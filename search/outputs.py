@@ -1,0 +1,138 @@
+"""What a search leaves in its output folder (every file written atomically).
+
+* ``result.json``: the best design (hardware knobs, model knobs, metrics per network,
+  the exact accuracy check, regret in multi-model mode), the baseline, the Pareto front,
+  the run's settings and seed, the convergence history;
+* ``hardware.yaml``: the design, loadable by ``symbiote cost MODEL --hw hardware.yaml``;
+* ``<network>.onnx`` per network: the reshaped model, re-read and run in onnxruntime
+  after writing;
+* ``pareto.csv``: one row per design of the Pareto front.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from symbiote.search.api import RunOutcome
+
+
+def write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def result_dict(o: RunOutcome) -> dict[str, Any]:
+    cfg = o.config
+    s = cfg.settings
+    return _clean({
+        "backend": cfg.backend,
+        "models": list(cfg.models),
+        "objective": o.objective,
+        "objectives": [ob.text for ob in o.codesign.problem.objectives],
+        "constraints": [str(c) for c in o.codesign.problem.constraints],
+        "best": {
+            "hardware": o.hardware,
+            "networks": {n.name: {"model_knobs": n.model_knobs, "metrics": n.metrics, "baseline": n.baseline,
+                                  "accuracy": n.accuracy, "regret": n.regret,
+                                  "alone_objective": n.alone_objective} for n in o.networks},
+        },
+        "pareto_front": o.front,
+        "exact_check_rejected": o.rejected,
+        "settings": {"seed": s.seed, "budget_evals": s.budget_evals, "budget_seconds": s.budget_seconds,
+                     "model_knobs": cfg.model_knobs, "population": s.population, "grad_starts": s.grad_starts,
+                     "grad_every": s.grad_every, "gradient": asdict(s.gradient), "bits_choices": list(cfg.bits_choices),
+                     "hw_fixed": dict(o.codesign.hw_fixed), "calibration": cfg.calibration},
+        "seed": s.seed,
+        "search": {"evaluations": o.result.evals, "seconds": o.result.elapsed_s, "iterations": o.result.iterations,
+                   "genes": o.codesign.space.dim, "space_size": o.codesign.space.n_points()},
+        "history": [list(h) for h in o.result.history],
+    })
+
+
+def pareto_csv(o: RunOutcome) -> str:
+    buf = io.StringIO()
+    hw_keys = list(o.hardware)
+    nets = [n.name for n in o.networks]
+    obj_keys = list(o.front[0]["objectives"]) if o.front else []
+    cols = ["rank", *hw_keys, *obj_keys,
+            *[f"{n}.{m}" for n in nets for m in ("latency_s", "energy_pj", "area_mm2", "edp", "fidelity")]]
+    w = csv.writer(buf)
+    w.writerow(cols)
+    for i, p in enumerate(o.front):
+        row = [i, *[p["hardware"][k] for k in hw_keys], *[p["objectives"][k] for k in obj_keys]]
+        for j in range(len(nets)):
+            m = p["metrics"][j]
+            row += [m.get(k) for k in ("latency_s", "energy_pj", "area_mm2", "edp", "fidelity")]
+        w.writerow(row)
+    return buf.getvalue()
+
+
+def verify_onnx(path: Path, original, inputs: list[dict]) -> float:
+    """Run the written file in onnxruntime; cosine similarity with the original."""
+    import onnxruntime as ort
+
+    from symbiote.passes.ort_check import compare_outputs, run
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = {i.name for i in sess.get_inputs()}
+    a, b = [], []
+    for feeds in inputs:
+        b += sess.run(None, {k: v for k, v in feeds.items() if k in names})
+        a += run(original, feeds)
+    return compare_outputs(a, b).cosine
+
+
+def write_all(o: RunOutcome, out_dir: str | Path) -> dict[str, Path]:
+    from symbiote.backends import hwfile
+    from symbiote.frontend import save
+    from symbiote.search.accuracy import calibration_inputs
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    hwfile.write(out / "hardware.yaml", o.config.backend, o.hardware)
+    files["hardware"] = out / "hardware.yaml"
+    for net, n_out in zip(o.codesign.networks, o.networks):
+        dest = out / f"{net.name}.onnx"
+        tmp = out / f".{net.name}.tmp.onnx"
+        save(n_out.graph, tmp)
+        os.replace(tmp, dest)
+        inputs = calibration_inputs(net.graph, o.config.calibration, 1, seed=o.config.settings.seed)
+        cos = verify_onnx(dest, net.graph, inputs[:1])
+        if n_out.accuracy is not None:
+            n_out.accuracy["onnx_file_fidelity"] = cos
+        files[net.name] = dest
+    write_text(out / "pareto.csv", pareto_csv(o))
+    files["pareto"] = out / "pareto.csv"
+    write_text(out / "result.json", json.dumps(result_dict(o), indent=2) + "\n")
+    files["result"] = out / "result.json"
+    return files

@@ -1,0 +1,163 @@
+"""``report.md`` with PNG plots (matplotlib, Agg backend).
+
+Plots: the Pareto front (first two objectives, or latency vs energy of the archive),
+convergence (best objective vs evaluations), per-layer latency and energy before
+(default hardware, model as given) and after (the chosen design), per-layer
+utilization. Images are written atomically like everything else.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from symbiote.search.api import RunOutcome
+from symbiote.search.outputs import write_text
+
+
+def _save(fig, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    return str(x)
+
+
+def write_report(o: RunOutcome, out_dir: str | Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cd = o.codesign
+    images: list[tuple[str, str]] = []
+
+    # convergence
+    h = np.array([(e, s, b) for e, s, b in o.result.history], float)
+    if len(h):
+        fig, ax = plt.subplots(figsize=(5.5, 3.5))
+        ok = np.isfinite(h[:, 2])
+        ax.plot(h[ok, 0], h[ok, 2], drawstyle="steps-post")
+        ax.set_xlabel("evaluations")
+        ax.set_ylabel(f"best {cd.problem.objectives[0].text or 'objective'} (geomean)")
+        ax.set_yscale("log")
+        ax.set_title("convergence")
+        _save(fig, out / "convergence.png")
+        plt.close(fig)
+        images.append(("Convergence", "convergence.png"))
+
+    # Pareto front / archive scatter
+    arch = o.result.archive
+    if arch is not None and len(arch.genomes):
+        from symbiote.search.problem import evaluator_for
+
+        m = evaluator_for(cd.problem).metrics(arch.genomes[: min(len(arch.genomes), 256)])
+        feas = arch.viol[: len(m["latency_s"])] <= 0
+        lat = np.exp(np.mean(np.log(m["latency_s"]), axis=1))
+        en = np.exp(np.mean(np.log(m["energy_pj"]), axis=1))
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+        ax.scatter(lat[~feas] * 1e3, en[~feas] * 1e-6, s=8, c="lightgray", label="infeasible")
+        ax.scatter(lat[feas] * 1e3, en[feas] * 1e-6, s=10, c="tab:blue", label="feasible")
+        if o.front:
+            fl = [np.exp(np.mean(np.log([mm["latency_s"] for mm in p["metrics"]]))) * 1e3 for p in o.front]
+            fe = [np.exp(np.mean(np.log([mm["energy_pj"] for mm in p["metrics"]]))) * 1e-6 for p in o.front]
+            ax.scatter(fl, fe, s=30, c="tab:red", marker="x", label="Pareto front")
+        best_l = np.exp(np.mean(np.log([n.metrics["latency_s"] for n in o.networks]))) * 1e3
+        best_e = np.exp(np.mean(np.log([n.metrics["energy_pj"] for n in o.networks]))) * 1e-6
+        ax.scatter([best_l], [best_e], s=80, marker="*", c="gold", edgecolors="k", label="chosen", zorder=5)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("latency (ms)")
+        ax.set_ylabel("energy (uJ)")
+        ax.legend(fontsize=7)
+        ax.set_title("designs kept by the search")
+        _save(fig, out / "pareto.png")
+        plt.close(fig)
+        images.append(("Pareto front and archive", "pareto.png"))
+
+    # per-layer before/after
+    before = cd.details(cd.baseline())
+    after = cd.details(o.best)
+    for i, net in enumerate(cd.networks):
+        b, a = before[i], after[i]
+        names = list(net.workload.names)
+        x = np.arange(len(names))
+        fig, axes = plt.subplots(3, 1, figsize=(max(6, len(names) * 0.06 + 4), 8), sharex=True)
+        axes[0].bar(x - 0.2, np.asarray(b.latency_s) * 1e6, 0.4, label="before")
+        axes[0].bar(x + 0.2, np.asarray(a.latency_s) * 1e6, 0.4, label="after")
+        axes[0].set_ylabel("latency (us)")
+        axes[0].legend(fontsize=7)
+        axes[1].bar(x - 0.2, np.asarray(b.energy_pj) * 1e-6, 0.4)
+        axes[1].bar(x + 0.2, np.asarray(a.energy_pj) * 1e-6, 0.4)
+        axes[1].set_ylabel("energy (uJ)")
+        axes[2].bar(x - 0.2, np.asarray(b.utilization), 0.4)
+        axes[2].bar(x + 0.2, np.asarray(a.utilization), 0.4)
+        axes[2].set_ylabel("utilization")
+        axes[2].set_xlabel("layer (topological order)")
+        axes[0].set_title(f"{net.name}: per layer, default hardware + original model vs the chosen design")
+        _save(fig, out / f"layers_{net.name}.png")
+        plt.close(fig)
+        images.append((f"{net.name}: per-layer latency, energy and utilization, before and after",
+                       f"layers_{net.name}.png"))
+
+    lines = [f"# symbiote search report", "",
+             f"- backend: `{o.config.backend}`; models: {', '.join(f'`{m}`' for m in o.config.models)}",
+             f"- objective: {', '.join(ob.text for ob in cd.problem.objectives)} (geometric mean over networks: "
+             f"{o.objective:.4g}); constraints: {', '.join(str(c) for c in cd.problem.constraints) or 'none'}",
+             f"- model knobs: {o.config.model_knobs}; seed {o.config.settings.seed}; "
+             f"{o.result.evals} evaluations in {o.result.elapsed_s:.1f} s; genome of {cd.space.dim} knobs",
+             f"- candidates dropped by the exact check in onnxruntime: {o.rejected}", "",
+             "## Hardware", "", "| knob | value |", "|---|---|"]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in o.hardware.items()]
+    lines += ["", "## Networks", "",
+              "| network | latency ms (before -> after) | energy uJ (before -> after) | EDP pJ*s (before -> after) "
+              "| area mm2 | params | fidelity (onnxruntime) | top-1 agreement | regret |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for n in o.networks:
+        b, m = n.baseline, n.metrics
+        acc = n.accuracy or {}
+        lines.append(f"| {n.name} | {b['latency_s'] * 1e3:.4g} -> {m['latency_s'] * 1e3:.4g} "
+                     f"| {b['energy_pj'] * 1e-6:.4g} -> {m['energy_pj'] * 1e-6:.4g} "
+                     f"| {b['edp']:.4g} -> {m['edp']:.4g} | {m['area_mm2']:.3g} | {m['params']:.4g} "
+                     f"| {_fmt(acc.get('fidelity'))} | {_fmt(acc.get('top1'))} | {_fmt(n.regret)} |")
+    lines += ["", "Before: the template's default hardware running the model as given. Regret (several "
+              "networks): objective of the shared design for this network over the objective of the design "
+              "searched for it alone, minus one.", ""]
+    for n in o.networks:
+        mk = n.model_knobs
+        changed = {k: v for k, v in mk["widths"].items()}
+        lines.append(f"### {n.name}: model knobs")
+        lines.append("")
+        if changed:
+            lines.append("Channel widths: " + ", ".join(f"`{k}`={v}" for k, v in changed.items()))
+        if mk.get("bits"):
+            hist = {}
+            for v in mk["bits"].values():
+                hist[v] = hist.get(v, 0) + 1
+            lines.append("Bit-widths (layers per precision): " + ", ".join(f"{k} bits: {c}" for k, c in sorted(hist.items())))
+        if not changed and not mk.get("bits"):
+            lines.append("The model is used as given.")
+        lines.append("")
+    lines += ["## Plots", ""]
+    lines += [f"### {t}\n\n![{t}]({f})\n" for t, f in images]
+    lines += ["## Files", "", "- `result.json`: everything above as data", "- `hardware.yaml`: "
+              f"`symbiote cost MODEL --hw hardware.yaml` prices it", "- `pareto.csv`: the Pareto front",
+              *[f"- `{n.name}.onnx`: the reshaped model (runs in onnxruntime)" for n in o.networks], ""]
+    path = out / "report.md"
+    write_text(path, "\n".join(lines))
+    return path

@@ -13,7 +13,7 @@ _TABLE: dict[str, tuple[str, ...]] = {
     ops.CONV: ("Conv", "ConvInteger", "QLinearConv"),
     ops.CONV_TRANSPOSE: ("ConvTranspose",),
     ops.GEMM: ("Gemm",),
-    ops.MATMUL: ("MatMul", "MatMulInteger", "QLinearMatMul"),
+    ops.MATMUL: ("MatMul", "MatMulInteger", "QLinearMatMul", "Einsum", "Attention"),
     ops.POOL: ("MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool",
                "MaxRoiPool", "RoiAlign"),
     ops.ELEMENTWISE: (

@@ -11,6 +11,12 @@ Counting conventions
     weight elements per input channel.
   - Gemm: ``M*N*K``. MatMul (also MatMulInteger, QLinearMatMul, FusedMatMul), batched
     and broadcast alike (attention's Q.K^T and P.V): output elements x inner dim.
+  - Einsum: see :mod:`symbiote.ir.einsum`: 0 for one operand, the product of all distinct
+    index sizes for two, the sum over a left-to-right pairwise contraction for more.
+  - Attention (ONNX opset 23, default domain): its two matmuls,
+    ``batch * q_heads * q_len * total_len * (head_size + v_head_size)`` (``total_len`` =
+    past + kv length; grouped-query K/V heads are shared, so q_heads count). The mask,
+    softcap and softmax are vector work, not MACs.
   - LSTM / GRU / RNN: over the whole sequence, all gates, both directions:
     ``seq * batch * directions * gates * H * (I + H)`` with 4 gates for LSTM, 3 for GRU,
     1 for RNN (bias adds and the element-wise gate math are not MACs).
@@ -33,6 +39,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from symbiote.errors import ShapeError
 from symbiote.ir import ops
 from symbiote.ir.graph import Graph, Node, Value
 
@@ -129,7 +136,35 @@ def macs(node: Node) -> int:
         return _matmul_macs(node)
     if op in _GATES:
         return _recurrent_macs(node)
+    if op == "Einsum":
+        return _einsum_macs(node)
+    if op == "Attention" and node.domain in _DEFAULT_DOMAINS:
+        return _attention_macs(node)
     return 0
+
+
+def _einsum_macs(node: Node) -> int:
+    from symbiote.ir import einsum
+
+    shapes = [_shape(v) for v in node.inputs]
+    if any(s is None for s in shapes):
+        return 0
+    eq = node.attrs.get("equation", "")
+    try:
+        return einsum.macs(einsum.parse(eq.decode() if isinstance(eq, bytes) else str(eq), shapes))
+    except ValueError:
+        return 0
+
+
+def _attention_macs(node: Node) -> int:
+    from symbiote.ir.shape_rules import Unknown
+    from symbiote.ir.shape_rules_compute import attention_dims
+
+    try:
+        a = attention_dims(node)
+    except (Unknown, ShapeError):
+        return 0
+    return a["b"] * a["hq"] * a["sq"] * a["total"] * (a["d"] + a["dv"])
 
 
 def weight_inputs(node: Node) -> list[Value]:

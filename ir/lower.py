@@ -1,7 +1,7 @@
 """``lower(graph, groups=None) -> Workload``: the layer table the cost models read.
 
-Every node becomes one row (see :mod:`symbiote.ir.workload` for the columns and kinds);
-nothing is dropped. How each op kind is lowered:
+Every node becomes one row, named after it (see :mod:`symbiote.ir.workload` for the columns and kinds);
+nothing is dropped (Attention and n-operand einsums give several rows, below). How each op kind is lowered:
 
 * conv: ``N, K, C, P, Q, R, S`` from the input/weight/output shapes (1-D convs have
   ``Q = S = 1``; a 3-D conv folds its depth into ``Q``), ``groups``, strides, dilations.
@@ -17,6 +17,16 @@ nothing is dropped. How each op kind is lowered:
 * element-wise / activation / normalization / pooling / reduce / softmax: vector work,
   ``vec_ops`` operations per output element (:data:`VEC_OPS`; pooling: the window size;
   global pooling and reductions: input elements per output element).
+* einsum (two operands): one batched GEMM: indices in both operands and the output ->
+  ``repeat``, free indices of the first (activation) operand -> ``P`` (M), of the second ->
+  ``K``, indices summed away -> ``C``. A constant operand is taken as the weight (second);
+  otherwise ``w_repeat = repeat``. n > 2 operands: one MAC row per left-to-right pairwise
+  contraction, named ``<node>/step<j>`` (:mod:`symbiote.ir.einsum`). One operand
+  (transpose, diagonal, reduction): data movement.
+* Attention (ONNX opset 23): three rows, ``<node>/qk`` (``Q K^T``: ``repeat = batch*q_heads``,
+  ``P = q_len``, ``C = head_size``, ``K = total_len``), ``<node>/softmax`` (vector work on the
+  scores) and ``<node>/av`` (``P = q_len``, ``C = total_len``, ``K = v_head_size``). These and
+  multi-operand einsums are the only nodes that give more than one row.
 * reshape-like, opaque and control ops: data movement of their input and output bytes.
   Nothing is free: even a Reshape is priced as a copy, unless fusion says otherwise.
 
@@ -123,14 +133,22 @@ def _pair(attrs: dict, key: str, default: int = 1) -> tuple[int, int]:
 def lower(graph: Graph, groups: ChannelGroups | None = None, *, default_bits: int | None = 8) -> Workload:
     """The graph's layer table; see the module doc."""
     nodes = graph.nodes
-    L = len(nodes)
+    plans = [_row_plan(n) for n in nodes]
+    L = sum(len(p) for p in plans)
     cols = {f: np.zeros(L) for f in LAYER_FIELDS}
     cols["kind"] = np.zeros(L, np.int32)
     for f in ("n", "p", "q", "r", "s", "stride_h", "stride_w", "dil_h", "dil_w", "repeat", "w_repeat", "vec_ops"):
         cols[f][:] = 1.0
     maps = _Maps(L, groups)
-    for i, node in enumerate(nodes):
-        _lower_node(i, node, cols, maps)
+    rows = [(node, i) for node, plan in zip(nodes, plans) for i in range(len(plan))]
+    start = 0
+    for node, plan in zip(nodes, plans):
+        if len(plan) > 1 or node.onnx_op == "Einsum":
+            _lower_multi(list(range(start, start + len(plan))), node, cols, maps)
+        else:
+            _lower_node(start, node, cols, maps)
+        start += len(plan)
+    for i, (node, _) in enumerate(rows):
         acts = [v for v in node.inputs if v is not None and not v.is_const] or node.outputs
         consts = [v for v in node.inputs if v is not None and v.is_const]
         a_bits = default_bits or dtypes.bits(acts[0].dtype)
@@ -147,7 +165,9 @@ def lower(graph: Graph, groups: ChannelGroups | None = None, *, default_bits: in
         cols[f] = maps.base[f] + maps.map[f] @ w0
     cols["groups"] = np.maximum(cols["groups"], 1.0)
     free = np.array([g.free for g in groups.groups], bool) if groups is not None else np.zeros(0, bool)
-    return from_columns([n.name for n in nodes], [n.op for n in nodes], cols, w0, free,
+    names = [name for plan in plans for name, _ in plan]
+    kinds = [op for plan in plans for _, op in plan]
+    return from_columns(names, kinds, cols, w0, free,
                         {f: (maps.base[f], maps.map[f]) for f in WIDTH_FIELDS})
 
 
@@ -276,3 +296,90 @@ def _lower_recurrent(i: int, node: Node, cols: dict[str, np.ndarray], maps: _Map
     maps.axis(i, "c", y, 3 if y is not None else -1, float(hidden))
     maps.axis(i, "k", y, 3 if y is not None else -1, float(hidden), scale=gates)
     cols["weight_elems"][i] = _size(w) + _size(r)
+
+
+# ------------------------------------------------------------------ einsum and attention
+def _einsum_of(node: Node):
+    from symbiote.ir import einsum
+
+    shapes = [_shape(v) for v in node.inputs]
+    if not shapes or any(v is None or v.shape is None for v in node.inputs):
+        return None
+    eq = node.attrs.get("equation", "")
+    try:
+        return einsum.parse(eq.decode() if isinstance(eq, bytes) else str(eq), shapes)
+    except ValueError:
+        return None
+
+
+def _attention_of(node: Node) -> dict[str, int] | None:
+    from symbiote.errors import ShapeError
+    from symbiote.ir.shape_rules import Unknown
+    from symbiote.ir.shape_rules_compute import attention_dims
+
+    if node.onnx_op != "Attention" or node.domain not in ("", "ai.onnx"):
+        return None
+    try:
+        return attention_dims(node)
+    except (Unknown, ShapeError):
+        return None
+
+
+def _row_plan(node: Node) -> list[tuple[str, str]]:
+    """``(row name, op kind)`` for each workload row of the node."""
+    if node.onnx_op == "Attention" and _attention_of(node) is not None:
+        return [(f"{node.name}/qk", ops.MATMUL), (f"{node.name}/softmax", ops.ACTIVATION), (f"{node.name}/av", ops.MATMUL)]
+    if node.onnx_op == "Einsum" and len(node.inputs) > 2 and _einsum_of(node) is not None:
+        return [(f"{node.name}/step{j}", ops.MATMUL) for j in range(len(node.inputs) - 1)]
+    return [(node.name, node.op)]
+
+
+def _gemm_row(i: int, cols: dict[str, np.ndarray], maps: _Maps, *, batch: int, m: int, c: int, k: int,
+              w_repeat: int, in_elems: float, out_elems: float) -> None:
+    cols["kind"][i] = MAC
+    cols["p"][i], cols["repeat"][i], cols["w_repeat"][i] = m, batch, w_repeat
+    maps.const(i, "c", float(c))
+    maps.const(i, "k", float(k))
+    maps.const(i, "groups", 1.0)
+    maps.const(i, "in_elems", in_elems)
+    maps.const(i, "out_elems", out_elems)
+    cols["weight_elems"][i] = float(c) * k * w_repeat
+
+
+def _lower_multi(rows: list[int], node: Node, cols: dict[str, np.ndarray], maps: _Maps) -> None:
+    if node.onnx_op == "Attention":
+        a = _attention_of(node)
+        bh = a["b"] * a["hq"]
+        scores = float(bh * a["sq"] * a["total"])
+        qk, sm, av = rows
+        _gemm_row(qk, cols, maps, batch=bh, m=a["sq"], c=a["d"], k=a["total"], w_repeat=bh,
+                  in_elems=float(_size(node.input(0))), out_elems=scores)
+        cols["kind"][sm] = VECTOR
+        cols["vec_ops"][sm] = VEC_OPS["Softmax"]
+        maps.const(sm, "in_elems", scores)
+        maps.const(sm, "out_elems", scores)
+        _gemm_row(av, cols, maps, batch=bh, m=a["sq"], c=a["total"], k=a["dv"], w_repeat=bh,
+                  in_elems=scores, out_elems=float(_size(node.outputs[0])))
+        return
+    from symbiote.ir import einsum
+
+    e = _einsum_of(node)
+    steps = einsum.steps(e) if e is not None else []
+    if not steps:  # one operand or unknown shapes: data movement
+        _lower_node(rows[0], node, cols, maps)
+        return
+    for j, (i, st) in enumerate(zip(rows, steps)):
+        m, k = st.m, st.k
+        a_const = j == 0 and node.input(0).is_const
+        b_const = node.input(j + 1).is_const
+        swap = a_const and not b_const  # the constant operand is the weight
+        if swap:
+            m, k, b_const = k, m, True
+        in_elems = float(_size(node.input(1 if swap else 0))) if j == 0 else float(_prod_of(e, st.a))
+        w_rep = 1 if b_const and st.batch == 1 else st.batch
+        _gemm_row(i, cols, maps, batch=st.batch, m=m, c=st.c, k=k, w_repeat=w_rep,
+                  in_elems=in_elems, out_elems=float(_prod_of(e, st.out)))
+
+
+def _prod_of(e, idx: str) -> int:
+    return int(math.prod(e.sizes[c] for c in idx))

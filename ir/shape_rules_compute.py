@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from symbiote.ir.graph import Node
-from symbiote.ir.shape_rules import Out, Shape, broadcast, dtype, fail, rule, shape
+from symbiote.ir.shape_rules import Out, Shape, Unknown, broadcast, dtype, fail, rule, shape
 
 
 # ------------------------------------------------------------------ convolution and pooling
@@ -179,3 +179,58 @@ def _lstm(node: Node) -> list[Out]:
 @rule("GRU", "RNN")
 def _gru(node: Node) -> list[Out]:
     return _recurrent(node, False)
+
+
+# ------------------------------------------------------------------ einsum and attention
+@rule("Einsum")
+def _einsum(node: Node) -> list[Out]:
+    from symbiote.ir.einsum import parse
+
+    shapes = [shape(node, i) for i in range(len(node.inputs))]
+    eq = node.attrs.get("equation", "")
+    eq = eq.decode() if isinstance(eq, bytes) else str(eq)
+    try:
+        e = parse(eq, shapes)
+    except ValueError as err:
+        raise fail(node, str(err)) from err
+    return [(e.output_shape, dtype(node))]
+
+
+def attention_dims(node: Node) -> dict[str, int]:
+    """Batch, heads, lengths and head sizes of an ONNX ``Attention`` node (opset 23 spec):
+    ``b, hq, hkv, sq, skv, past, total, d, dv`` and ``rank`` (3 or 4). The contrib op of the
+    same name (domain com.microsoft, packed QKV weights) is another op: Unknown."""
+    if node.domain not in ("", "ai.onnx"):
+        raise Unknown
+    q, k, v = shape(node, 0), shape(node, 1), shape(node, 2)
+    if not len(q) == len(k) == len(v) or len(q) not in (3, 4):
+        raise fail(node, f"Q, K, V must all be 3-D or all 4-D, got {list(q)}, {list(k)}, {list(v)}")
+    if len(q) == 4:
+        b, hq, sq, d = q
+        _, hkv, skv, _ = k
+        dv = v[3]
+        if k[3] != d or v[2] != skv or v[1] != hkv:
+            raise fail(node, f"K {list(k)} / V {list(v)} do not fit Q {list(q)}")
+    else:
+        hq, hkv = int(node.attrs.get("q_num_heads", 0)), int(node.attrs.get("kv_num_heads", 0))
+        if hq <= 0 or hkv <= 0 or q[2] % hq or k[2] % hkv or v[2] % hkv:
+            raise fail(node, f"3-D inputs need q_num_heads/kv_num_heads dividing the hidden sizes "
+                             f"(got {hq}/{hkv} for {list(q)}, {list(k)}, {list(v)})")
+        b, sq, skv = q[0], q[1], k[1]
+        d, dv = q[2] // hq, v[2] // hkv
+        if k[2] // hkv != d or v[1] != skv:
+            raise fail(node, f"K {list(k)} / V {list(v)} do not fit Q {list(q)} with {hq}/{hkv} heads")
+    if hq % hkv:
+        raise fail(node, f"q heads ({hq}) must be a multiple of kv heads ({hkv})")
+    past = shape(node, 4)[2] if len(node.inputs) > 4 and node.input(4) is not None else 0
+    return {"b": b, "hq": hq, "hkv": hkv, "sq": sq, "skv": skv, "past": past, "total": past + skv, "d": d, "dv": dv,
+            "rank": len(q)}
+
+
+@rule("Attention")
+def _attention(node: Node) -> list[Out]:
+    a = attention_dims(node)
+    y = (a["b"], a["hq"], a["sq"], a["dv"]) if a["rank"] == 4 else (a["b"], a["sq"], a["hq"] * a["dv"])
+    dt = dtype(node)
+    return [(y, dt), ((a["b"], a["hkv"], a["total"], a["d"]), dtype(node, 1)),
+            ((a["b"], a["hkv"], a["total"], a["dv"]), dtype(node, 2)), ((a["b"], a["hq"], a["sq"], a["total"]), dt)]

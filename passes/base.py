@@ -5,7 +5,9 @@ verify before and after) and optax's ``chain``.
 
 * A pass is a frozen dataclass whose fields are its arguments. Class attributes:
   ``name`` (registry name, e.g. ``"fold-bn"``) and ``exact`` (True when the pass
-  preserves the model's function).
+  always preserves the model's function). A pass whose exactness depends on its
+  arguments or the graph (``resize-channels``: exact when it only grows) says so for
+  one run with ``info["exact"] = True/False``; :func:`run_exact` reads a result that way.
 * ``Pass.__call__(graph)`` **never mutates the caller's graph**: it works on
   ``graph.copy()`` (weights are shared numpy arrays that passes never write in place)
   and returns ``PassResult(graph, modified, info)``. The graph is verified before
@@ -30,6 +32,15 @@ class PassResult:
     graph: Graph
     modified: bool
     info: dict[str, Any] = field(default_factory=dict)
+
+
+def run_exact(p: Pass | Pipeline | FixedPoint, r: PassResult) -> bool:
+    """Whether this run of ``p`` preserved the model's function: the pass is always exact,
+    or it changed nothing, or its result says so (``info["exact"]``)."""
+    said = r.info.get("exact")
+    if isinstance(said, bool):
+        return said or not r.modified
+    return bool(p.exact) or not r.modified
 
 
 @dataclass(frozen=True)
@@ -87,7 +98,9 @@ def _verify(graph: Graph, when: str, internal: bool = False) -> None:
 class Pipeline:
     """Passes run in order (like optax.chain). ``Pipeline([...])(graph) -> PassResult``.
 
-    ``info["steps"]`` lists one dict per pass: ``{"pass": spec, "modified": bool, **info}``.
+    ``info["steps"]`` lists one dict per pass: ``{"pass": spec, "modified": bool, **info,
+    "exact": bool}`` (``exact``: :func:`run_exact` of that step); ``info["exact"]``: all
+    steps were exact.
     """
 
     passes: tuple[Pass | Pipeline | FixedPoint, ...] = ()
@@ -113,10 +126,10 @@ class Pipeline:
             r = p(graph, check=False)
             if check:
                 _verify(r.graph, f"after {p.spec()}", internal=True)
-            steps.append({"pass": p.spec(), "modified": r.modified, **r.info})
+            steps.append({"pass": p.spec(), "modified": r.modified, **r.info, "exact": run_exact(p, r)})
             modified |= r.modified
             graph = r.graph
-        return PassResult(graph, modified, {"steps": steps})
+        return PassResult(graph, modified, {"steps": steps, "exact": all(st["exact"] for st in steps)})
 
     def __iter__(self):
         return iter(self.passes)
@@ -144,15 +157,17 @@ class FixedPoint:
         if self.max_rounds < 1:
             raise PassError(f"fixed-point: max_rounds must be >= 1, got {self.max_rounds}")
         modified = False
+        exact = True
         rounds: list[Any] = []
         for _ in range(self.max_rounds):
             r = self.pipeline(graph, check=check)
             rounds.append(r.info)
+            exact &= run_exact(self.pipeline, r)
             graph = r.graph
             if not r.modified:
                 break
             modified = True
-        return PassResult(graph, modified, {"rounds": len(rounds), "steps": rounds})
+        return PassResult(graph, modified, {"rounds": len(rounds), "steps": rounds, "exact": exact})
 
 
 def as_pipeline(passes: Sequence[Pass] | Pipeline | Pass | str) -> Pipeline:

@@ -1,6 +1,6 @@
 """The textual pipeline syntax (parsing only; the registry turns it into passes).
 
-    pipeline := step ("," step)*
+    pipeline := step ("," step)*              (at least one step: empty text is an error)
     step     := NAME [ "(" [arg ("," arg)*] ")" ]
     arg      := [KEY "="] value                 (positional args fill fields in order)
     value    := number | true | false | none | word | "quoted string" | dict | list
@@ -149,7 +149,7 @@ class _Parser:
     def pipeline(self) -> list[Step]:
         steps: list[Step] = []
         if not self.peek():
-            return steps
+            raise self.error("empty pipeline: name at least one pass (see `symbiote passes`)", 0)
         while True:
             steps.append(self.step())
             c = self.peek()

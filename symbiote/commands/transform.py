@@ -3,10 +3,12 @@
 Runs a pass pipeline (text syntax: see passes/README.md), prints what each pass did and
 MACs/params before and after, writes the result. ``--verify`` runs the original and the
 result in onnxruntime on the same seeded random inputs and prints the max abs/rel
-difference (and the cosine similarity of the outputs for inexact pipelines).
+difference (and the cosine similarity of the outputs when this run was not exact: a pass
+such as ``resize-channels`` that only grew channels counts as exact, see
+``symbiote.passes.base.run_exact``). An empty pipeline is a syntax error (exit 2).
 ``--json`` prints one JSON object::
 
-    {"model", "pipeline", "exact", "output", "steps": [{"pass", "modified", ...}],
+    {"model", "pipeline", "exact" (this run preserved the function), "output", "steps": [{"pass", "modified", ...}],
      "before": {"macs", "params", "nodes"}, "after": {...},
      "verify": {"max_abs", "max_rel", "cosine", "outputs", "seed"} | null}
 """
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {
         "model": args.model,
         "pipeline": pipeline.spec(),
-        "exact": pipeline.exact,
+        "exact": bool(result.info.get("exact", pipeline.exact)),  # this run (growth-only resize is exact)
         "output": str(out),
         "steps": result.info["steps"],
         "before": _stats(graph),
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     v = report["verify"]
     if v is not None:
         line = f"verify (seed {v['seed']}): max abs diff {v['max_abs']:.3g}, max rel diff {v['max_rel']:.3g}"
-        if not pipeline.exact:
+        if not report["exact"]:
             line += f", cosine similarity {v['cosine']:.6f}"
         print(line)
     print(f"wrote {out}")

@@ -20,8 +20,10 @@ GEMMs run one after the other, each mapped as SCALE-Sim maps it (:mod:`.mapping`
 * DRAM traffic: each operand is read once when it fits in half of its SRAM (double
   buffering); the part that does not fit is refetched once per outer fold: the filter
   operand ``row_folds`` times (os), the ifmap ``col_folds`` times (ws), the filter
-  ``col_folds`` times (is); in ws/is the partial sums that do not fit the ofmap SRAM spill
-  to DRAM and back once per extra row fold. Tensors marked on chip by fusion skip DRAM;
+  ``col_folds`` times (is); in ws/is, partial sums that do not fit the ofmap SRAM either
+  spill to DRAM and back once per extra row fold (SCALE-Sim's fold order) or, when cheaper,
+  ``T`` is tiled so they stay on chip and the stationary operand is reloaded once per extra
+  tile if it does not fit its own SRAM. Tensors marked on chip by fusion skip DRAM;
 * latency: ``max(compute, dram_bytes / bandwidth)`` (compute and memory overlap thanks to
   double buffering) plus the non-overlapped fill of the first fold and drain of the last:
   one fold's share of the operand and result bytes over the bandwidth.
@@ -38,7 +40,7 @@ three SRAMs, and the vector unit.
 
 Relaxation (``relaxed=True``): ``ceil(x)`` -> ``1 + smooth_relu(x - 1)`` with
 ``smooth_relu(z) = (z + sqrt(z^2 + 0.25)) / 2`` (equals x for large x, >= 1, smooth, cheap); ``max(a, b)`` -> the 8-norm ``(a^8 + b^8)^(1/8)``
-(scale-free, within 9% of max); the dataflow -> the softmax-weighted mix of the three
+(scale-free, within 9% of max); ``min(a, b)`` -> ``a*b / smooth_max(a, b)``; the dataflow -> the softmax-weighted mix of the three
 dataflows' metrics (logits given as the knob's last axis; a scalar index evaluates that
 dataflow alone, with no gradient for it).
 """
@@ -74,6 +76,12 @@ def smooth_max(a, b):
     ra, rb = ra * ra, rb * rb
     s = ra * ra + rb * rb
     return m * jnp.sqrt(jnp.sqrt(jnp.sqrt(s)))
+
+
+def smooth_min(a, b):
+    """``a*b / smooth_max(a + 1, b + 1)`` for a, b >= 0 (bytes): about min(a, b) when one
+    dominates, smooth, 0 with finite gradients when both are 0."""
+    return a * b / smooth_max(a + 1.0, b + 1.0)
 
 
 def _overflow(x, cap):
@@ -116,6 +124,7 @@ def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: 
     """Metrics of one design at dataflow index ``df`` (0 os, 1 ws, 2 is)."""
     ceil = soft_ceil if relaxed else jnp.ceil
     smax = smooth_max if relaxed else jnp.maximum
+    smin = smooth_min if relaxed else jnp.minimum
     rows, cols = hw["rows"], hw["cols"]
     clock_ghz = hw["clock_ghz"]
     inv_bw = clock_ghz / hw["dram_gbps"]                  # cycles per byte
@@ -156,8 +165,16 @@ def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: 
     ref_a = 1.0 + jnp.where(df == WS, (cf - 1.0) * _overflow(a_bytes / gemms, hw["ifmap_sram_kb"] * half), 0.0)
     b_outer = jnp.where(df == OS, rf, cf) - 1.0
     ref_b = 1.0 + jnp.where(df == WS, 0.0, b_outer * _overflow(b_bytes / gemms, hw["filter_sram_kb"] * half))
-    spill = jnp.where(df == OS, 0.0, 2.0 * gemms * psum_bytes * (rf - 1.0) * _overflow(psum_bytes, hw["ofmap_sram_kb"] * half))
-    mac_dram = a_bytes * ref_a + b_bytes * ref_b + o_bytes + spill
+    # ws/is partial sums that outgrow the ofmap SRAM: either spill them (SCALE-Sim's fold
+    # order: all of T per row fold) or tile T so they stay on chip and reload the
+    # stationary operand once per extra T tile when it does not fit its SRAM; the cheaper wins.
+    o_cap = hw["ofmap_sram_kb"] * half
+    spill = 2.0 * psum_bytes * (rf - 1.0) * _overflow(psum_bytes, o_cap)
+    stat_bytes, stat_cap = jnp.where(df == WS, b_bytes, a_bytes) / gemms, jnp.where(df == WS, hw["filter_sram_kb"], hw["ifmap_sram_kb"]) * half
+    t_tiles = ceil(psum_bytes / o_cap)
+    reload = (t_tiles - 1.0) * stat_bytes * _overflow(stat_bytes, stat_cap) * (rf > 1.0)
+    psum_dram = jnp.where(df == OS, 0.0, gemms * smin(spill, reload))
+    mac_dram = a_bytes * ref_a + b_bytes * ref_b + o_bytes + psum_dram
     mac_fill = (a_bytes + b_bytes + o_bytes) / gemms * inv_bw / folds
     mac_latency = smax(mac_compute, mac_dram * inv_bw) + mac_fill
     macs = wl.macs[m]

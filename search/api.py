@@ -195,7 +195,9 @@ def _share(s: SearchSettings, frac: float) -> SearchSettings:
 
 
 def _candidates(cd: codesign.CoDesign, res: SearchResult, k: int) -> list[np.ndarray]:
-    """The best design, then the next feasible designs of the archive-derived front."""
+    """The best design and the next ones with distinct model knobs, then a repair ladder
+    from the best design towards the model as given: shrunk widths restored first, then
+    every bit-width below the original raised one step at a time."""
     out = [res.best]
     pool = [res.front.genomes[np.argsort(res.front.obj[:, 0])]]
     if res.archive is not None:
@@ -203,12 +205,26 @@ def _candidates(cd: codesign.CoDesign, res: SearchResult, k: int) -> list[np.nda
     model = np.array([g.kind != "hw" for g in cd.space.genes], bool)
     seen = {res.best[model].tobytes()}
     for g in np.concatenate(pool):
-        if g[model].tobytes() not in seen and len(out) < k - 1:
+        if g[model].tobytes() not in seen and len(out) < k:
             out.append(g)
             seen.add(g[model].tobytes())
-    # last resort: the best hardware with the models as given (exact up to 8-bit weights)
-    safe = res.best.copy()
-    safe[model] = cd.space.default()[model]
-    if safe[model].tobytes() not in seen:
-        out.append(safe)
+    default = cd.space.default()
+    width = np.array([g.kind == "width" for g in cd.space.genes], bool)
+    bits = np.array([g.kind == "bits" for g in cd.space.genes], bool)
+    x = res.best.copy()
+    ladder = []
+    if (x[width] < default[width]).any():
+        x[width] = np.maximum(x[width], default[width])
+        ladder.append(x.copy())
+    while (x[bits] < default[bits]).any():
+        low = bits & (x < default)
+        x[low] += 1
+        ladder.append(x.copy())
+    x = res.best.copy()
+    x[model] = default[model]
+    ladder.append(x)  # last resort: the best hardware with the models as given
+    for g in ladder:
+        if g[model].tobytes() not in seen:
+            out.append(g)
+            seen.add(g[model].tobytes())
     return out

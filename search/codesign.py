@@ -28,7 +28,7 @@ from symbiote.search.objectives import Constraint, Objective
 from symbiote.search.problem import Problem
 
 MODEL_KNOBS = ("none", "channels", "precision", "channels+precision")
-DEFAULT_BITS = (4, 6, 8, 16)
+DEFAULT_BITS = (4, 5, 6, 8, 16)
 
 
 @dataclass(frozen=True, eq=False)

@@ -186,8 +186,22 @@ def tell(pop: Population, genomes: np.ndarray, obj: np.ndarray, viol: np.ndarray
 
 
 def neighbours(genome: np.ndarray, space: GenomeSpace) -> np.ndarray:
-    """Every design one grid step away from ``genome`` (all choices for categorical knobs)."""
+    """Every design one grid step away from ``genome`` (all choices for categorical knobs),
+    plus block moves: every model knob of one kind and network one step up or down at once
+    (e.g. all layers of a network one bit-width lower)."""
     out = []
+    blocks: dict[tuple[str, int], list[int]] = {}
+    for j, gene in enumerate(space.genes):
+        if gene.kind != "hw" and not gene.categorical:
+            blocks.setdefault((gene.kind, gene.net), []).append(j)
+    for ix in blocks.values():
+        if len(ix) < 2:
+            continue
+        for d in (-1, 1):
+            x = genome.copy()
+            x[ix] = np.clip(x[ix] + d, 0, space.sizes[ix] - 1)
+            if not np.array_equal(x, genome):
+                out.append(x)
     for j, gene in enumerate(space.genes):
         cands = range(gene.size) if gene.categorical else (genome[j] - 1, genome[j] + 1)
         for c in cands:

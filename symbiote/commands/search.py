@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-knobs", default="channels+precision",
                         choices=("none", "channels", "precision", "channels+precision"),
                         help="what the search may change in the model (default channels+precision)")
-    parser.add_argument("--bits", default="4,6,8,16", help="bit-widths a layer may take (default 4,6,8,16)")
+    parser.add_argument("--bits", default="4,5,6,8,16", help="bit-widths a layer may take (default 4,5,6,8,16)")
     parser.add_argument("--budget-seconds", type=float, help="stop after this many seconds")
     parser.add_argument("--budget-evals", type=int, help="stop after this many cost evaluations (exactly reproducible)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

@@ -1,0 +1,80 @@
+"""The accuracy side: proxy, exact check in onnxruntime, calibration inputs, plugin hook."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from symbiote.errors import SearchError
+from symbiote.search import accuracy
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from symbiote.frontend import load
+    from symbiote.ir.channel_groups import analyze
+
+    g = load("zoo:tiny_cnn")
+    return g, analyze(g)
+
+
+def test_proxy_is_one_when_growing_and_drops_when_shrinking(tiny):
+    g, cg = tiny
+    ids = [x.id for x in cg.free]
+    p = accuracy.build_proxy(g, cg, ids)
+    w0 = jnp.asarray([cg.groups[i].width for i in ids], jnp.float32)
+    assert float(p.fidelity(w0, None)) == pytest.approx(1.0)
+    assert float(p.fidelity(w0 * 2, None)) == pytest.approx(1.0)
+    assert float(p.fidelity(w0 * 0.5, None)) < float(p.fidelity(w0 * 0.9, None)) < 1.0
+    grad = jax.grad(lambda w: p.fidelity(w, None))(w0 * 0.7)
+    assert (np.asarray(grad) > 0).all()  # wider keeps more importance
+    bits = jnp.full(3, 8.0)
+    assert float(p.fidelity(None, bits - 4)) < float(p.fidelity(None, bits)) < 1.0
+
+
+def test_exact_check_and_calibrated_proxy_agree_in_direction(tiny):
+    g, cg = tiny
+    ids = [x.id for x in cg.free]
+    inputs = accuracy.calibration_inputs(g, None, samples=2)
+    same = accuracy.compare(g, accuracy.apply_model_knobs(g, {"stage2.conv.out": 80}, None), inputs)
+    assert same.fidelity == pytest.approx(1.0, abs=1e-6)   # growth is exact
+    assert same.top1 == 1.0
+    cut = accuracy.compare(g, accuracy.apply_model_knobs(g, {"stage2.conv.out": 32}, None), inputs)
+    assert cut.fidelity < 0.999
+    layers = [n.name for n in g.nodes if n.op in ("conv", "gemm", "matmul")]
+    p = accuracy.calibrate(accuracy.build_proxy(g, cg, ids), g, cg, ids, layers, inputs[:1])
+    assert p.width_coef > 0 and p.bits_coef > 0
+
+
+def test_calibration_file(tiny, tmp_path):
+    g, _ = tiny
+    name = g.inputs[0].name
+    shape = tuple(g.inputs[0].shape)
+    f = tmp_path / "cal.npz"
+    np.savez(f, **{name: np.random.default_rng(0).standard_normal((3, *shape[1:])).astype(np.float32)})
+    feeds = accuracy.calibration_inputs(g, f)
+    assert len(feeds) == 3 and feeds[0][name].shape == shape
+    np.savez(f, other=np.zeros(3))
+    with pytest.raises(SearchError, match=name):
+        accuracy.calibration_inputs(g, f)
+
+
+def test_plugin_evaluator_hook_takes_over(tiny):
+    g, _ = tiny
+
+    class Plugin:
+        @accuracy.hookimpl
+        def symbiote_evaluate_accuracy(self, original, candidate, inputs):
+            return {"fidelity": 0.5, "top1": 0.25, "evaluator": "my-dataset"}
+
+    pm = accuracy.plugin_manager()
+    plugin = Plugin()
+    pm.register(plugin)
+    try:
+        r = accuracy.compare(g, g, accuracy.calibration_inputs(g, None, samples=1))
+    finally:
+        pm.unregister(plugin)
+    assert (r.fidelity, r.top1, r.evaluator) == (0.5, 0.25, "my-dataset")
+    assert accuracy.compare(g, g, accuracy.calibration_inputs(g, None, samples=1)).fidelity == pytest.approx(1.0)

@@ -197,7 +197,7 @@ def _share(s: SearchSettings, frac: float) -> SearchSettings:
 def _candidates(cd: codesign.CoDesign, res: SearchResult, k: int) -> list[np.ndarray]:
     """The best design and the next ones with distinct model knobs, then a repair ladder
     from the best design towards the model as given: shrunk widths restored first, then
-    every bit-width below the original raised one step at a time."""
+    the lowest bit-widths below the original raised one step at a time."""
     out = [res.best]
     pool = [res.front.genomes[np.argsort(res.front.obj[:, 0])]]
     if res.archive is not None:
@@ -217,8 +217,10 @@ def _candidates(cd: codesign.CoDesign, res: SearchResult, k: int) -> list[np.nda
         x[width] = np.maximum(x[width], default[width])
         ladder.append(x.copy())
     while (x[bits] < default[bits]).any():
-        low = bits & (x < default)
-        x[low] += 1
+        below = bits & (x < default)
+        vals = cd.space.decode(x)
+        low = below & (np.asarray(vals) == np.asarray(vals)[below].min())
+        x[low] += 1  # the lowest precision first: 4 -> 5 bits, then 5 -> 6, ...
         ladder.append(x.copy())
     x = res.best.copy()
     x[model] = default[model]

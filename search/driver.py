@@ -233,7 +233,6 @@ class Search:
         last_ckpt = t0
         done_iters = 0
         while self._remaining(st) > 0 and not self._out_of_time(st, t0):
-            before = st.evals
             self.step(st)
             now = time.perf_counter()
             st.history.append((st.evals, round(st.elapsed_s + now - t0, 4), self._best_value(st)))
@@ -247,9 +246,6 @@ class Search:
                 last_ckpt = now
             if stop_after is not None and done_iters >= stop_after:
                 raise KeyboardInterrupt
-            if st.evals == before and st.iteration > 1 and self._remaining(st) > 0:
-                # nothing could be evaluated (the gradient phase did not fit): go on
-                continue
         st.elapsed_s += time.perf_counter() - t0
         if path is not None:
             self.save(path, st)

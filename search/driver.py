@@ -114,12 +114,7 @@ class Search:
         self.evaluator = evaluator or evaluator_for(problem)
         self.grad = gradient_phase_for(problem, settings.gradient) if settings.use_gradient else None
         self.root = jax.random.PRNGKey(settings.seed)
-        self._warm = None
-        if self.grad is not None:
-            import threading
 
-            self._warm = threading.Thread(target=self.grad.warmup, args=(settings.grad_starts,), daemon=True)
-            self._warm.start()
         self.fingerprint = settings.fingerprint(problem)
 
     # ---- budget ------------------------------------------------------------------
@@ -163,9 +158,11 @@ class Search:
         key = jax.random.fold_in(self.root, st.iteration)
         k_init, k_grad, k_ask = jax.random.split(key, 3)
         if st.iteration == 0:
-            # the first gradient phase runs at iteration ``grad_every``: its compilation
-            # happens meanwhile in a background thread (see __init__)
-            first = evo.init(jax.random.fold_in(k_init, 1), space, s.population, space.default()[None])
+            starts = np.concatenate([space.default()[None], space.sample_anchored(k_init, s.grad_starts - 1)])
+            starts = self._categorical_cover(starts)
+            refined = self._gradient(st, k_grad, starts)
+            first = evo.init(jax.random.fold_in(k_init, 1), space, s.population,
+                             np.concatenate([refined, space.default()[None]]))
             g, o, v = self._evaluate(st, first)
             st.pop = evo.Population(g, o, v) if len(g) else None
         elif st.pop is None or len(st.pop.genomes) == 0:
@@ -175,10 +172,6 @@ class Search:
             half = s.grad_starts // 2
             top = st.pop.genomes[:half]
             starts = np.concatenate([top, space.sample_anchored(k_init, s.grad_starts - len(top))])
-            if st.iteration == s.grad_every:  # the first time: cover every category too
-                starts = np.concatenate([starts[:1], self._categorical_cover(starts[1:])])
-            if self._warm is not None:
-                self._warm.join()
             refined = self._gradient(st, k_grad, starts)
             g, o, v = self._evaluate(st, refined)
             st.pop = evo.tell(st.pop, g, o, v, s.population)

@@ -86,8 +86,7 @@ class GradientPhase:
         self.evals_per_start = per_round * settings.rounds
 
     def warmup(self, n_starts: int) -> None:
-        """Compile for ``n_starts`` starts (the driver runs this in a background thread
-        while the evolution phase works, so compilation does not stall the search)."""
+        """Compile (and run once) for ``n_starts`` starts, e.g. ahead of a timed run."""
         k = len(self.problem.objectives)
         z = jnp.asarray(np.tile(self.problem.space.to_z(self.problem.space.default()), (n_starts, 1)))
         jax.block_until_ready(self._run(z, jnp.ones((n_starts, k), jnp.float32) / k))

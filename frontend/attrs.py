@@ -20,6 +20,10 @@ from onnx import AttributeProto, helper, numpy_helper
 _A = AttributeProto
 
 
+
+#: prefix of the NodeProto metadata_props that carry ``node.meta`` annotations (save/load)
+META_PREFIX = "symbiote."
+
 def _text(b: bytes) -> str | bytes:
     try:
         return b.decode("utf-8")

@@ -10,6 +10,7 @@ every shape and fold constant subgraphs in one sweep (:mod:`.fold`); finally ver
 
 from __future__ import annotations
 
+import json
 import mmap
 import os
 from collections.abc import Mapping, Sequence
@@ -21,7 +22,7 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from symbiote.errors import InvalidModelError, ModelLoadError, SymbioteError
-from symbiote.frontend.attrs import attrs_of
+from symbiote.frontend.attrs import META_PREFIX, attrs_of
 from symbiote.frontend.external import Raw, tensor_to_array
 from symbiote.frontend.fold import fold_and_infer
 from symbiote.frontend.resolve import DeclaredInput, resolve_inputs
@@ -190,6 +191,18 @@ def _sparse_to_array(sp: onnx.SparseTensorProto, base_dir: Path | None, label: s
     return dense.reshape(dims)
 
 
+def _annotations(n: onnx.NodeProto, label: str) -> dict[str, Any]:
+    """``node.meta`` entries that ``save`` wrote as ``symbiote.*`` metadata props."""
+    out: dict[str, Any] = {}
+    for p in n.metadata_props:
+        if p.key.startswith(META_PREFIX) and not p.key[len(META_PREFIX):].startswith("_"):
+            try:
+                out[p.key[len(META_PREFIX):]] = json.loads(p.value)
+            except ValueError:
+                raise InvalidModelError(f"{label}: node {n.name or n.op_type!r}: metadata {p.key!r} is not JSON: {p.value[:40]!r}") from None
+    return out
+
+
 def _outer_names(g: onnx.GraphProto) -> set[str]:
     """Names a subgraph reads from enclosing scopes (recursively)."""
     defined = {i.name for i in g.input} | {t.name for t in g.initializer} | {o for n in g.node for o in n.output}
@@ -249,6 +262,7 @@ def lower(
             outs.append(values.setdefault(name, Value(name)))
         attrs, types = attrs_of(n)
         meta: dict[str, Any] = {"_attr_types": types}
+        meta.update(_annotations(n, label))
         if unnamed:
             meta["_unnamed_outputs"] = unnamed
         outer = set()

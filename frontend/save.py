@@ -20,6 +20,7 @@ the old files or the new ones, never half a file.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -32,7 +33,7 @@ from onnx import helper, numpy_helper
 
 from symbiote import __version__
 from symbiote.errors import SymbioteError
-from symbiote.frontend.attrs import to_attribute
+from symbiote.frontend.attrs import META_PREFIX, to_attribute
 from symbiote.ir import dtypes
 from symbiote.ir.graph import Graph, Node, Value
 
@@ -86,7 +87,23 @@ def _node_proto(node: Node) -> onnx.NodeProto:
     doc = node.meta.get("_doc_string")
     if doc:
         proto.doc_string = str(doc)
+    for key, value in annotations(node):
+        proto.metadata_props.add(key=key, value=value)
     return proto
+
+
+def annotations(node: Node) -> list[tuple[str, str]]:
+    """The public ``node.meta`` entries (no leading underscore) as JSON metadata props, so a
+    saved model keeps its bit-widths, sparsity and fusion marks (``load`` reads them back)."""
+    out = []
+    for key in sorted(node.meta):
+        if key.startswith("_"):
+            continue
+        try:
+            out.append((META_PREFIX + key, json.dumps(node.meta[key], sort_keys=True)))
+        except TypeError:  # not plain data: an in-memory annotation only
+            continue
+    return out
 
 
 def _attribute(key: str, value: Any, hint: int | None) -> onnx.AttributeProto:
@@ -154,7 +171,10 @@ def _ir_version(graph: Graph, opsets: list[onnx.OperatorSetIdProto]) -> int:
     except TypeError:  # older onnx without ignore_unknown
         need = helper.find_min_ir_version_for([o for o in opsets if o.domain in _DEFAULT_DOMAINS])
     # IR < 4 requires every initializer to be a graph input too: never write it
-    return max(int(graph.ir_version or 0), int(need), 4)
+    need = max(int(graph.ir_version or 0), int(need), 4)
+    if any(annotations(n) for n in graph.nodes):  # node metadata_props came with IR 10
+        need = max(need, 10)
+    return need
 
 
 def to_onnx(graph: Graph, *, value_info: bool = True) -> onnx.ModelProto:

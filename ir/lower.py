@@ -27,6 +27,10 @@ nothing is dropped (Attention and n-operand einsums give several rows, below). H
   ``P = q_len``, ``C = head_size``, ``K = total_len``), ``<node>/softmax`` (vector work on the
   scores) and ``<node>/av`` (``P = q_len``, ``C = total_len``, ``K = v_head_size``). These and
   multi-operand einsums are the only nodes that give more than one row.
+* weight-format ops (QuantizeLinear/DequantizeLinear/Cast of a constant, as written by
+  ``set-precision(export_qdq=true)``): FREE; the weight is stored in its quantized form and
+  the consuming layer treats the chain's output as its weight operand (bits from the
+  integer type under the DequantizeLinear when no annotation says otherwise).
 * reshape-like, opaque and control ops: data movement of their input and output bytes.
   Nothing is free: even a Reshape is priced as a copy, unless fusion says otherwise.
 
@@ -112,9 +116,40 @@ class _Maps:
         self.base[field][row] += x
 
 
+#: ops that only change how a weight is stored (quantized weights written as
+#: QuantizeLinear/DequantizeLinear pairs, casts): on an accelerator the weight sits in
+#: memory in its stored form, so these nodes cost nothing and their output is a weight.
+_WEIGHT_FORMAT_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "Cast"})
+
+
+def is_weight(v: Value | None) -> bool:
+    """A constant, or a constant seen through weight-format ops (Q/DQ, Cast)."""
+    while v is not None and not v.is_const:
+        p = v.producer
+        if p is None or p.onnx_op not in _WEIGHT_FORMAT_OPS or p.domain not in ("", "ai.onnx"):
+            return False
+        if any(not x.is_const for x in p.inputs[1:] if x is not None):  # scale/zero point
+            return False
+        v = p.input(0)
+    return v is not None
+
+
+def _weight_format(node: Node) -> bool:
+    return node.onnx_op in _WEIGHT_FORMAT_OPS and bool(node.outputs) and is_weight(node.outputs[0])
+
+
+def _stored_bits(v: Value) -> int:
+    """Bits per element of a weight as stored: the integer type under a DequantizeLinear."""
+    while not v.is_const and v.producer is not None and v.producer.onnx_op != "DequantizeLinear":
+        v = v.producer.input(0)
+    if not v.is_const and v.producer is not None:
+        v = v.producer.input(0)
+    return dtypes.bits(v.dtype)
+
+
 def _on_chip(graph: Graph, node: Node) -> tuple[float, float]:
     group = node.meta.get("fusion_group")
-    ins = [v for v in node.inputs if v is not None and not v.is_const]
+    ins = [v for v in node.inputs if v is not None and not is_weight(v)]
     inp = bool(node.meta.get("input_on_chip"))
     if not inp and group is not None and ins:
         inp = all(v.producer is not None and v.producer.meta.get("fusion_group") == group for v in ins)
@@ -149,16 +184,16 @@ def lower(graph: Graph, groups: ChannelGroups | None = None, *, default_bits: in
             _lower_node(start, node, cols, maps)
         start += len(plan)
     for i, (node, _) in enumerate(rows):
-        acts = [v for v in node.inputs if v is not None and not v.is_const] or node.outputs
-        consts = [v for v in node.inputs if v is not None and v.is_const]
+        acts = [v for v in node.inputs if v is not None and not is_weight(v)] or node.outputs
+        consts = [v for v in node.inputs if v is not None and is_weight(v)]
         a_bits = default_bits or dtypes.bits(acts[0].dtype)
-        w_bits = default_bits or (dtypes.bits(consts[0].dtype) if consts else a_bits)
+        w_bits = default_bits or (_stored_bits(consts[0]) if consts else a_bits)
         cols["act_bits"][i] = float(node.meta.get("act_bits", a_bits))
         mm_act = cols["kind"][i] == MAC and cols["w_repeat"][i] > 1 and node.op == ops.MATMUL
         cols["weight_bits"][i] = cols["act_bits"][i] if mm_act else float(node.meta.get("weight_bits", w_bits))
         cols["input_on_chip"][i], cols["output_on_chip"][i] = _on_chip(graph, node)
         cols["sparsity"][i] = float(node.meta.get("sparsity", 0.0))
-        if node.meta.get("fused_into"):
+        if node.meta.get("fused_into") or _weight_format(node):
             cols["kind"][i] = FREE
     w0 = maps.w0
     for f in WIDTH_FIELDS:
@@ -185,11 +220,11 @@ def _lower_node(i: int, node: Node, cols: dict[str, np.ndarray], maps: _Maps) ->
     else:
         cols["kind"][i] = VECTOR if node.op in _VECTOR_OPS else MEMORY
         for v in node.inputs:
-            if v is not None and not v.is_const:
+            if v is not None and not is_weight(v):
                 maps.elems(i, "in_elems", v)
         for o in node.outputs:
             maps.elems(i, "out_elems", o)
-        cols["weight_elems"][i] = sum(_size(v) for v in node.inputs if v is not None and v.is_const)
+        cols["weight_elems"][i] = sum(_size(v) for v in node.inputs if v is not None and is_weight(v))
         cols["vec_ops"][i] = _vec_ops(node, x, y)
         return
     if x is not None:
@@ -269,7 +304,7 @@ def _lower_matmul(i: int, node: Node, cols: dict[str, np.ndarray], maps: _Maps) 
         sa = (1, *sa)
     kd = sa[-1]
     nf = sb[-1] if len(sb) >= 2 else 1
-    if b.is_const or len(sb) <= 2:
+    if is_weight(b) or len(sb) <= 2:
         cols["p"][i] = math.prod(sa[:-1])
         cols["weight_elems"][i] = _size(b)
     else:
@@ -370,8 +405,8 @@ def _lower_multi(rows: list[int], node: Node, cols: dict[str, np.ndarray], maps:
         return
     for j, (i, st) in enumerate(zip(rows, steps)):
         m, k = st.m, st.k
-        a_const = j == 0 and node.input(0).is_const
-        b_const = node.input(j + 1).is_const
+        a_const = j == 0 and is_weight(node.input(0))
+        b_const = is_weight(node.input(j + 1))
         swap = a_const and not b_const  # the constant operand is the weight
         if swap:
             m, k, b_const = k, m, True

@@ -15,7 +15,6 @@ template's space by :func:`resolve`, whose errors name the file, the knob and it
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import yaml
 
 from symbiote.backends.space import HardwareSpace
 from symbiote.errors import HardwareError
+from symbiote.fileio import write_text
 
 
 def read(path: str | os.PathLike) -> tuple[str | None, dict[str, Any]]:
@@ -67,14 +67,4 @@ def resolve(space: HardwareSpace, file_design: Mapping[str, Any] | None = None, 
 
 
 def write(path: str | os.PathLike, backend: str, design: Mapping[str, Any]) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump({"backend": backend, **dict(design)}, sort_keys=False)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(path, yaml.safe_dump({"backend": backend, **dict(design)}, sort_keys=False))

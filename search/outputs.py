@@ -15,27 +15,16 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from symbiote.fileio import write_text
 from symbiote.search.api import RunOutcome
 
 
-def write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _clean(x: Any) -> Any:
@@ -123,9 +112,7 @@ def write_all(o: RunOutcome, out_dir: str | Path) -> dict[str, Path]:
     files["hardware"] = out / "hardware.yaml"
     for net, n_out in zip(o.codesign.networks, o.networks):
         dest = out / f"{net.name}.onnx"
-        tmp = out / f".{net.name}.tmp.onnx"
-        save(n_out.graph, tmp)
-        os.replace(tmp, dest)
+        save(n_out.graph, dest)  # atomic itself
         inputs = calibration_inputs(net.graph, o.config.calibration, 1, seed=o.config.settings.seed)
         cos = verify_onnx(dest, net.graph, inputs[:1])
         if n_out.accuracy is not None:

@@ -18,6 +18,11 @@ were fitted (rounded up, i.e. pessimistic) to the exact check on the zoo's resne
 mobilenet_v2 (uniform 5-50% shrinks, 4/6/8-bit weights). The exact check, not the
 proxy, decides whether a final design meets a fidelity constraint.
 
+Layers are not equally sensitive (on the zoo's resnet50 the loss of quantizing one layer
+to 4 bits spans three orders of magnitude, the classifier being the worst), so
+:func:`calibrate` replaces ``b`` by a per-layer ``s_l`` measured in onnxruntime
+(:mod:`symbiote.search.sensitivity`): ``... - sum_l s_l * q(bits_l)``.
+
 **Exact check** (final candidates): the reshaped model is written with the passes
 (``resize-channels`` + ``set-precision(export_qdq=true)``), run in onnxruntime against
 the original on calibration inputs, and compared: cosine similarity of the outputs
@@ -81,6 +86,13 @@ def quant_noise(bits: jnp.ndarray) -> jnp.ndarray:
     return (64.0 / 12.0) * jnp.exp2(-2.0 * bits)
 
 
+def qdq_noise(bits: jnp.ndarray) -> jnp.ndarray:
+    """How the noise energy of ``set-precision``'s quantizer scales with the bit-width: its
+    step is ``max|w| / (2^(b-1) - 1)`` and uniform rounding noise has energy step^2 / 12
+    (Widrow & Kollar 2008, ch. 4), so per layer it is ``c_l / (2^(b-1) - 1)^2``."""
+    return 1.0 / jnp.square(jnp.exp2(jnp.asarray(bits, jnp.float32) - 1.0) - 1.0)
+
+
 @dataclass(frozen=True)
 class AccuracyProxy:
     """Differentiable fidelity estimate for one network."""
@@ -89,6 +101,13 @@ class AccuracyProxy:
     widths0: np.ndarray       # f32[G] original widths of the free groups (genome order)
     width_coef: float = 0.05  # a (see the module doc); :func:`calibrate` fits it per network
     bits_coef: float = 0.09   # b
+    #: f32[L] per-layer quantization sensitivity s_l (genome order of the bit knobs), replacing
+    #: the uniform ``bits_coef`` when set: loss = sum_l s_l * q(bits_l) (see :func:`layer_sensitivities`)
+    layer_coefs: np.ndarray | None = None
+    #: f32[L] per-layer log-loss change per bit, measured (two probes); the layer's loss at
+    #: ``b`` bits is then ``layer_coefs * exp(layer_decay * (b - layer_ref_bits))``
+    layer_decay: np.ndarray | None = None
+    layer_ref_bits: float = 4.0
 
     def fidelity(self, widths: jnp.ndarray | None, bits: jnp.ndarray | None) -> jnp.ndarray:
         loss = jnp.float32(0.0)
@@ -103,8 +122,18 @@ class AccuracyProxy:
             kept = c[rows, i0] * (1 - frac) + c[rows, i0 + 1] * frac
             loss = loss + self.width_coef * jnp.sum(1.0 - kept)
         if bits is not None:
-            loss = loss + self.bits_coef * jnp.sum(quant_noise(bits))
+            if self.layer_coefs is not None and len(self.layer_coefs) == bits.shape[-1]:
+                loss = loss + jnp.sum(self.layer_losses(bits))
+            else:
+                loss = loss + self.bits_coef * jnp.sum(quant_noise(bits))
         return 1.0 - loss
+
+    def layer_losses(self, bits: jnp.ndarray) -> jnp.ndarray:
+        """Per-layer fidelity loss at ``bits`` (needs ``layer_coefs``)."""
+        c = jnp.asarray(self.layer_coefs, jnp.float32)
+        if self.layer_decay is None:
+            return c * qdq_noise(bits)
+        return c * jnp.exp(jnp.asarray(self.layer_decay, jnp.float32) * (bits - self.layer_ref_bits))
 
 
 def retained_curve(scores: np.ndarray, wmax: int) -> np.ndarray:
@@ -133,11 +162,12 @@ CALIBRATION_MARGIN = 1.25
 
 
 def calibrate(proxy: AccuracyProxy, graph, groups, group_ids: Sequence[int], layer_names: Sequence[str],
-              inputs: list[dict], shrink: float = 0.9, probe_bits: int = 4) -> AccuracyProxy:
+              inputs: list[dict], shrink: float = 0.9, probe_bits: int = 4, per_layer: bool = True) -> AccuracyProxy:
     """Fit ``width_coef`` and ``bits_coef`` of one network to the exact check: one probe
     shrinking every free group to ``shrink`` of its width, one probe quantizing every
     layer's weights to ``probe_bits``; each coefficient = measured fidelity loss over the
-    proxy's unscaled loss, times :data:`CALIBRATION_MARGIN`."""
+    proxy's unscaled loss, times :data:`CALIBRATION_MARGIN`. With ``per_layer`` (the
+    default) the bits term is fitted per layer instead (:func:`fit_layer_coefs`)."""
     import dataclasses
 
     a, b = proxy.width_coef, proxy.bits_coef
@@ -151,11 +181,54 @@ def calibrate(proxy: AccuracyProxy, graph, groups, group_ids: Sequence[int], lay
                             jnp.float32), None))
             if unit > 0:
                 a = max(loss, 0.0) / unit * CALIBRATION_MARGIN
+    if len(layer_names) and per_layer:
+        coefs, decay, b = fit_layer_coefs(graph, layer_names, inputs, probe_bits)
+        return dataclasses.replace(proxy, width_coef=float(a), bits_coef=float(b), layer_coefs=coefs,
+                                   layer_decay=decay, layer_ref_bits=float(probe_bits))
     if len(layer_names):
         loss = 1.0 - compare(graph, apply_model_knobs(graph, {}, {n: probe_bits for n in layer_names}), inputs).fidelity
         unit = float(jnp.sum(quant_noise(jnp.full(len(layer_names), float(probe_bits)))))
         b = max(loss, 0.0) / unit * CALIBRATION_MARGIN
     return dataclasses.replace(proxy, width_coef=float(a), bits_coef=float(b))
+
+
+#: safety factor on the per-layer fit (already fitted, pessimistically, to joint probes)
+LAYER_MARGIN = 1.1
+#: bit-widths of the joint probes (every layer at once) that scale the per-layer fit
+JOINT_PROBE_BITS = (5, 6)
+
+
+def fit_layer_coefs(graph, layer_names: Sequence[str], inputs: list[dict], probe_bits: int = 4,
+                    second_bits: int = 6, joint_bits: Sequence[int] = JOINT_PROBE_BITS
+                    ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per-layer loss laws (see :mod:`symbiote.search.sensitivity`): each layer's measured
+    loss at ``probe_bits`` (``c_l``) and at ``second_bits`` give its decay per bit ``k_l``
+    (never much steeper than the quantizer's own law, :func:`qdq_noise`: that would be optimistic);
+    layer ``l`` at ``b`` bits costs ``c_l * exp(k_l * (b - probe_bits))``. All ``c_l`` are
+    then scaled so that the sum is at least the measured loss of every layer quantized at
+    once to each of ``joint_bits`` (interactions priced pessimistically), times
+    :data:`LAYER_MARGIN`. Layers without a constant weight get the mean.
+    Returns (c_l, k_l, an equivalent uniform ``bits_coef``)."""
+    from symbiote.search import sensitivity as sens
+
+    weights = sens.layer_weights(graph, layer_names)
+    prober = sens.Prober(graph, weights, inputs)
+    lo = sens.layer_sensitivities(graph, layer_names, inputs, probe_bits, prober=prober).loss
+    hi = sens.layer_sensitivities(graph, layer_names, inputs, second_bits, prober=prober).loss
+    law = float(np.log(qdq_noise(jnp.float32(second_bits)) / qdq_noise(jnp.float32(probe_bits)))) / (second_bits - probe_bits)
+    ok = np.isfinite(lo) & np.isfinite(hi) & (lo > 0) & (hi > 0)
+    decay = np.where(ok, np.log(np.where(ok, hi, 1.0) / np.where(ok, lo, 1.0)) / (second_bits - probe_bits), law)
+    decay = np.clip(decay, 1.35 * law, 0.0)  # never steeper than ~the quantizer's law (optimistic)
+    fill = float(np.mean(lo[np.isfinite(lo)])) if np.isfinite(lo).any() else BITS_COEF * float(quant_noise(probe_bits))
+    c = np.where(np.isfinite(lo), lo, fill)
+    scale = 1.0  # never below the single-layer measurements
+    for jb in joint_bits:
+        over = {w: sens.quantize_weight(a, int(jb)) for w, a in weights.values() if w in prober.overridable}
+        pred = float(np.sum(c * np.exp(decay * (jb - probe_bits))))
+        if over and pred > 0:
+            scale = max(scale, prober.loss(over) / pred)
+    coefs = (c * scale * LAYER_MARGIN).astype(np.float32)
+    return coefs, decay.astype(np.float32), float(coefs.sum() / float(np.sum(quant_noise(jnp.full(len(c), float(probe_bits))))))
 
 
 # ---------------------------------------------------------------- the exact check

@@ -78,3 +78,29 @@ def test_plugin_evaluator_hook_takes_over(tiny):
         pm.unregister(plugin)
     assert (r.fidelity, r.top1, r.evaluator) == (0.5, 0.25, "my-dataset")
     assert accuracy.compare(g, g, accuracy.calibration_inputs(g, None, samples=1)).fidelity == pytest.approx(1.0)
+
+
+def test_per_layer_sensitivity_differs_and_predicts_single_layer_quantization(tiny):
+    """The calibrated proxy prices each layer by its own measured sensitivity: layers differ,
+    and quantizing one layer alone costs, by the proxy, what onnxruntime measures (the proxy
+    may be pessimistic by its margin and the joint-probe scale, never optimistic by > 5%)."""
+    from symbiote.search import sensitivity
+
+    g, cg = tiny
+    ids = [x.id for x in cg.free]
+    layers = [n.name for n in g.nodes if n.op in ("conv", "gemm", "matmul")]
+    inputs = accuracy.calibration_inputs(g, None, samples=1)
+    s = sensitivity.layer_sensitivities(g, layers, inputs, 4)
+    assert np.isfinite(s.loss).all() and (s.loss > 0).all()
+    assert s.loss.max() / s.loss.min() > 1.5                      # not equally sensitive
+    again = sensitivity.layer_sensitivities(g, layers, inputs, 4)  # served from the cache
+    assert again.seconds == 0.0 and np.array_equal(again.loss, s.loss)
+    p = accuracy.calibrate(accuracy.build_proxy(g, cg, ids), g, cg, ids, layers, inputs)
+    assert p.layer_coefs is not None and len(p.layer_coefs) == len(layers)
+    for i, name in enumerate(layers):
+        for b in (4, 6):
+            others = {n: 16 for n in layers}  # 16 bits: left float (QDQ only at <= 8 bits)
+            exact = 1.0 - accuracy.compare(g, accuracy.apply_model_knobs(g, {}, {**others, name: b}), inputs).fidelity
+            bits = jnp.full(len(layers), 16.0).at[i].set(float(b))
+            pred = 1.0 - float(p.fidelity(None, bits))
+            assert 0.95 * exact <= pred <= 2.0 * exact + 1e-6, (name, b, pred, exact)

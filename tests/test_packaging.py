@@ -75,4 +75,19 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert test_cmd in readme
     assert [line for line in ci.splitlines() if line.strip() and not line.startswith("#")][-1].strip() == test_cmd
     assert "set -euo pipefail" in ci and "python3 -m venv" in ci
-    assert "pip install . && symbiote inspect zoo:resnet50" in readme
+
+
+def test_readme_main_command_is_a_valid_command_line():
+    """The README's first command installs and runs symbiote on a built-in model; it must parse."""
+    import shlex
+
+    from symbiote.cli import build_parser
+
+    readme = (ROOT / "README.md").read_text()
+    first = readme.split("```bash\n", 1)[1].split("\n", 1)[0]
+    install, run = first.split(" && ", 1)
+    assert install == "pip install ."
+    argv = shlex.split(run)
+    assert argv[0] == "symbiote" and any(a.startswith("zoo:") for a in argv)
+    args = build_parser().parse_args(argv[1:])  # exits (SystemExit) on a bad command line
+    assert args.command == "search"

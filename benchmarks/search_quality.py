@@ -205,7 +205,7 @@ def main(argv=None) -> int:
     ap.add_argument("--a-seconds", type=float, default=10.0)
     ap.add_argument("--optuna-seeds-large", type=int, default=10,
                     help="seeds for optuna above 1,000 evaluations (TPE costs O(n) per trial: ~1 h per 10k-trial run here)")
-    ap.add_argument("--c-budget", type=int, default=6000)
+    ap.add_argument("--c-budget", type=int, default=30000)
     ap.add_argument("--parts", default="a,b,c")
     args = ap.parse_args(argv)
     parts = set(args.parts.split(","))

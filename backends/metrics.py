@@ -86,13 +86,6 @@ class Metrics:
             "utilization": self.total_utilization,
         }
 
-    def combine(self, weights: jax.Array, axis: int = 0) -> Metrics:
-        """Weighted sum of stacked metrics along ``axis`` (relaxed categorical choices)."""
-        def mix(x):
-            w = jnp.reshape(weights, (-1,) + (1,) * (x.ndim - axis - 1))
-            return jnp.sum(w * x, axis=axis)
-        return jax.tree_util.tree_map(mix, self)
-
     def to_numpy(self) -> dict[str, np.ndarray]:
         return {f.name: np.asarray(getattr(self, f.name)) for f in dataclasses.fields(self)}
 

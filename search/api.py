@@ -24,7 +24,7 @@ import numpy as np
 from symbiote.errors import SearchError
 from symbiote.search import accuracy, codesign
 from symbiote.search.driver import Progress, Search, SearchResult, SearchSettings
-from symbiote.search.objectives import Constraint, Objective, derive, metric_value
+from symbiote.search.objectives import Constraint, Objective, derive
 from symbiote.search.problem import evaluator_for
 
 #: continuous technology knobs held at their defaults unless freed (``--free-knob``):
@@ -74,6 +74,8 @@ class RunOutcome:
     networks: tuple[NetworkOutcome, ...]
     front: list[dict[str, Any]]          # Pareto front: hardware, objectives, metrics
     rejected: int = 0                    # candidates dropped by the exact check
+    feasible: bool = True                # the chosen design meets every constraint
+    violation: float = 0.0               # its total constraint violation (0 when feasible)
 
 
 def _per_net(ev, idx: np.ndarray) -> list[dict[str, float]]:
@@ -106,6 +108,11 @@ def build(cfg: RunConfig, networks: Sequence[codesign.Network] | None = None) ->
         if n.name in seen:
             nets[i] = replace(n, name=f"{n.name}_{i}")
         seen[n.name] = i
+    unknown = [k for k in cfg.free_knobs if k not in HELD_BY_DEFAULT or k not in template.space]
+    if unknown:
+        legal = [k for k in HELD_BY_DEFAULT if k in template.space]
+        raise SearchError(f"--free-knob {', '.join(unknown)}: not a held knob of backend {template.name!r}; "
+                          f"legal: {', '.join(legal) or 'none'}")
     fixed = {k: template.space[k].default for k in HELD_BY_DEFAULT
              if k in template.space and k not in cfg.free_knobs}
     fixed.update(cfg.hw_fixed)
@@ -143,23 +150,33 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
     joint_settings = _share(settings, 0.5 if n > 1 else 1.0)
     ckdir = Path(out_dir) if out_dir is not None else None
     ck = ckdir / "checkpoint.npz" if ckdir else None
-    res = Search(cd.problem, joint_settings).run(ck, resume=resume and ck is not None and ck.exists(),
+    res = Search(cd.problem, joint_settings, context=_context(cfg, cd)).run(ck, resume=resume and ck is not None and ck.exists(),
                                                   progress=(lambda p: progress("joint", p)) if progress else None)
     ev = evaluator_for(cd.problem)
-    # exact check of the best candidates, in the search's order
+    # exact check of the best candidates, in the search's order: a candidate must meet
+    # the cost constraints (area, latency, power...) and, measured in onnxruntime, fidelity
     order = _candidates(cd, res, cfg.exact_candidates)
     bound = _fidelity_bound(cd.problem.constraints)
     cache: dict = {}
-    chosen, checks, rejected = None, None, 0
+    chosen, checks, rejected, viol = None, None, 0, 0.0
     for idx in order:
+        v = _violation(ev, idx)
+        if v > 0:
+            rejected += 1
+            continue
         checks_i = exact_check(cd, idx, cfg, cache)
         if bound is None or all(r.fidelity >= bound for _, r in checks_i):
             chosen, checks = idx, checks_i
             break
         rejected += 1
     if chosen is None:
-        raise SearchError(f"no candidate met fidelity>={bound} in onnxruntime ({rejected} checked); "
-                          "loosen the constraint or give more budget")
+        if bound is not None and res.feasible:
+            raise SearchError(f"no candidate met fidelity>={bound} in onnxruntime ({rejected} checked); "
+                              "loosen the constraint or give more budget")
+        # nothing feasible: report the least-bad design, marked infeasible
+        chosen = res.best
+        checks = exact_check(cd, chosen, cfg, cache)
+        viol = _violation(ev, chosen)
     per = _per_net(ev, chosen)
     base = _per_net(ev, cd.baseline())
     objs = cd.problem.objectives
@@ -171,7 +188,7 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
             cd_i = build(cfg_i, [net])
             s_i = _share(settings, 0.5 / n)
             ck_i = ckdir / f"checkpoint-{net.name}.npz" if ckdir else None
-            r_i = Search(cd_i.problem, s_i).run(ck_i, resume=resume and ck_i is not None and ck_i.exists(),
+            r_i = Search(cd_i.problem, s_i, context=_context(cfg_i, cd_i)).run(ck_i, resume=resume and ck_i is not None and ck_i.exists(),
                                                 progress=(lambda p, nm=net.name: progress(nm, p)) if progress else None)
             alone = float(np.exp(r_i.best_obj[0]))
             shared = _objective_of(objs, per[i])
@@ -184,7 +201,19 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
                                                                   for ob, v in zip(objs, o)},
                       "metrics": _per_net(ev, g)})
     geo = float(np.exp(np.mean([np.log(_objective_of(objs, m)) for m in per])))
-    return RunOutcome(cfg, cd, res, chosen, cd.hardware(chosen), geo, nets, front, rejected)
+    return RunOutcome(cfg, cd, res, chosen, cd.hardware(chosen), geo, nets, front, rejected,
+                      feasible=viol <= 0, violation=viol)
+
+
+def _context(cfg: RunConfig, cd: codesign.CoDesign) -> dict[str, Any]:
+    """What, beyond the problem's genes and settings, a resumed run must share with the first."""
+    return {"backend": cfg.backend, "hw_fixed": dict(cd.hw_fixed), "calibration": cfg.calibration,
+            "models": {n.name: codesign.workload_digest(n.workload) for n in cd.networks}}
+
+
+def _violation(ev, idx: np.ndarray) -> float:
+    """Total constraint violation of one design (0 when every constraint is met)."""
+    return float(np.asarray(ev(np.asarray(idx)[None])[1])[0])
 
 
 def _share(s: SearchSettings, frac: float) -> SearchSettings:

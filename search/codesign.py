@@ -51,6 +51,24 @@ class Network:
         return tuple(self.workload.names[i] for i in self.mac_layers)
 
 
+def workload_digest(wl: Any) -> str:
+    """A hash of a Workload's columns (names, ops and every array): the model's content."""
+    import dataclasses
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in dataclasses.fields(wl):
+        v = getattr(wl, f.name)
+        h.update(f.name.encode())
+        if isinstance(v, tuple | list | str | int | float):
+            h.update(repr(v).encode())
+        else:
+            a = np.ascontiguousarray(np.asarray(v))
+            h.update(f"{a.dtype}{a.shape}".encode())
+            h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
 def network_name(src: str) -> str:
     s = str(src)
     if s.startswith("zoo:"):
@@ -139,7 +157,13 @@ def _hw_genes(template, grids: Mapping[str, Sequence[Any]] | None, fixed: Mappin
         if k.name in fixed:
             continue
         vals = list(grids[k.name]) if grids and k.name in grids else k.grid(max_points)
+        if not vals:
+            raise SearchError(f"search grid of knob {k.name!r} is empty")
         if k.kind == "categorical":
+            bad = [v for v in vals if v not in k.choices]
+            if bad:
+                raise SearchError(f"search grid of knob {k.name!r}: {', '.join(map(repr, bad))} not among "
+                                  f"its choices ({', '.join(map(str, k.choices))})")
             labels = tuple(v for v in k.choices if v in vals)
             g = make_hw_gene(k.name, (), k.default if k.default in labels else labels[0], categorical_labels=labels)
             # keep the template's choice index as the gene value
@@ -233,6 +257,9 @@ def build(template, networks: Sequence[Network], *, model_knobs: str = "channels
             for lname in net.layer_names:
                 genes.append(Gene(f"{net.name}/bits/{lname}", tuple(float(b) for b in bits), bits.index(base),
                                   "bits", n, key=lname))
+    if not genes:
+        raise SearchError("nothing to search: every hardware knob is fixed (--set) and --model-knobs is "
+                          f"{model_knobs!r} (or the models have no free channel group / MAC layer)")
     names = tuple(net.name for net in networks)
     if len(set(names)) != len(names):
         raise SearchError(f"two models share the name {names}: give distinct files")

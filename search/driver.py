@@ -21,9 +21,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -49,14 +50,20 @@ class SearchSettings:
     checkpoint_every_s: float = 30.0
     archive_size: int = 256
 
-    def fingerprint(self, problem: Problem) -> str:
+    def fingerprint(self, problem: Problem, context: Mapping[str, Any] | None = None) -> dict[str, str]:
+        """A short hash per part of what determines the run (settings, genes, objectives,
+        constraints, and the caller's ``context``: backend, fixed knobs, models...), so a
+        mismatched resume can name what differs."""
         d = asdict(self)
         for k in ("budget_evals", "budget_seconds", "checkpoint_every_s"):
             d.pop(k)
-        d["genes"] = [(g.name, g.values) for g in problem.space.genes]
-        d["objectives"] = [o.text or str(o.terms) for o in problem.objectives]
-        d["constraints"] = [str(c) for c in problem.constraints]
-        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        parts: dict[str, Any] = {"settings": d,
+                                 "genes": [(g.name, g.values) for g in problem.space.genes],
+                                 "objectives": [o.text or str(o.terms) for o in problem.objectives],
+                                 "constraints": [str(c) for c in problem.constraints]}
+        parts |= dict(context or {})
+        return {k: hashlib.sha256(json.dumps(v, sort_keys=True, default=str).encode()).hexdigest()[:16]
+                for k, v in parts.items()}
 
 
 @dataclass
@@ -106,7 +113,7 @@ def _merge_archive(arch: evo.Population | None, genomes, obj, viol, size: int) -
 
 class Search:
     def __init__(self, problem: Problem, settings: SearchSettings = SearchSettings(),
-                 evaluator: Evaluator | None = None):
+                 evaluator: Evaluator | None = None, context: Mapping[str, Any] | None = None):
         if settings.budget_evals is None and settings.budget_seconds is None:
             raise SearchError("give a budget: --budget-evals N or --budget-seconds S")
         self.problem = problem
@@ -115,7 +122,7 @@ class Search:
         self.grad = gradient_phase_for(problem, settings.gradient) if settings.use_gradient else None
         self.root = jax.random.PRNGKey(settings.seed)
 
-        self.fingerprint = settings.fingerprint(problem)
+        self.fingerprint = settings.fingerprint(problem, context)
 
     # ---- budget ------------------------------------------------------------------
     def _remaining(self, st: SearchState) -> int:
@@ -144,11 +151,12 @@ class Search:
         return self.grad(key, starts[:n])
 
     def _categorical_cover(self, starts: np.ndarray) -> np.ndarray:
-        """Cycle every categorical knob through all its choices across the starts."""
+        """Cycle every categorical knob through all its choices across the starts, but
+        the first (the template's default design, kept as it is)."""
         starts = starts.copy()
         for j, g in enumerate(self.problem.space.genes):
             if g.categorical:
-                starts[:, j] = np.arange(len(starts)) % g.size
+                starts[1:, j] = np.arange(len(starts) - 1) % g.size
         return starts
 
     # ---- one iteration -----------------------------------------------------------------
@@ -164,10 +172,11 @@ class Search:
             first = evo.init(jax.random.fold_in(k_init, 1), space, s.population,
                              np.concatenate([refined, space.default()[None]]))
             g, o, v = self._evaluate(st, first)
-            st.pop = evo.Population(g, o, v) if len(g) else None
+            # ranked, so the next gradient phase refines the best members
+            st.pop = evo.tell(evo.Population(g[:0], o[:0], v[:0]), g, o, v, s.population) if len(g) else None
         elif st.pop is None or len(st.pop.genomes) == 0:
             g, o, v = self._evaluate(st, space.sample_anchored(k_init, s.population))
-            st.pop = evo.Population(g, o, v)
+            st.pop = evo.tell(evo.Population(g[:0], o[:0], v[:0]), g, o, v, s.population)
         elif s.use_gradient and st.iteration % s.grad_every == 0:
             half = s.grad_starts // 2
             top = st.pop.genomes[:half]
@@ -201,8 +210,7 @@ class Search:
     # ---- checkpoints ----------------------------------------------------------------
     def save(self, path: Path, st: SearchState) -> None:
         header = {"iteration": st.iteration, "evals": st.evals, "elapsed_s": st.elapsed_s,
-                  "fingerprint": self.fingerprint, "history": st.history,
-                  "has_local": st.local_done is not None}
+                  "fingerprint": self.fingerprint, "history": st.history}
         arrays = {}
         for name, p in (("pop", st.pop), ("arch", st.archive)):
             if p is not None:
@@ -213,9 +221,13 @@ class Search:
 
     def load(self, path: Path) -> SearchState:
         header, a = ckpt.load(path)
-        if header.get("fingerprint") != self.fingerprint:
-            raise SearchError(f"{path}: the checkpoint is from a search with other settings "
-                              "(models, backend, knobs, objectives, constraints or seed); "
+        saved = header.get("fingerprint")
+        if saved != self.fingerprint:
+            if isinstance(saved, dict):
+                diff = sorted(k for k in set(saved) | set(self.fingerprint) if saved.get(k) != self.fingerprint.get(k))
+            else:
+                diff = ["format"]
+            raise SearchError(f"{path}: the checkpoint is from a search with other {', '.join(diff)}; "
                               "use another output folder or drop --resume")
         pop = evo.Population(a["pop_g"], a["pop_o"], a["pop_v"]) if "pop_g" in a else None
         arch = evo.Population(a["arch_g"], a["arch_o"], a["arch_v"]) if "arch_g" in a else None

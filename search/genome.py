@@ -108,12 +108,6 @@ class GenomeSpace:
     def log_mask(self) -> np.ndarray:
         return np.array([g.log and not g.categorical for g in self.genes], bool)
 
-    def index_of(self, name: str) -> int:
-        for i, g in enumerate(self.genes):
-            if g.name == name:
-                return i
-        raise SearchError(f"unknown knob {name!r}")
-
     def indices(self, kind: str, net: int | None = None) -> np.ndarray:
         return np.array([i for i, g in enumerate(self.genes)
                          if g.kind == kind and (net is None or g.net == net)], np.int32)
@@ -189,11 +183,6 @@ class GenomeSpace:
             elif g.kind == "bits":
                 models[g.net].bits[g.key] = int(g.values[i])
         return Genome(hw, tuple(models))
-
-    def subspace(self, keep: np.ndarray) -> tuple["GenomeSpace", np.ndarray]:
-        """A space over the genes in ``keep`` (indices); returns it and ``keep``."""
-        keep = np.asarray(keep, np.int32)
-        return GenomeSpace(tuple(self.genes[i] for i in keep), self.networks), keep
 
 
 def width_grid(width0: int, *, min_frac: float = 0.25, max_frac: float = 2.0, step: int = 0,

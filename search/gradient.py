@@ -83,13 +83,8 @@ class GradientPhase:
             return jnp.where(merit(obj, viol, w) < bm, z, bz)
 
         self._run = jax.jit(jax.vmap(run_one))
-        self.evals_per_start = per_round * settings.rounds
-
-    def warmup(self, n_starts: int) -> None:
-        """Compile (and run once) for ``n_starts`` starts, e.g. ahead of a timed run."""
-        k = len(self.problem.objectives)
-        z = jnp.asarray(np.tile(self.problem.space.to_z(self.problem.space.default()), (n_starts, 1)))
-        jax.block_until_ready(self._run(z, jnp.ones((n_starts, k), jnp.float32) / k))
+        # loss evaluations per start: every step, once after each round, once at the end
+        self.evals_per_start = per_round * settings.rounds + settings.rounds + 1
 
     def __call__(self, key: jax.Array, starts: np.ndarray) -> np.ndarray:
         """Legal genomes reached from the legal ``starts`` (int32[S, D])."""

@@ -52,6 +52,12 @@ _LINEAR = {"fidelity"}
 
 METRIC_NAMES = tuple(sorted(set(_UNITS) | set(_ALIASES)))
 
+#: the smallest positive float32: a floor before a log that does not underflow to 0
+#: (1e-300 does, in float32, and log(0) = -inf)
+_TINY = float(jnp.finfo(jnp.float32).tiny)
+#: the least violation of a constraint that is not met (its float32 log ratio may round to 0)
+_MIN_VIOLATION = float(jnp.finfo(jnp.float32).eps)
+
 
 def derive(m: Mapping[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
     """Add derived metrics: ``edp`` (pJ*s, as ``symbiote cost`` reports it), ``power_w`` (W)."""
@@ -99,10 +105,7 @@ class Objective:
 
     def log_value(self, m: Mapping[str, jnp.ndarray]) -> jnp.ndarray:
         """log of the objective (the quantity the search minimizes)."""
-        return sum(w * jnp.log(jnp.maximum(metric_value(m, n), 1e-300)) for n, w in self.terms)
-
-    def value(self, m: Mapping[str, jnp.ndarray]) -> jnp.ndarray:
-        return jnp.exp(self.log_value(m))
+        return sum(w * jnp.log(jnp.maximum(metric_value(m, n), _TINY)) for n, w in self.terms)
 
 
 _CONSTRAINT_RE = re.compile(r"^\s*([a-z_0-9]+)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
@@ -140,12 +143,10 @@ class Constraint:
         if self.metric in _LINEAR:
             d = (self.bound - v) if self.op == ">=" else (v - self.bound)
             return jnp.maximum(d, 0.0) * 100.0  # 0.01 below a fidelity bound ~ a 1% log overshoot
-        d = jnp.log(jnp.maximum(v, 1e-300)) - jnp.log(self.bound)
-        return jnp.maximum(d if self.op == "<=" else -d, 0.0)
-
-    def satisfied(self, m: Mapping[str, float], tol: float = 1e-9) -> bool:
-        v = float(metric_value(m, self.metric))
-        return v <= self.bound * (1 + tol) + tol if self.op == "<=" else v >= self.bound * (1 - tol) - tol
+        d = jnp.log(jnp.maximum(v, _TINY)) - jnp.log(self.bound)
+        # met or not is decided on the values themselves, the log ratio only says by how much
+        missed = (v > self.bound) if self.op == "<=" else (v < self.bound)
+        return jnp.where(missed, jnp.maximum(d if self.op == "<=" else -d, _MIN_VIOLATION), 0.0)
 
 
 def total_violation(constraints: tuple[Constraint, ...], m: Mapping[str, jnp.ndarray]) -> jnp.ndarray:

@@ -46,6 +46,8 @@ def result_dict(o: RunOutcome) -> dict[str, Any]:
         "backend": cfg.backend,
         "models": list(cfg.models),
         "objective": o.objective,
+        "feasible": o.feasible,
+        "violation": o.violation,
         "objectives": [ob.text for ob in o.codesign.problem.objectives],
         "constraints": [str(c) for c in o.codesign.problem.constraints],
         "best": {

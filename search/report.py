@@ -115,6 +115,9 @@ def write_report(o: RunOutcome, out_dir: str | Path) -> Path:
              f"- model knobs: {o.config.model_knobs}; seed {o.config.settings.seed}; "
              f"{o.result.evals} evaluations in {o.result.elapsed_s:.1f} s; genome of {cd.space.dim} knobs",
              f"- candidates dropped by the exact check in onnxruntime: {o.rejected}", "",
+             *([f"**WARNING: no design met the constraints; this is the least-violating one found "
+                f"(total violation {o.violation:.3g}). Loosen the constraints or give more budget.**", ""]
+               if not o.feasible else []),
              "## Hardware", "", "| knob | value |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in o.hardware.items()]
     lines += ["", "## Networks", "",

@@ -88,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
               f"({n.baseline['edp'] / max(n.metrics['edp'], 1e-300):.2f}x), latency {n.metrics['latency_s'] * 1e3:.4g} ms, "
               f"area {n.metrics['area_mm2']:.3g} mm2, fidelity {acc.get('fidelity', float('nan')):.4f}{reg}")
     print(f"hardware: {', '.join(f'{k}={v}' for k, v in outcome.hardware.items())}")
+    if not outcome.feasible:
+        print(f"warning: no design met the constraints; the least-violating one is reported "
+              f"(violation {outcome.violation:.3g}); see result.json 'feasible'")
     print(f"done in {time.perf_counter() - t0:.1f} s ({outcome.result.evals} evaluations); report: {report}")
     return 0
 

@@ -73,8 +73,10 @@ def write_report(o: RunOutcome, out_dir: str | Path) -> Path:
         best_l = np.exp(np.mean(np.log([n.metrics["latency_s"] for n in o.networks]))) * 1e3
         best_e = np.exp(np.mean(np.log([n.metrics["energy_pj"] for n in o.networks]))) * 1e-6
         ax.scatter([best_l], [best_e], s=80, marker="*", c="gold", edgecolors="k", label="chosen", zorder=5)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        for axis, scale in ((ax.xaxis, ax.set_xscale), (ax.yaxis, ax.set_yscale)):
+            lo, hi = axis.get_data_interval()
+            if lo > 0 and hi / lo > 10:  # log only over a decade or more: else the ticks go unlabelled
+                scale("log")
         ax.set_xlabel("latency (ms)")
         ax.set_ylabel("energy (uJ)")
         ax.legend(fontsize=7)

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -71,7 +70,7 @@ def onnx_layers(net: str) -> list[dict]:
     for node in model.graph.node:
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         if node.op_type == "Conv":
-            x, w, y = shapes[node.input[0]], shapes[node.input[1]], shapes[node.output[0]]
+            w, y = shapes[node.input[1]], shapes[node.output[0]]
             g = int(attrs.get("group", 1))
             k, cg, r, s = w
             n, _, p, q = y

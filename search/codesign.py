@@ -178,7 +178,7 @@ def _hw_genes(template, grids: Mapping[str, Sequence[Any]] | None, fixed: Mappin
 
 
 def _split(cd: "CoDesign | _Parts", values: jnp.ndarray):
-    space, template, networks, fixed, knobs = cd.space, cd.template, cd.networks, cd.hw_fixed, cd.model_knobs
+    space, template, networks, fixed = cd.space, cd.template, cd.networks, cd.hw_fixed
     hw: dict[str, jnp.ndarray] = {}
     for k in template.space.knobs:
         if k.name in fixed:

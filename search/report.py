@@ -110,7 +110,7 @@ def write_report(o: RunOutcome, out_dir: str | Path) -> Path:
         images.append((f"{net.name}: per-layer latency, energy and utilization, before and after",
                        f"layers_{net.name}.png"))
 
-    lines = [f"# symbiote search report", "",
+    lines = ["# symbiote search report", "",
              f"- backend: `{o.config.backend}`; models: {', '.join(f'`{m}`' for m in o.config.models)}",
              f"- objective: {', '.join(ob.text for ob in cd.problem.objectives)} (geometric mean over networks: "
              f"{o.objective:.4g}); constraints: {', '.join(str(c) for c in cd.problem.constraints) or 'none'}",
@@ -154,7 +154,7 @@ def write_report(o: RunOutcome, out_dir: str | Path) -> Path:
     lines += ["## Plots", ""]
     lines += [f"### {t}\n\n![{t}]({f})\n" for t, f in images]
     lines += ["## Files", "", "- `result.json`: everything above as data", "- `hardware.yaml`: "
-              f"`symbiote cost MODEL --hw hardware.yaml` prices it", "- `pareto.csv`: the Pareto front",
+              "`symbiote cost MODEL --hw hardware.yaml` prices it", "- `pareto.csv`: the Pareto front",
               *[f"- `{n.name}.onnx`: the reshaped model (runs in onnxruntime)" for n in o.networks], ""]
     path = out / "report.md"
     write_text(path, "\n".join(lines))

@@ -16,13 +16,6 @@ from symbiote.cli import COMMANDS, build_parser, main
 from symbiote.frontend import zoo
 
 
-def _needs_frontend():
-    try:
-        from symbiote.frontend import load  # noqa: F401
-        from symbiote.ir.analysis import graph_stats  # noqa: F401
-    except ImportError as e:
-        pytest.skip(f"frontend/analysis not available yet: {e}")
-
 
 def _cli(argv, capsys):
     code = main(argv)
@@ -66,7 +59,6 @@ def test_python_dash_m_entry_point(tmp_path):
 
 
 def test_inspect_resnet50_json_matches_published_figures(capsys):
-    _needs_frontend()
     code, out, err = _cli(["inspect", "zoo:resnet50", "--json"], capsys)
     assert code == 0, err
     rep = json.loads(out)
@@ -89,7 +81,6 @@ def test_inspect_resnet50_json_matches_published_figures(capsys):
 
 
 def test_inspect_prints_a_table_with_totals(capsys):
-    _needs_frontend()
     code, out, err = _cli(["inspect", "zoo:tiny_cnn"], capsys)
     assert code == 0, err
     assert "stage0.conv" in out and "Conv" in out and "1x16x32x32" in out
@@ -97,7 +88,6 @@ def test_inspect_prints_a_table_with_totals(capsys):
 
 
 def test_inspect_input_shape_fixes_a_dynamic_batch(tmp_path, capsys):
-    _needs_frontend()
     path = tmp_path / "dyn.onnx"
     onnx.save(zoo.build("tiny_cnn", batch="N"), str(path))
     code, out, _ = _cli(["inspect", str(path), "--json"], capsys)
@@ -112,7 +102,6 @@ def test_inspect_input_shape_fixes_a_dynamic_batch(tmp_path, capsys):
 
 
 def test_inspect_counts_opaque_ops(tmp_path, capsys):
-    _needs_frontend()
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])
     nodes = [helper.make_node("Relu", ["x"], ["a"], name="r"),
@@ -201,7 +190,6 @@ BAD = ["missing", "truncated", "random", "text", "cycle", "dangling", "badinit",
 
 @pytest.mark.parametrize("case", BAD)
 def test_bad_input_gives_one_line_and_exit_2(case, tmp_path, capsys, monkeypatch):
-    _needs_frontend()
     cases = _bad_files(tmp_path)
     argv, words = cases[case]
     monkeypatch.chdir(tmp_path)
@@ -219,7 +207,6 @@ def test_bad_input_gives_one_line_and_exit_2(case, tmp_path, capsys, monkeypatch
 
 
 def test_bad_input_in_a_real_process(tmp_path):
-    _needs_frontend()
     p = tmp_path / "junk.onnx"
     p.write_bytes(b"\x00\xff" * 100)
     r = subprocess.run([sys.executable, "-m", "symbiote", "inspect", str(p)], capture_output=True, text=True, timeout=120, cwd=tmp_path)

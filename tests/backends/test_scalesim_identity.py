@@ -6,7 +6,6 @@ import functools
 import json
 from pathlib import Path
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -12,10 +12,9 @@ from symbiote.frontend.save import save, to_onnx
 
 @pytest.fixture(scope="module")
 def load():
-    frontend = pytest.importorskip("symbiote.frontend")
-    if not hasattr(frontend, "load"):
-        pytest.skip("symbiote.frontend.load not available yet")
-    return frontend.load
+    from symbiote.frontend import load as load_
+
+    return load_
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "mobilenet_v2", "bert", "lstm", "tiny_cnn"])

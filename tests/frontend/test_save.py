@@ -60,7 +60,7 @@ def test_to_onnx_is_valid_and_runs(onnx_runner):
 
 def test_attribute_kinds_round_trip():
     g = Graph("attrs", opset={"": 17})
-    x = g.add_input("x", (2, 3))
+    g.add_input("x", (2, 3))  # read by name inside the If branches
     then_g = helper.make_graph([helper.make_node("Identity", ["x"], ["t"])], "then", [], [helper.make_tensor_value_info("t", 1, [2, 3])])
     else_g = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [], [helper.make_tensor_value_info("e", 1, [2, 3])])
     cond = g.add_const("cond", np.array(True))

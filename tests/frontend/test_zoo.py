@@ -103,8 +103,8 @@ def test_published_macs_and_params(name, gmacs, tol, mparams, ptol, zoo_model):
 
 def test_published_macs_by_symbiote_analysis(zoo_model):
     """The IR's own analysis agrees with the published figures."""
-    analysis = pytest.importorskip("symbiote.ir.analysis")
     from symbiote.frontend import load
+    from symbiote.ir import analysis
 
     for name, gmacs, tol, mparams in (("resnet50", 4.09, 0.05, 25.5), ("resnet18", 1.82, 0.02, 11.7), ("mobilenet_v2", 0.300, 0.01, 3.5)):
         stats = analysis.graph_stats(load(zoo_model(name)))

@@ -5,7 +5,6 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from symbiote.backends.manager import registry
 from symbiote.ir.channel_groups import ChannelGroup, ChannelGroups

@@ -21,7 +21,7 @@ identical GEMMs. Identical layers are simulated once.
 Usage::
 
     python benchmarks/crosscheck_scalesim.py                    # a sample, printed
-    python benchmarks/crosscheck_scalesim.py --all --record tests/backends/data/scalesim_compute_cycles.json
+    python benchmarks/crosscheck_scalesim.py --all --workers 2 --record tests/backends/data/scalesim_compute_cycles.json
     python benchmarks/crosscheck_scalesim.py --json
 
 SCALE-Sim simulates cycle by cycle in Python: big layers on small arrays take minutes.
@@ -199,6 +199,43 @@ def _write_atomic(path: Path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
+def _start_workers(py: Path, jobs: list[dict], n: int) -> list[subprocess.Popen]:
+    """``n`` worker processes; jobs (sorted cheapest first) are dealt to them in turn."""
+    procs = []
+    for i in range(min(n, max(1, len(jobs)))):
+        proc = subprocess.Popen([str(py), __file__, "--worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tempfile.gettempdir())
+        assert proc.stdin is not None
+        for j in jobs[i::n]:
+            proc.stdin.write(json.dumps({k: j[k] for k in ("df", "rows", "cols", "key", "layer")}) + "\n")
+        proc.stdin.close()
+        procs.append(proc)
+    return procs
+
+
+def _results(procs: list[subprocess.Popen]):
+    """Results of all workers, in the order they finish."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue()
+
+    def pump(proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            q.put(json.loads(line))
+        q.put(None)
+
+    for proc in procs:
+        threading.Thread(target=pump, args=(proc,), daemon=True).start()
+    live = len(procs)
+    while live:
+        res = q.get()
+        if res is None:
+            live -= 1
+        else:
+            yield res
+
+
 def plan(nets, dataflows, arrays, sample: int | None) -> tuple[dict, list[dict]]:
     layers = {net: onnx_layers(net) for net in nets}
     uniq: dict[str, dict] = {}
@@ -229,8 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-cycles", type=int, default=0, help="skip runs whose closed form exceeds this (0: no limit)")
     ap.add_argument("--budget-s", type=float, default=0, help="stop after this many seconds (0: no limit)")
     ap.add_argument("--record", type=Path, help="merge the results into this JSON table (e.g. tests/backends/data/scalesim_compute_cycles.json)")
+    ap.add_argument("--workers", type=int, default=1, help="SCALE-Sim worker processes run side by side (one per core)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    if args.workers < 1:
+        ap.error("--workers must be at least 1")
     if args.worker:
         worker()
         return 0
@@ -247,18 +287,13 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [j for j in jobs if f"{j['df']}{j['rows']}x{j['cols']}|{j['key']}" not in runs] if args.record else jobs
 
     py = ensure_venv()
-    proc = subprocess.Popen([str(py), __file__, "--worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tempfile.gettempdir())
-    assert proc.stdin and proc.stdout
-    for j in jobs:
-        proc.stdin.write(json.dumps({k: j[k] for k in ("df", "rows", "cols", "key", "layer")}) + "\n")
-    proc.stdin.close()
+    procs = _start_workers(py, jobs, args.workers)
     t0 = time.perf_counter()
     rows, mismatches = [], 0
     if not args.json:
         print(f"{'config':<10} {'layer (ih,iw,fh,fw,c,k,s)':<34} {'scalesim':>10} {'stall':>6} {'symbiote':>10} {'diff':>5} {'sim_s':>6}")
     try:
-        for line in proc.stdout:
-            res = json.loads(line)
+        for res in _results(procs):
             ours = closed_form(res["layer"], res["df"], res["rows"], res["cols"])
             diff = ours - (res["total"] - res["stall"])
             mismatches += diff != 1
@@ -272,8 +307,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.budget_s and time.perf_counter() - t0 > args.budget_s:
                 break
     finally:
-        proc.kill()
-        proc.wait()
+        for proc in procs:
+            proc.kill()
+            proc.wait()
     summary = dict(runs=len(rows), identity_holds=mismatches == 0, mismatches=mismatches,
                    formula="symbiote = SCALE-Sim (total - stall) + 1", seconds=round(time.perf_counter() - t0, 1))
     if args.json:

@@ -5,7 +5,19 @@ Every compute layer (Conv, ConvTranspose, Gemm, MatMul, LSTM/GRU/RNN) gets
 bits}`` names it. The model stays float (exact). With ``export_qdq=true`` every constant
 weight of a layer at <= 8 bits is routed through a QuantizeLinear/DequantizeLinear pair
 (int8 storage, symmetric per-tensor scale = max|w| / (2^(bits-1) - 1)), which
-onnxruntime runs; activations are not quantized (no calibration data).
+onnxruntime runs.
+
+Activations need calibration data: ``act_ranges={layer: [in_amax, out_amax]}`` gives, per
+layer, the largest |value| of its input activation (input 0) and of its output (after the
+ops fused into it, :func:`layer_output`), measured
+on calibration inputs (``symbiote.search.sensitivity.activation_ranges``). With
+``export_qdq=true`` a layer at <= 8 activation bits then has both routed through
+``Clip(+-amax) -> QuantizeLinear -> DequantizeLinear`` (static, symmetric per-tensor:
+scale = amax / (2^(bits-1) - 1); the Clip makes it a true b-bit quantizer below 8 bits,
+since int8 storage alone saturates at +-127). This is what the cost models price: a layer
+at ``act_bits`` reads its input and writes its output at that width. The quantizer nodes
+are marked ``meta["fused_into"] = layer`` (part of the layer's datapath, not costed apart).
+A network output stays float (its name is the model's interface).
 """
 
 from __future__ import annotations
@@ -37,14 +49,69 @@ def _qdq_weight(graph: Graph, node: Node, w: Value, bits: int) -> None:
     node.set_input(_WEIGHT_SLOT[node.onnx_op], dq.outputs[0])
 
 
+def _fake_quant(graph: Graph, x: Value, owner: Node, bits: int, amax: float, tag: str, *, before: Node | None = None,
+                after: Node | None = None) -> Value:
+    """``Clip(+-amax) -> QuantizeLinear -> DequantizeLinear`` of activation ``x`` (see the module doc)."""
+    qmax = 2 ** (bits - 1) - 1
+    amax = float(amax) if amax > 0 else 1.0
+    dt = np.dtype(x.dtype)
+    scale = graph.add_const(f"{owner.name}.{tag}_scale", np.asarray(amax / qmax, dtype=dt))
+    zp = graph.add_const(f"{owner.name}.{tag}_zero_point", np.asarray(0, dtype=np.int8))
+    lo = graph.add_const(f"{owner.name}.{tag}_min", np.asarray(-amax, dtype=dt))
+    hi = graph.add_const(f"{owner.name}.{tag}_max", np.asarray(amax, dtype=dt))
+    meta = {"fused_into": owner.name}
+    c = graph.add_node(ops.ACTIVATION, "Clip", [x, lo, hi], [f"{x.name}.{tag}_clipped"], name=f"{owner.name}.{tag}_clip",
+                       before=before, after=after, meta=meta)
+    q = graph.add_node(ops.ELEMENTWISE, "QuantizeLinear", [c.outputs[0], scale, zp], [f"{x.name}.{tag}_quantized"],
+                       name=f"{owner.name}.{tag}_quant", after=c, meta=meta)
+    dq = graph.add_node(ops.ELEMENTWISE, "DequantizeLinear", [q.outputs[0], scale, zp], [f"{x.name}.{tag}_dequantized"],
+                        name=f"{owner.name}.{tag}_dequant", after=q, meta=meta)
+    c.outputs[0].shape, c.outputs[0].dtype = x.shape, x.dtype
+    q.outputs[0].shape, q.outputs[0].dtype = x.shape, "int8"
+    dq.outputs[0].shape, dq.outputs[0].dtype = x.shape, x.dtype
+    return dq.outputs[0]
+
+
+def layer_output(node: Node) -> tuple[Value | None, Node]:
+    """What a layer writes: its output 0, or, when ops are fused into it (``fused_into``: a
+    bias add, an activation), the output of the last of them; and the node producing it."""
+    last = node
+    y = node.outputs[0] if node.outputs else None
+    while y is not None and len(y.uses) == 1 and y.uses[0][0].meta.get("fused_into") == node.name \
+            and y.uses[0][0].outputs:
+        last = y.uses[0][0]
+        y = last.outputs[0]
+    return y, last
+
+
+def _qdq_activations(graph: Graph, node: Node, bits: int, in_amax: float, out_amax: float) -> int:
+    """Quantize ``node``'s input 0 and its output (:func:`layer_output`) at ``bits``; returns
+    the number of quantizers."""
+    n = 0
+    x = node.input(0)
+    if x is not None and not x.is_const and x.dtype in ("float32", "float16"):
+        node.set_input(0, _fake_quant(graph, x, node, bits, in_amax, "act_in", before=node))
+        n += 1
+    y, last = layer_output(node)
+    if y is not None and y.dtype in ("float32", "float16") and not graph.is_output(y) and y.uses:
+        uses = list(y.uses)
+        yq = _fake_quant(graph, y, node, bits, out_amax, "act_out", after=last)
+        for user, i in uses:
+            user.set_input(i, yq)
+        n += 1
+    return n
+
+
 @dataclass(frozen=True)
 class SetPrecision(Pass):
-    """Annotate weight/activation bit-widths; optionally export weight QDQ pairs."""
+    """Annotate weight/activation bit-widths; optionally export QDQ pairs (weights; activations
+    of the layers in ``act_ranges``)."""
 
     default: int = 8
     layers: dict[str, int] | None = None
     act_bits: int | None = None
     export_qdq: bool = False
+    act_ranges: dict[str, list[float]] | None = None
 
     name: ClassVar[str] = "set-precision"
 
@@ -56,6 +123,9 @@ class SetPrecision(Pass):
         for where, b in [("default", self.default), ("act_bits", self.act_bits), *((f"layers[{k}]", v) for k, v in (self.layers or {}).items())]:
             if b is not None and not 1 <= b <= 32:
                 raise PassError(f"set-precision: {where} must be between 1 and 32 bits, got {b}")
+        for k, r in (self.act_ranges or {}).items():
+            if len(r) != 2 or not all(np.isfinite(v) and v >= 0 for v in r):
+                raise PassError(f"set-precision: act_ranges[{k}] must be [input max|x|, output max|x|] (finite, >= 0), got {list(r)}")
 
     def apply(self, graph: Graph) -> tuple[bool, dict[str, Any]]:
         compute = [n for n in graph.nodes if n.op in ops.COMPUTE]
@@ -65,14 +135,20 @@ class SetPrecision(Pass):
                 close = difflib.get_close_matches(k, sorted(names), n=3, cutoff=0.6)
                 hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
                 raise PassError(f"set-precision: no compute layer named {k!r}{hint}")
-        qdq = 0
+        for k in self.act_ranges or {}:
+            if k not in names:
+                raise PassError(f"set-precision: act_ranges names {k!r}, which is not a compute layer")
+        qdq = act_qdq = 0
         for n in compute:
             bits = (self.layers or {}).get(n.name, self.default)
+            abits = int(self.act_bits if self.act_bits is not None else bits)
             n.meta["weight_bits"] = int(bits)
-            n.meta["act_bits"] = int(self.act_bits if self.act_bits is not None else bits)
+            n.meta["act_bits"] = abits
             slot = _WEIGHT_SLOT.get(n.onnx_op)
             w = n.input(slot) if slot is not None else None
             if self.export_qdq and bits <= 8 and w is not None and w.is_const and w.dtype in ("float32", "float16"):
                 _qdq_weight(graph, n, w, bits)
                 qdq += 1
-        return bool(compute), {"layers": len(compute), "qdq_pairs": qdq}
+            if self.export_qdq and abits <= 8 and n.name in (self.act_ranges or {}):
+                act_qdq += _qdq_activations(graph, n, abits, *self.act_ranges[n.name])
+        return bool(compute), {"layers": len(compute), "qdq_pairs": qdq, "act_qdq": act_qdq}

@@ -186,7 +186,8 @@ def calibrate(proxy: AccuracyProxy, graph, groups, group_ids: Sequence[int], lay
         return dataclasses.replace(proxy, width_coef=float(a), bits_coef=float(b), layer_coefs=coefs,
                                    layer_decay=decay, layer_ref_bits=float(probe_bits))
     if len(layer_names):
-        loss = 1.0 - compare(graph, apply_model_knobs(graph, {}, {n: probe_bits for n in layer_names}), inputs).fidelity
+        loss = 1.0 - compare(graph, apply_model_knobs(graph, {}, {n: probe_bits for n in layer_names}, inputs=inputs),
+                             inputs).fidelity
         unit = float(jnp.sum(quant_noise(jnp.full(len(layer_names), float(probe_bits)))))
         b = max(loss, 0.0) / unit * CALIBRATION_MARGIN
     return dataclasses.replace(proxy, width_coef=float(a), bits_coef=float(b))
@@ -212,7 +213,7 @@ def fit_layer_coefs(graph, layer_names: Sequence[str], inputs: list[dict], probe
     from symbiote.search import sensitivity as sens
 
     weights = sens.layer_weights(graph, layer_names)
-    prober = sens.Prober(graph, weights, inputs)
+    prober = sens.Prober(graph, weights, inputs, sens.activation_ranges(graph, layer_names, inputs))
     lo = sens.layer_sensitivities(graph, layer_names, inputs, probe_bits, prober=prober).loss
     hi = sens.layer_sensitivities(graph, layer_names, inputs, second_bits, prober=prober).loss
     law = float(np.log(qdq_noise(jnp.float32(second_bits)) / qdq_noise(jnp.float32(probe_bits)))) / (second_bits - probe_bits)
@@ -223,7 +224,7 @@ def fit_layer_coefs(graph, layer_names: Sequence[str], inputs: list[dict], probe
     c = np.where(np.isfinite(lo), lo, fill)
     scale = 1.0  # never below the single-layer measurements
     for jb in joint_bits:
-        over = {w: sens.quantize_weight(a, int(jb)) for w, a in weights.values() if w in prober.overridable}
+        over = prober.quantized(layer_names, int(jb), weights)
         pred = float(np.sum(c * np.exp(decay * (jb - probe_bits))))
         if over and pred > 0:
             scale = max(scale, prober.loss(over) / pred)
@@ -300,7 +301,7 @@ def compare(original, candidate, inputs: list[dict]) -> AccuracyReport:
 
 
 def reshape_pipeline(widths: Mapping[str, int], bits: Mapping[str, int] | None, default_bits: int = 8,
-                     export_qdq: bool = True):
+                     export_qdq: bool = True, act_ranges: Mapping[str, Sequence[float]] | None = None):
     """The passes that replay a design's model knobs."""
     from symbiote.passes.base import Pipeline
     from symbiote.passes.precision import SetPrecision
@@ -311,11 +312,22 @@ def reshape_pipeline(widths: Mapping[str, int], bits: Mapping[str, int] | None, 
         steps.append(ResizeChannels(widths={k: int(v) for k, v in widths.items()}))
     if bits is not None:
         steps.append(SetPrecision(default=int(default_bits), layers={k: int(v) for k, v in bits.items()},
-                                  export_qdq=export_qdq))
+                                  export_qdq=export_qdq,
+                                  act_ranges={k: [float(x) for x in v] for k, v in act_ranges.items()} if act_ranges else None))
     return Pipeline(steps)
 
 
-def apply_model_knobs(graph, widths: Mapping[str, int], bits: Mapping[str, int] | None, default_bits: int = 8):
-    """The reshaped graph: channel widths resized, per-layer precision set (QDQ weights)."""
-    pipe = reshape_pipeline(widths, bits, default_bits)
-    return pipe(graph).graph if pipe.passes else graph
+def apply_model_knobs(graph, widths: Mapping[str, int], bits: Mapping[str, int] | None, default_bits: int = 8,
+                      inputs: list[dict] | None = None):
+    """The reshaped graph: channel widths resized, then per-layer precision set with QDQ
+    weights and, given calibration ``inputs``, QDQ activations (ranges measured on the
+    resized graph over ``inputs``: static post-training calibration)."""
+    from symbiote.search.sensitivity import activation_ranges
+
+    if bits is None or inputs is None:
+        pipe = reshape_pipeline(widths, bits, default_bits)
+        return pipe(graph).graph if pipe.passes else graph
+    resized = reshape_pipeline(widths, None)(graph).graph if widths else graph
+    low = [k for k, b in bits.items() if int(b) <= 8]
+    ranges = activation_ranges(resized, low, inputs) if low else None
+    return reshape_pipeline({}, bits, default_bits, act_ranges=ranges)(resized).graph

@@ -23,6 +23,7 @@ import numpy as np
 
 from symbiote.errors import SearchError
 from symbiote.search import accuracy, codesign
+from symbiote.search.prepare import DEFAULT_PREPARE, prepare_graph
 from symbiote.search.driver import Progress, Search, SearchResult, SearchSettings
 from symbiote.search.objectives import Constraint, Objective, derive
 from symbiote.search.problem import evaluator_for
@@ -49,6 +50,7 @@ class RunConfig:
     calibration_samples: int = 4
     exact_candidates: int = 6
     input_shapes: Mapping[str, Any] | None = None
+    prepare: str = DEFAULT_PREPARE       # exact passes run first ("none": the model as given)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ def prepare(cfg: RunConfig, model: str) -> codesign.Network:
     from symbiote.frontend import load
 
     graph = load(model, input_shapes=cfg.input_shapes) if cfg.input_shapes else load(model)
+    graph = prepare_graph(graph, cfg.prepare)
     inputs = accuracy.calibration_inputs(graph, cfg.calibration, 1, seed=cfg.settings.seed)[:1]
     return codesign.prepare_network(model, graph=graph, calibrate=cfg.model_knobs != "none",
                                     calibration_inputs=inputs)
@@ -133,10 +136,10 @@ def exact_check(cd: codesign.CoDesign, idx: np.ndarray, cfg: RunConfig,
     for net, mk in zip(cd.networks, cd.model_knobs_of(idx)):
         widths = {k: v for k, v in mk["widths"].items()
                   if v != net.groups.groups[net.free_ids[net.group_names.index(k)]].width}
-        graph = accuracy.apply_model_knobs(net.graph, widths, mk["bits"])
         if net.name not in inputs_cache:
             inputs_cache[net.name] = accuracy.calibration_inputs(net.graph, cfg.calibration,
                                                                  cfg.calibration_samples, seed=cfg.settings.seed)
+        graph = accuracy.apply_model_knobs(net.graph, widths, mk["bits"], inputs=inputs_cache[net.name])
         out.append((graph, accuracy.compare(net.graph, graph, inputs_cache[net.name])))
     return out
 
@@ -208,6 +211,7 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
 def _context(cfg: RunConfig, cd: codesign.CoDesign) -> dict[str, Any]:
     """What, beyond the problem's genes and settings, a resumed run must share with the first."""
     return {"backend": cfg.backend, "hw_fixed": dict(cd.hw_fixed), "calibration": cfg.calibration,
+            "prepare": cfg.prepare,
             "models": {n.name: codesign.workload_digest(n.workload) for n in cd.networks}}
 
 

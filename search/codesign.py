@@ -15,7 +15,7 @@ every network's reshaped Workload; the fidelity is the accuracy proxy
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jax.numpy as jnp
@@ -108,19 +108,49 @@ def prepare_network(src: Any, name: str | None = None, input_shapes: Mapping[str
 
 
 @dataclass(frozen=True, eq=False)
+class Spec:
+    """What a co-design problem is made of: the genome space, the template, the networks,
+    the fixed hardware knobs and which model knobs are searched (the metric functions of the
+    :class:`Problem` close over it, so it exists before the problem)."""
+
+    space: GenomeSpace
+    template: Any
+    networks: tuple[Network, ...]
+    hw_fixed: dict[str, Any]
+    model_knobs: str
+    bits_choices: tuple[int, ...] = DEFAULT_BITS
+
+
+@dataclass(frozen=True, eq=False)
 class CoDesign:
     """A Problem plus what is needed to read its genomes back as designs."""
 
     problem: Problem
-    template: Any
-    networks: tuple[Network, ...]
-    model_knobs: str
-    hw_fixed: dict[str, Any] = field(default_factory=dict)
-    bits_choices: tuple[int, ...] = DEFAULT_BITS
+    spec: Spec
 
     @property
     def space(self) -> GenomeSpace:
         return self.problem.space
+
+    @property
+    def template(self) -> Any:
+        return self.spec.template
+
+    @property
+    def networks(self) -> tuple[Network, ...]:
+        return self.spec.networks
+
+    @property
+    def model_knobs(self) -> str:
+        return self.spec.model_knobs
+
+    @property
+    def hw_fixed(self) -> dict[str, Any]:
+        return self.spec.hw_fixed
+
+    @property
+    def bits_choices(self) -> tuple[int, ...]:
+        return self.spec.bits_choices
 
     def hardware(self, idx: np.ndarray) -> dict[str, Any]:
         """The legal hardware design (Python values, every knob)."""
@@ -142,7 +172,7 @@ class CoDesign:
     def details(self, idx: np.ndarray) -> list[Any]:
         """Full per-layer Metrics of one design, per network."""
         values = self.space.decode(jnp.asarray(idx, jnp.int32))
-        hw, wls = _split(self, values)
+        hw, wls = _split(self.spec, values)
         return [self.template.cost(hw, wl) for wl in wls]
 
     def baseline(self) -> np.ndarray:
@@ -177,8 +207,8 @@ def _hw_genes(template, grids: Mapping[str, Sequence[Any]] | None, fixed: Mappin
     return genes
 
 
-def _split(cd: "CoDesign | _Parts", values: jnp.ndarray):
-    space, template, networks, fixed = cd.space, cd.template, cd.networks, cd.hw_fixed
+def _split(spec: Spec, values: jnp.ndarray):
+    space, template, networks, fixed = spec.space, spec.template, spec.networks, spec.hw_fixed
     hw: dict[str, jnp.ndarray] = {}
     for k in template.space.knobs:
         if k.name in fixed:
@@ -203,23 +233,14 @@ def _split(cd: "CoDesign | _Parts", values: jnp.ndarray):
     return hw, wls
 
 
-@dataclass(frozen=True, eq=False)
-class _Parts:
-    space: GenomeSpace
-    template: Any
-    networks: tuple[Network, ...]
-    hw_fixed: dict
-    model_knobs: str
-
-
-def _metrics(parts: _Parts, values: jnp.ndarray, relaxed: bool) -> dict[str, jnp.ndarray]:
+def _metrics(spec: Spec, values: jnp.ndarray, relaxed: bool) -> dict[str, jnp.ndarray]:
     from symbiote.ir.workload import MAC
 
-    hw, wls = _split(parts, values)
-    cost = parts.template.relaxed_cost if relaxed else parts.template.cost
+    hw, wls = _split(spec, values)
+    cost = spec.template.relaxed_cost if relaxed else spec.template.cost
     lat, en, area, params, fid, cyc = [], [], [], [], [], []
-    space = parts.space
-    for n, (net, wl) in enumerate(zip(parts.networks, wls)):
+    space = spec.space
+    for n, (net, wl) in enumerate(zip(spec.networks, wls)):
         m = cost(hw, wl)
         lat.append(m.total_latency_s)
         cyc.append(m.total_latency_cycles)
@@ -264,7 +285,7 @@ def build(template, networks: Sequence[Network], *, model_knobs: str = "channels
     if len(set(names)) != len(names):
         raise SearchError(f"two models share the name {names}: give distinct files")
     space = GenomeSpace(tuple(genes), names)
-    parts = _Parts(space, template, tuple(networks), fixed, model_knobs)
-    problem = Problem(space, lambda v: _metrics(parts, v, False), lambda v: _metrics(parts, v, True),
+    spec = Spec(space, template, tuple(networks), fixed, model_knobs, bits)
+    problem = Problem(space, lambda v: _metrics(spec, v, False), lambda v: _metrics(spec, v, True),
                       tuple(objectives), tuple(constraints), names)
-    return CoDesign(problem, template, tuple(networks), model_knobs, fixed, bits)
+    return CoDesign(problem, spec)

@@ -1,18 +1,22 @@
 """Per-layer quantization sensitivity, measured in onnxruntime (feeds the accuracy proxy).
 
-Layers are not equally sensitive to weight quantization: a layer whose weights have a
+Layers are not equally sensitive to quantization: a layer whose weights have a
 high crest factor (max|w| / rms, which sets the per-tensor quantizer's step) or whose
 output feeds a long, amplifying path loses more. For each MAC layer we quantize *only
-that layer's* weights to ``probe_bits`` -- exactly as ``set-precision(export_qdq=true)``
-does (symmetric per-tensor scale ``max|w| / (2^(b-1) - 1)``, round half to even, int8
-saturation) -- run the network in onnxruntime on the calibration inputs and measure
+that layer* to ``probe_bits`` -- exactly as ``set-precision(export_qdq=true)`` does: its
+weights (symmetric per-tensor scale ``max|w| / (2^(b-1) - 1)``, round half to even, int8
+saturation) and, given activation ranges (:func:`activation_ranges`), its input and
+output activations (clip to the calibrated ``+-amax``, scale ``amax / (2^(b-1) - 1)``) --
+run the network in onnxruntime on the calibration inputs and measure
 ``loss_l = 1 - cosine``. :func:`symbiote.search.accuracy.fit_layer_coefs` probes each
 layer at two bit-widths (4 and 6) and prices layer ``l`` at ``b`` bits as
 ``c_l * exp(k_l * (b - 4))`` (measured level and decay per bit).
 
 Cheap: the model is exported once with every probed weight also declared a graph input
-(onnxruntime lets a feed override such an initializer), so one session serves all
-``L + 1`` runs; results are cached per (weights, inputs, layers, probe bits) in-process.
+(onnxruntime lets a feed override such an initializer) and every probed activation routed
+through ``Clip(lo, hi) -> Div(s) -> Round -> Mul(s)`` whose ``lo, hi, s`` are feedable
+(by default ``-inf, inf, 2^-60``: exactly the identity, as scaling by a power of two is
+exact), so one session serves all ``L + 1`` runs; results are cached per (weights, inputs, layers, probe bits) in-process.
 The quantizer's own noise falls as ``(2^(p-1)-1)^2 / (2^(b-1)-1)^2`` from ``p`` to ``b``
 bits (0.051 from 4 to 6), but measured layers decay between ~0.2x and ~1.3x as fast
 (dead zone at 4 bits, the noise floor of the next layers), hence two probes.
@@ -49,6 +53,121 @@ def quantize_weight(w: np.ndarray, bits: int) -> np.ndarray:
     return (np.clip(np.round(w / scale), -128, 127) * scale).astype(w.dtype)
 
 
+#: scale of a disabled activation quantizer in the probe model: x / 2^-60 * 2^-60 == x exactly
+_OFF_SCALE = 2.0 ** -60
+
+
+def activation_ranges(graph, layer_names: Sequence[str], inputs: list[dict]) -> dict[str, list[float]]:
+    """layer -> [max |input 0|, max |output 0|] over the calibration inputs, measured in
+    onnxruntime (the ranges ``set-precision(act_ranges=...)`` quantizes with)."""
+    import onnx
+    import onnxruntime as ort
+
+    from symbiote.passes.ort_check import to_model
+    from symbiote.passes.precision import layer_output
+
+    by_name = {n.name: n for n in graph.nodes}
+    want: dict[str, tuple[str | None, str | None]] = {}
+    for ln in layer_names:
+        n = by_name.get(ln)
+        if n is None:
+            raise SearchError(f"activation ranges: no layer named {ln!r} in the graph")
+        x = n.input(0)
+        y = layer_output(n)[0]
+        want[ln] = (x.name if x is not None and not x.is_const else None, y.name if y is not None else None)
+    model = to_model(graph)
+    outs = {o.name for o in model.graph.output}
+    ins = {i.name for i in model.graph.input}
+    extra = sorted({v for pair in want.values() for v in pair if v and v not in outs and v not in ins})
+    for v in extra:
+        model.graph.output.append(onnx.helper.make_empty_tensor_value_info(v))
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    feed_names = {i.name for i in sess.get_inputs()}
+    amax: dict[str, float] = {}
+    for f in inputs:
+        vals = dict(zip(names, sess.run(None, {k: v for k, v in f.items() if k in feed_names})))
+        vals.update({k: v for k, v in f.items() if k in ins})
+        for pair in want.values():
+            for v in pair:
+                if v and v in vals:
+                    a = np.asarray(vals[v])
+                    m = float(np.abs(a).max()) if a.size and np.issubdtype(a.dtype, np.floating) else 0.0
+                    amax[v] = max(amax.get(v, 0.0), m)
+    return {ln: [amax.get(x, 0.0) if x else 0.0, amax.get(y, 0.0) if y else 0.0] for ln, (x, y) in want.items()}
+
+
+def act_feeds(name: str, bits: int, in_amax: float, out_amax: float, prefix: str = "") -> dict[str, np.ndarray]:
+    """The feeds that switch the probe quantizers of layer ``name`` to ``bits``."""
+    q = 2 ** (bits - 1) - 1
+    out = {}
+    for tag, amax in (("in", in_amax), ("out", out_amax)):
+        a = float(amax) if amax > 0 else 1.0
+        out[f"{prefix}{name}.probe_{tag}_lo"] = np.asarray(-a, np.float32)
+        out[f"{prefix}{name}.probe_{tag}_hi"] = np.asarray(a, np.float32)
+        out[f"{prefix}{name}.probe_{tag}_s"] = np.asarray(a / q, np.float32)
+    return out
+
+
+def _add_probe_quantizers(model, graph, act_ranges: Mapping[str, Sequence[float]]) -> set[str]:
+    """Route each listed layer's input 0 and (non-output, float) output 0 through a feedable
+    ``Clip -> Div -> Round -> Mul`` (the identity by default). Returns the feed names added."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from symbiote.passes.precision import layer_output
+
+    by_name = {n.name: n for n in graph.nodes}
+    graph_outs = {o.name for o in model.graph.output}
+    added: set[str] = set()
+    new_nodes = []
+    rename: dict[tuple[str, int], str] = {}   # (consumer node name, input slot) -> quantized value
+    after: dict[str, list] = {}                # node name -> nodes to place after it
+
+    def chain(x: str, layer: str, tag: str) -> tuple[str, list]:
+        names = [f"{layer}.probe_{tag}_{k}" for k in ("lo", "hi", "s")]
+        for nm, v in zip(names, (-np.inf, np.inf, _OFF_SCALE)):
+            model.graph.initializer.append(numpy_helper.from_array(np.asarray(v, np.float32), nm))
+            model.graph.input.append(helper.make_tensor_value_info(nm, TensorProto.FLOAT, []))
+            added.add(nm)
+        c, d, r, m = (f"{layer}.probe_{tag}_{k}_v" for k in ("clip", "div", "round", "mul"))
+        nodes = [helper.make_node("Clip", [x, names[0], names[1]], [c], name=c),
+                 helper.make_node("Div", [c, names[2]], [d], name=d),
+                 helper.make_node("Round", [d], [r], name=r),
+                 helper.make_node("Mul", [r, names[2]], [m], name=m)]
+        return m, nodes
+
+    before: dict[str, list] = {}
+    layers = [ln for ln in act_ranges if ln in by_name]
+    for ln in layers:  # outputs first: a layer's input chain then reads the quantized output
+        y, last = layer_output(by_name[ln])
+        if y is not None and y.dtype == "float32" and y.name not in graph_outs and y.uses:
+            qy, nodes = chain(y.name, ln, "out")
+            after.setdefault(last.name, []).extend(nodes)
+            for user, i in y.uses:
+                rename[(user.name, i)] = qy
+    for ln in layers:
+        x = by_name[ln].input(0)
+        if x is not None and not x.is_const and x.dtype == "float32":
+            qx, nodes = chain(rename.get((ln, 0), x.name), ln, "in")
+            before.setdefault(ln, []).extend(nodes)
+            rename[(ln, 0)] = qx
+    for node in model.graph.node:
+        new_nodes.extend(before.get(node.name, []))
+        for i in range(len(node.input)):
+            if (node.name, i) in rename:
+                node.input[i] = rename[(node.name, i)]
+        new_nodes.append(node)
+        new_nodes.extend(after.get(node.name, []))
+    del model.graph.node[:]
+    model.graph.node.extend(new_nodes)
+    onnx.checker.check_model(model)
+    return added
+
+
 def _cosine_loss(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
     va = np.concatenate([np.asarray(x, np.float64).reshape(-1) for x in a])
     vb = np.concatenate([np.asarray(x, np.float64).reshape(-1) for x in b])
@@ -72,15 +191,20 @@ def layer_weights(graph, layer_names: Sequence[str]) -> dict[str, tuple[str, np.
 
 
 class Prober:
-    """One onnxruntime session of ``graph`` whose probed weights can be overridden by feeds."""
+    """One onnxruntime session of ``graph`` whose probed weights can be overridden by feeds,
+    and whose layers in ``act_ranges`` carry switchable activation quantizers
+    (:func:`act_feeds`)."""
 
-    def __init__(self, graph, weights: Mapping[str, tuple[str, np.ndarray]], inputs: list[dict]):
+    def __init__(self, graph, weights: Mapping[str, tuple[str, np.ndarray]], inputs: list[dict],
+                 act_ranges: Mapping[str, Sequence[float]] | None = None):
         import onnx
         import onnxruntime as ort
 
         from symbiote.passes.ort_check import to_model
 
         model = to_model(graph)
+        self.act_ranges = dict(act_ranges or {})
+        self.act_names = _add_probe_quantizers(model, graph, self.act_ranges) if self.act_ranges else set()
         have = {i.name for i in model.graph.input}
         init = {t.name: t for t in model.graph.initializer}
         for wname, w in weights.values():
@@ -97,6 +221,17 @@ class Prober:
         self.overridable = {i.name for i in self.sess.get_overridable_initializers()}
         self.reference = self.run({})
 
+    def quantized(self, layers: Sequence[str], bits: int, weights: Mapping[str, tuple[str, np.ndarray]]
+                  ) -> dict[str, np.ndarray]:
+        """Feeds that quantize ``layers`` (weights and, where ranges are known, activations) to ``bits``."""
+        over: dict[str, np.ndarray] = {}
+        for ln in layers:
+            if ln in weights and weights[ln][0] in self.overridable:
+                over[weights[ln][0]] = quantize_weight(weights[ln][1], bits)
+            if ln in self.act_ranges and bits <= 8:
+                over.update({k: v for k, v in act_feeds(ln, bits, *self.act_ranges[ln]).items() if k in self.overridable})
+        return over
+
     def run(self, override: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         out: list[np.ndarray] = []
         for f in self.feeds:
@@ -108,8 +243,9 @@ class Prober:
 
 
 def _digest(weights: Mapping[str, tuple[str, np.ndarray]], inputs: list[dict], names: Sequence[str],
-            probe_bits: int, graph) -> str:
+            probe_bits: int, graph, act_ranges: Mapping[str, Sequence[float]] | None = None) -> str:
     h = hashlib.sha1(f"{probe_bits}|{'|'.join(names)}|{len(graph.nodes)}".encode())
+    h.update(repr(sorted((k, [float(x) for x in v]) for k, v in (act_ranges or {}).items())).encode())
     for ln in names:
         if ln in weights:
             h.update(weights[ln][0].encode())
@@ -123,12 +259,13 @@ def _digest(weights: Mapping[str, tuple[str, np.ndarray]], inputs: list[dict], n
 
 def layer_sensitivities(graph, layer_names: Sequence[str], inputs: list[dict], probe_bits: int = 4,
                         prober: Prober | None = None) -> Sensitivities:
-    """``1 - cosine`` of the outputs with only one layer's weights quantized, per layer."""
+    """``1 - cosine`` of the outputs with only one layer quantized (its weights, and its
+    activations when the prober has their ranges), per layer."""
     import time
 
     names = tuple(layer_names)
     weights = layer_weights(graph, names)
-    key = _digest(weights, inputs, names, probe_bits, graph)
+    key = _digest(weights, inputs, names, probe_bits, graph, prober.act_ranges if prober else None)
     if key in _CACHE:
         c = _CACHE[key]
         return Sensitivities(c.names, c.loss.copy(), c.probe_bits, 0.0)
@@ -136,9 +273,9 @@ def layer_sensitivities(graph, layer_names: Sequence[str], inputs: list[dict], p
     p = prober or Prober(graph, weights, inputs)
     loss = np.full(len(names), np.nan)
     for i, ln in enumerate(names):
-        if ln in weights and weights[ln][0] in p.overridable:
-            wname, w = weights[ln]
-            loss[i] = max(p.loss({wname: quantize_weight(w, probe_bits)}), 0.0)
+        over = p.quantized([ln], probe_bits, weights)
+        if over:
+            loss[i] = max(p.loss(over), 0.0)
     res = Sensitivities(names, loss, int(probe_bits), time.perf_counter() - t0)
     _CACHE[key] = res
     return res

@@ -12,6 +12,8 @@ import argparse
 import sys
 import time
 
+from symbiote.search.prepare import DEFAULT_PREPARE
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("models", metavar="MODEL", nargs="+", help="ONNX files or zoo:NAME (several: one shared design)")
@@ -24,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-knobs", default="channels+precision",
                         choices=("none", "channels", "precision", "channels+precision"),
                         help="what the search may change in the model (default channels+precision)")
+    parser.add_argument("--prepare", default=DEFAULT_PREPARE, metavar="PIPELINE",
+                        help="exact passes run on each model first, so it is costed as deployed "
+                             f"(default {DEFAULT_PREPARE!r}; 'none': the model as given)")
     parser.add_argument("--bits", default="4,5,6,8,16", help="bit-widths a layer may take (default 4,5,6,8,16)")
     parser.add_argument("--budget-seconds", type=float, help="stop after this many seconds")
     parser.add_argument("--budget-evals", type=int, help="stop after this many cost evaluations (exactly reproducible)")
@@ -71,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         model_knobs=args.model_knobs,
         settings=SearchSettings(seed=args.seed, budget_evals=args.budget_evals, budget_seconds=args.budget_seconds),
         hw_fixed=hwfile.parse_sets(args.sets), free_knobs=tuple(args.free_knob), bits_choices=bits,
-        calibration=args.calibration,
+        calibration=args.calibration, prepare=args.prepare,
     )
     t0 = time.perf_counter()
     progress, stop = _progress(args.quiet, cfg.settings)

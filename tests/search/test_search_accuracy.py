@@ -100,7 +100,55 @@ def test_per_layer_sensitivity_differs_and_predicts_single_layer_quantization(ti
     for i, name in enumerate(layers):
         for b in (4, 6):
             others = {n: 16 for n in layers}  # 16 bits: left float (QDQ only at <= 8 bits)
-            exact = 1.0 - accuracy.compare(g, accuracy.apply_model_knobs(g, {}, {**others, name: b}), inputs).fidelity
+            exact = 1.0 - accuracy.compare(g, accuracy.apply_model_knobs(g, {}, {**others, name: b}, inputs=inputs),
+                                           inputs).fidelity
             bits = jnp.full(len(layers), 16.0).at[i].set(float(b))
             pred = 1.0 - float(p.fidelity(None, bits))
             assert 0.95 * exact <= pred <= 2.0 * exact + 1e-6, (name, b, pred, exact)
+
+
+def test_probe_quantizers_measure_exactly_what_the_exported_model_runs(tiny):
+    """The sensitivity probe (one session, switchable fake-quantizers) and the exact check
+    (set-precision's Clip/QuantizeLinear/DequantizeLinear on weights and activations) are the
+    same arithmetic: per layer and for all layers at once, the measured losses agree."""
+    from symbiote.search import sensitivity
+
+    g, _ = tiny
+    layers = [n.name for n in g.nodes if n.op in ("conv", "gemm", "matmul")]
+    inputs = accuracy.calibration_inputs(g, None, samples=2)
+    ranges = sensitivity.activation_ranges(g, layers, inputs)
+    assert all(r[0] > 0 and r[1] > 0 for r in ranges.values())
+    weights = sensitivity.layer_weights(g, layers)
+    prober = sensitivity.Prober(g, weights, inputs, ranges)
+    assert prober.loss({}) == pytest.approx(0.0, abs=1e-12)       # quantizers off: the identity
+    for sel, b in [([layers[0]], 4), ([layers[1]], 5), (layers, 6)]:
+        probe = prober.loss(prober.quantized(sel, b, weights))
+        exact = 1.0 - accuracy.compare(g, accuracy.apply_model_knobs(g, {}, {n: (b if n in sel else 16) for n in layers},
+                                                                     inputs=inputs), inputs).fidelity
+        assert probe > 1e-5 and probe == pytest.approx(exact, rel=1e-3, abs=1e-7), (sel, b)
+    # activations matter: weights alone lose less than weights + activations
+    w_only = 1.0 - accuracy.compare(g, accuracy.apply_model_knobs(g, {}, {n: 4 for n in layers}), inputs).fidelity
+    both = 1.0 - accuracy.compare(g, accuracy.apply_model_knobs(g, {}, {n: 4 for n in layers}, inputs=inputs),
+                                  inputs).fidelity
+    assert both > w_only > 0
+
+
+def test_exported_activation_quantizers_are_b_bit_and_free_in_the_workload(tiny):
+    from symbiote.ir.lower import lower
+    from symbiote.ir.workload import FREE
+    from symbiote.search import sensitivity
+
+    g, _ = tiny
+    layers = [n.name for n in g.nodes if n.op in ("conv", "gemm", "matmul")]
+    inputs = accuracy.calibration_inputs(g, None, samples=1)
+    q = accuracy.apply_model_knobs(g, {}, {layers[0]: 3}, inputs=inputs)
+    acts = [n for n in q.nodes if n.meta.get("fused_into") == layers[0] and n.onnx_op == "QuantizeLinear"]
+    assert len(acts) == 2                                           # its input and its output
+    amax = sensitivity.activation_ranges(g, layers[:1], inputs)[layers[0]][0]
+    scale = float(acts[0].input(1).const)
+    assert scale == pytest.approx(amax / 3)                         # 3 bits: levels -3..3
+    clip = acts[0].input(0).producer
+    assert clip.onnx_op == "Clip" and float(clip.input(2).const) == pytest.approx(amax)
+    wl = lower(q).to_numpy()                                        # quantizers are part of the layer: free
+    quant_rows = [i for i, nm in enumerate(lower(q).names) if nm.startswith(f"{layers[0]}.act_")]
+    assert len(quant_rows) == 6 and all(wl["kind"][i] == FREE for i in quant_rows)

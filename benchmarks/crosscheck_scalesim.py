@@ -200,14 +200,24 @@ def _write_atomic(path: Path, obj: dict) -> None:
 
 
 def _start_workers(py: Path, jobs: list[dict], n: int) -> list[subprocess.Popen]:
-    """``n`` worker processes; jobs (sorted cheapest first) are dealt to them in turn."""
+    """``n`` worker processes; jobs (sorted cheapest first) are dealt to them in turn, each
+    worker's stdin fed by its own thread (so no pipe fills while results wait to be read)."""
+    import threading
+
+    def feed(proc: subprocess.Popen, mine: list[dict]) -> None:
+        assert proc.stdin is not None
+        try:
+            for j in mine:
+                proc.stdin.write(json.dumps({k: j[k] for k in ("df", "rows", "cols", "key", "layer")}) + "\n")
+                proc.stdin.flush()
+            proc.stdin.close()
+        except (BrokenPipeError, ValueError):  # the worker was stopped (--budget-s)
+            pass
+
     procs = []
     for i in range(min(n, max(1, len(jobs)))):
         proc = subprocess.Popen([str(py), __file__, "--worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tempfile.gettempdir())
-        assert proc.stdin is not None
-        for j in jobs[i::n]:
-            proc.stdin.write(json.dumps({k: j[k] for k in ("df", "rows", "cols", "key", "layer")}) + "\n")
-        proc.stdin.close()
+        threading.Thread(target=feed, args=(proc, jobs[i::n]), daemon=True).start()
         procs.append(proc)
     return procs
 

@@ -7,17 +7,21 @@ weight of a layer at <= 8 bits is routed through a QuantizeLinear/DequantizeLine
 (int8 storage, symmetric per-tensor scale = max|w| / (2^(bits-1) - 1)), which
 onnxruntime runs.
 
-Activations need calibration data: ``act_ranges={layer: [in_amax, out_amax]}`` gives, per
-layer, the largest |value| of its input activation (input 0) and of its output (after the
-ops fused into it, :func:`layer_output`), measured
-on calibration inputs (``symbiote.search.sensitivity.activation_ranges``). With
-``export_qdq=true`` a layer at <= 8 activation bits then has both routed through
+Activations need calibration data: ``act_ranges={layer: [in_amax, out_amax(, in1_amax)]}``
+gives, per layer, the largest |value| of its input activation (input 0), of its output
+(after the ops fused into it, :func:`layer_output`) and, for a MatMul of two activations,
+of input 1, measured on calibration inputs
+(``symbiote.search.sensitivity.activation_ranges``). With ``export_qdq=true`` a Conv,
+ConvTranspose, Gemm or MatMul at <= 8 activation bits then has each routed through
 ``Clip(+-amax) -> QuantizeLinear -> DequantizeLinear`` (static, symmetric per-tensor:
 scale = amax / (2^(bits-1) - 1); the Clip makes it a true b-bit quantizer below 8 bits,
 since int8 storage alone saturates at +-127). This is what the cost models price: a layer
 at ``act_bits`` reads its input and writes its output at that width. The quantizer nodes
 are marked ``meta["fused_into"] = layer`` (part of the layer's datapath, not costed apart).
-A network output stays float (its name is the model's interface).
+A network output stays float (its name is the model's interface), and so do float16
+activations and recurrent layers (LSTM/GRU/RNN: neither weights nor activations). A
+quantizer sits between a layer and an activation that was not fused before, so run
+``fuse-activations`` first if the activation is to be applied by the layer.
 """
 
 from __future__ import annotations
@@ -72,30 +76,59 @@ def _fake_quant(graph: Graph, x: Value, owner: Node, bits: int, amax: float, tag
     return dq.outputs[0]
 
 
+def quantizes_activations(node: Node) -> bool:
+    """Whether ``set-precision`` quantizes this layer's activations: Conv, ConvTranspose, Gemm
+    and MatMul (recurrent layers keep float activations and weights)."""
+    return node.onnx_op in _WEIGHT_SLOT
+
+
+def activation_slots(node: Node) -> tuple[int, ...]:
+    """The inputs of a layer that are activations (float32, not constant): input 0, and
+    input 1 of a MatMul of two activations (attention); both are read at ``act_bits``."""
+    slots = (0, 1) if node.onnx_op == "MatMul" else (0,)
+    out = []
+    for i in slots:
+        x = node.input(i)
+        if x is not None and not x.is_const and x.dtype == "float32":
+            out.append(i)
+    return tuple(out)
+
+
 def layer_output(node: Node) -> tuple[Value | None, Node]:
     """What a layer writes: its output 0, or, when ops are fused into it (``fused_into``: a
-    bias add, an activation), the output of the last of them; and the node producing it."""
-    last = node
-    y = node.outputs[0] if node.outputs else None
-    while y is not None and len(y.uses) == 1 and y.uses[0][0].meta.get("fused_into") == node.name \
-            and y.uses[0][0].outputs:
-        last = y.uses[0][0]
-        y = last.outputs[0]
-    return y, last
+    bias add, an activation, Swish's Sigmoid and Mul), the one value of that fused group that
+    is read outside it; and the node producing it. ``(None, node)`` when no single value
+    leaves the group (e.g. the layer computes a network output)."""
+    group = [node]
+    frontier = [node]
+    while frontier:
+        n = frontier.pop()
+        for o in n.outputs:
+            for u, _ in o.uses:
+                if u.meta.get("fused_into") == node.name and u not in group:
+                    group.append(u)
+                    frontier.append(u)
+    leaving = [(o, n) for n in group for o in n.outputs if any(u not in group for u, _ in o.uses)]
+    return leaving[0] if len(leaving) == 1 else (None, node)
 
 
-def _qdq_activations(graph: Graph, node: Node, bits: int, in_amax: float, out_amax: float) -> int:
-    """Quantize ``node``'s input 0 and its output (:func:`layer_output`) at ``bits``; returns
-    the number of quantizers."""
+def _qdq_activations(graph: Graph, node: Node, bits: int, ranges: tuple[float, ...], slots: tuple[int, ...]) -> int:
+    """Quantize ``node``'s activation inputs ``slots`` (:func:`activation_slots`, taken before
+    its weight got a quantizer) and its output (:func:`layer_output`) at ``bits``;
+    ``ranges`` = (input 0, output[, input 1]) max |x|. Returns the number of quantizers."""
     n = 0
-    x = node.input(0)
-    if x is not None and not x.is_const and x.dtype in ("float32", "float16"):
-        node.set_input(0, _fake_quant(graph, x, node, bits, in_amax, "act_in", before=node))
+    for slot in slots:
+        amax = ranges[0] if slot == 0 else (ranges[2] if len(ranges) > 2 else None)
+        if amax is None:
+            raise PassError(f"set-precision: act_ranges[{node.name}] needs a third value, the range of input 1 "
+                            "(a MatMul of two activations)")
+        tag = "act_in" if slot == 0 else "act_in1"
+        node.set_input(slot, _fake_quant(graph, node.input(slot), node, bits, amax, tag, before=node))
         n += 1
     y, last = layer_output(node)
-    if y is not None and y.dtype in ("float32", "float16") and not graph.is_output(y) and y.uses:
+    if y is not None and y.dtype == "float32" and not graph.is_output(y) and y.uses:
         uses = list(y.uses)
-        yq = _fake_quant(graph, y, node, bits, out_amax, "act_out", after=last)
+        yq = _fake_quant(graph, y, node, bits, ranges[1], "act_out", after=last)
         for user, i in uses:
             user.set_input(i, yq)
         n += 1
@@ -111,7 +144,7 @@ class SetPrecision(Pass):
     layers: dict[str, int] | None = None
     act_bits: int | None = None
     export_qdq: bool = False
-    act_ranges: dict[str, list[float]] | None = None
+    act_ranges: dict[str, tuple[float, ...]] | None = None
 
     name: ClassVar[str] = "set-precision"
 
@@ -124,31 +157,35 @@ class SetPrecision(Pass):
             if b is not None and not 1 <= b <= 32:
                 raise PassError(f"set-precision: {where} must be between 1 and 32 bits, got {b}")
         for k, r in (self.act_ranges or {}).items():
-            if len(r) != 2 or not all(np.isfinite(v) and v >= 0 for v in r):
-                raise PassError(f"set-precision: act_ranges[{k}] must be [input max|x|, output max|x|] (finite, >= 0), got {list(r)}")
+            if len(r) not in (2, 3) or not all(np.isfinite(v) and v >= 0 for v in r):
+                raise PassError(f"set-precision: act_ranges[{k}] must be [input max|x|, output max|x|(, input-1 max|x|)] "
+                                f"(finite, >= 0), got {list(r)}")
+        if self.act_ranges and not self.export_qdq:
+            raise PassError("set-precision: act_ranges only act with export_qdq=true (they set the activation quantizers)")
+        if self.act_ranges is not None:
+            object.__setattr__(self, "act_ranges", {k: tuple(float(v) for v in r) for k, r in self.act_ranges.items()})
 
     def apply(self, graph: Graph) -> tuple[bool, dict[str, Any]]:
         compute = [n for n in graph.nodes if n.op in ops.COMPUTE]
         names = {n.name for n in compute}
-        for k in self.layers or {}:
-            if k not in names:
-                close = difflib.get_close_matches(k, sorted(names), n=3, cutoff=0.6)
-                hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-                raise PassError(f"set-precision: no compute layer named {k!r}{hint}")
-        for k in self.act_ranges or {}:
-            if k not in names:
-                raise PassError(f"set-precision: act_ranges names {k!r}, which is not a compute layer")
+        for where, keys in (("layers", self.layers or {}), ("act_ranges", self.act_ranges or {})):
+            for k in keys:
+                if k not in names:
+                    close = difflib.get_close_matches(k, sorted(names), n=3, cutoff=0.6)
+                    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+                    raise PassError(f"set-precision: {where} names {k!r}, which is not a compute layer{hint}")
         qdq = act_qdq = 0
         for n in compute:
             bits = (self.layers or {}).get(n.name, self.default)
             abits = int(self.act_bits if self.act_bits is not None else bits)
             n.meta["weight_bits"] = int(bits)
             n.meta["act_bits"] = abits
+            act_slots = activation_slots(n)
             slot = _WEIGHT_SLOT.get(n.onnx_op)
             w = n.input(slot) if slot is not None else None
             if self.export_qdq and bits <= 8 and w is not None and w.is_const and w.dtype in ("float32", "float16"):
                 _qdq_weight(graph, n, w, bits)
                 qdq += 1
-            if self.export_qdq and abits <= 8 and n.name in (self.act_ranges or {}):
-                act_qdq += _qdq_activations(graph, n, abits, *self.act_ranges[n.name])
+            if self.export_qdq and abits <= 8 and n.name in (self.act_ranges or {}) and quantizes_activations(n):
+                act_qdq += _qdq_activations(graph, n, abits, self.act_ranges[n.name], act_slots)
         return bool(compute), {"layers": len(compute), "qdq_pairs": qdq, "act_qdq": act_qdq}

@@ -162,12 +162,15 @@ CALIBRATION_MARGIN = 1.25
 
 
 def calibrate(proxy: AccuracyProxy, graph, groups, group_ids: Sequence[int], layer_names: Sequence[str],
-              inputs: list[dict], shrink: float = 0.9, probe_bits: int = 4, per_layer: bool = True) -> AccuracyProxy:
+              inputs: list[dict], shrink: float = 0.9, probe_bits: int = 4, per_layer: bool = True,
+              range_inputs: list[dict] | None = None) -> AccuracyProxy:
     """Fit ``width_coef`` and ``bits_coef`` of one network to the exact check: one probe
     shrinking every free group to ``shrink`` of its width, one probe quantizing every
     layer's weights to ``probe_bits``; each coefficient = measured fidelity loss over the
     proxy's unscaled loss, times :data:`CALIBRATION_MARGIN`. With ``per_layer`` (the
-    default) the bits term is fitted per layer instead (:func:`fit_layer_coefs`)."""
+    default) the bits term is fitted per layer instead (:func:`fit_layer_coefs`).
+    Activation ranges are measured on ``range_inputs`` (default ``inputs``): give the inputs
+    the exact check will calibrate on, so the probes quantize with its ranges."""
     import dataclasses
 
     a, b = proxy.width_coef, proxy.bits_coef
@@ -182,12 +185,12 @@ def calibrate(proxy: AccuracyProxy, graph, groups, group_ids: Sequence[int], lay
             if unit > 0:
                 a = max(loss, 0.0) / unit * CALIBRATION_MARGIN
     if len(layer_names) and per_layer:
-        coefs, decay, b = fit_layer_coefs(graph, layer_names, inputs, probe_bits)
+        coefs, decay, b = fit_layer_coefs(graph, layer_names, inputs, probe_bits, range_inputs=range_inputs)
         return dataclasses.replace(proxy, width_coef=float(a), bits_coef=float(b), layer_coefs=coefs,
                                    layer_decay=decay, layer_ref_bits=float(probe_bits))
     if len(layer_names):
-        loss = 1.0 - compare(graph, apply_model_knobs(graph, {}, {n: probe_bits for n in layer_names}, inputs=inputs),
-                             inputs).fidelity
+        loss = 1.0 - compare(graph, apply_model_knobs(graph, {}, {n: probe_bits for n in layer_names},
+                                                      inputs=range_inputs or inputs), inputs).fidelity
         unit = float(jnp.sum(quant_noise(jnp.full(len(layer_names), float(probe_bits)))))
         b = max(loss, 0.0) / unit * CALIBRATION_MARGIN
     return dataclasses.replace(proxy, width_coef=float(a), bits_coef=float(b))
@@ -200,8 +203,8 @@ JOINT_PROBE_BITS = (5, 6)
 
 
 def fit_layer_coefs(graph, layer_names: Sequence[str], inputs: list[dict], probe_bits: int = 4,
-                    second_bits: int = 6, joint_bits: Sequence[int] = JOINT_PROBE_BITS
-                    ) -> tuple[np.ndarray, np.ndarray, float]:
+                    second_bits: int = 6, joint_bits: Sequence[int] = JOINT_PROBE_BITS,
+                    range_inputs: list[dict] | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """Per-layer loss laws (see :mod:`symbiote.search.sensitivity`): each layer's measured
     loss at ``probe_bits`` (``c_l``) and at ``second_bits`` give its decay per bit ``k_l``
     (never much steeper than the quantizer's own law, :func:`qdq_noise`: that would be optimistic);
@@ -213,7 +216,7 @@ def fit_layer_coefs(graph, layer_names: Sequence[str], inputs: list[dict], probe
     from symbiote.search import sensitivity as sens
 
     weights = sens.layer_weights(graph, layer_names)
-    prober = sens.Prober(graph, weights, inputs, sens.activation_ranges(graph, layer_names, inputs))
+    prober = sens.Prober(graph, weights, inputs, sens.activation_ranges(graph, layer_names, range_inputs or inputs))
     lo = sens.layer_sensitivities(graph, layer_names, inputs, probe_bits, prober=prober).loss
     hi = sens.layer_sensitivities(graph, layer_names, inputs, second_bits, prober=prober).loss
     law = float(np.log(qdq_noise(jnp.float32(second_bits)) / qdq_noise(jnp.float32(probe_bits)))) / (second_bits - probe_bits)
@@ -313,7 +316,7 @@ def reshape_pipeline(widths: Mapping[str, int], bits: Mapping[str, int] | None, 
     if bits is not None:
         steps.append(SetPrecision(default=int(default_bits), layers={k: int(v) for k, v in bits.items()},
                                   export_qdq=export_qdq,
-                                  act_ranges={k: [float(x) for x in v] for k, v in act_ranges.items()} if act_ranges else None))
+                                  act_ranges={k: tuple(float(x) for x in v) for k, v in act_ranges.items()} if act_ranges else None))
     return Pipeline(steps)
 
 

@@ -96,9 +96,11 @@ def prepare(cfg: RunConfig, model: str) -> codesign.Network:
 
     graph = load(model, input_shapes=cfg.input_shapes) if cfg.input_shapes else load(model)
     graph = prepare_graph(graph, cfg.prepare)
-    inputs = accuracy.calibration_inputs(graph, cfg.calibration, 1, seed=cfg.settings.seed)[:1]
+    # the exact check's inputs: the probes run on the first, activation ranges come from all
+    # of them (as the exact check calibrates its quantizers)
+    inputs = accuracy.calibration_inputs(graph, cfg.calibration, cfg.calibration_samples, seed=cfg.settings.seed)
     return codesign.prepare_network(model, graph=graph, calibrate=cfg.model_knobs != "none",
-                                    calibration_inputs=inputs)
+                                    calibration_inputs=inputs[:1], range_inputs=inputs)
 
 
 def build(cfg: RunConfig, networks: Sequence[codesign.Network] | None = None) -> codesign.CoDesign:
@@ -211,8 +213,17 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
 def _context(cfg: RunConfig, cd: codesign.CoDesign) -> dict[str, Any]:
     """What, beyond the problem's genes and settings, a resumed run must share with the first."""
     return {"backend": cfg.backend, "hw_fixed": dict(cd.hw_fixed), "calibration": cfg.calibration,
-            "prepare": cfg.prepare,
+            "prepare": _pipeline_text(cfg.prepare),
             "models": {n.name: codesign.workload_digest(n.workload) for n in cd.networks}}
+
+
+def _pipeline_text(text: str) -> str:
+    """A pipeline's canonical text (spacing and argument spelling do not matter)."""
+    from symbiote.passes.registry import parse_pipeline
+
+    if not text or text.strip().lower() == "none":
+        return "none"
+    return ",".join(p.spec() for p in parse_pipeline(text).passes)
 
 
 def _violation(ev, idx: np.ndarray) -> float:

@@ -79,9 +79,11 @@ def network_name(src: str) -> str:
 
 
 def prepare_network(src: Any, name: str | None = None, input_shapes: Mapping[str, Any] | None = None,
-                    graph: Any = None, calibrate: bool = True, calibration_inputs: list[dict] | None = None) -> Network:
+                    graph: Any = None, calibrate: bool = True, calibration_inputs: list[dict] | None = None,
+                    range_inputs: list[dict] | None = None) -> Network:
     """Load (unless ``graph`` is given), analyse channel groups, lower, build the proxy
-    (fitted to the exact check on a few probes when ``calibrate``)."""
+    (fitted to the exact check on a few probes when ``calibrate``: probes run on
+    ``calibration_inputs``, activation ranges come from ``range_inputs``, by default the same)."""
     from symbiote.ir import ops
     from symbiote.ir.channel_groups import analyze
     from symbiote.ir.lower import lower
@@ -103,7 +105,8 @@ def prepare_network(src: Any, name: str | None = None, input_shapes: Mapping[str
         from symbiote.search import accuracy
 
         inputs = calibration_inputs or accuracy.calibration_inputs(graph, None, samples=1)
-        proxy = accuracy.calibrate(proxy, graph, groups, free, [wl.names[i] for i in macs], inputs)
+        proxy = accuracy.calibrate(proxy, graph, groups, free, [wl.names[i] for i in macs], inputs,
+                                   range_inputs=range_inputs)
     return Network(name or network_name(src), graph, groups, wl, free, macs, proxy, str(src))
 
 

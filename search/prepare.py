@@ -25,11 +25,15 @@ def prepare_graph(graph, pipeline: str):
     """Run the passes of ``pipeline`` (``"none"`` or empty: the graph as given). A pass that
     is not exact is refused: the model's changes are the search's knobs, and the exact
     check compares candidates against the prepared graph."""
+    from symbiote.errors import SymbioteError
     from symbiote.passes.registry import parse_pipeline
 
     if not pipeline or pipeline.strip().lower() == "none":
         return graph
-    pipe = parse_pipeline(pipeline)
+    try:
+        pipe = parse_pipeline(pipeline)
+    except SymbioteError as e:
+        raise SearchError(f"--prepare {pipeline!r}: {e}") from None
     inexact = [p.name for p in pipe.passes if not p.exact]
     if inexact:
         raise SearchError(f"--prepare {pipeline!r}: {', '.join(inexact)} would change the model's function; "

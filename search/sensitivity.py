@@ -15,8 +15,8 @@ layer at two bit-widths (4 and 6) and prices layer ``l`` at ``b`` bits as
 Cheap: the model is exported once with every probed weight also declared a graph input
 (onnxruntime lets a feed override such an initializer) and every probed activation routed
 through ``Clip(lo, hi) -> Div(s) -> Round -> Mul(s)`` whose ``lo, hi, s`` are feedable
-(by default ``-inf, inf, 2^-60``: exactly the identity, as scaling by a power of two is
-exact), so one session serves all ``L + 1`` runs; results are cached per (weights, inputs, layers, probe bits) in-process.
+(by default ``-inf, inf, 2^-60``: the identity, as scaling by a power of two is exact;
+values below 2^-37 in magnitude move by at most 2^-61), so one session serves all ``L + 1`` runs; results are cached per (weights, inputs, layers, probe bits) in-process.
 The quantizer's own noise falls as ``(2^(p-1)-1)^2 / (2^(b-1)-1)^2`` from ``p`` to ``b``
 bits (0.051 from 4 to 6), but measured layers decay between ~0.2x and ~1.3x as fast
 (dead zone at 4 bits, the noise floor of the next layers), hence two probes.
@@ -53,32 +53,40 @@ def quantize_weight(w: np.ndarray, bits: int) -> np.ndarray:
     return (np.clip(np.round(w / scale), -128, 127) * scale).astype(w.dtype)
 
 
-#: scale of a disabled activation quantizer in the probe model: x / 2^-60 * 2^-60 == x exactly
+#: scale of a disabled activation quantizer in the probe model: x / 2^-60 * 2^-60 == x
+#: (exactly for |x| >= 2^-37; smaller values move by at most 2^-61)
 _OFF_SCALE = 2.0 ** -60
 
 
 def activation_ranges(graph, layer_names: Sequence[str], inputs: list[dict]) -> dict[str, list[float]]:
-    """layer -> [max |input 0|, max |output 0|] over the calibration inputs, measured in
-    onnxruntime (the ranges ``set-precision(act_ranges=...)`` quantizes with)."""
+    """layer -> [max |input 0|, max |output|(, max |input 1|)] over the calibration inputs,
+    measured in onnxruntime: the ranges ``set-precision(act_ranges=...)`` quantizes with
+    (output: :func:`~symbiote.passes.precision.layer_output`; input 1: a MatMul of two
+    activations). Layers whose activations are not quantized are left out."""
     import onnx
     import onnxruntime as ort
 
     from symbiote.passes.ort_check import to_model
-    from symbiote.passes.precision import layer_output
+    from symbiote.passes.precision import activation_slots, layer_output, quantizes_activations
 
     by_name = {n.name: n for n in graph.nodes}
-    want: dict[str, tuple[str | None, str | None]] = {}
+    want: dict[str, list[str | None]] = {}
     for ln in layer_names:
         n = by_name.get(ln)
         if n is None:
             raise SearchError(f"activation ranges: no layer named {ln!r} in the graph")
-        x = n.input(0)
+        if not quantizes_activations(n):
+            continue
+        slots = activation_slots(n)
         y = layer_output(n)[0]
-        want[ln] = (x.name if x is not None and not x.is_const else None, y.name if y is not None else None)
+        names = [n.input(0).name if 0 in slots else None, y.name if y is not None else None]
+        if 1 in slots:
+            names.append(n.input(1).name)
+        want[ln] = names
     model = to_model(graph)
     outs = {o.name for o in model.graph.output}
     ins = {i.name for i in model.graph.input}
-    extra = sorted({v for pair in want.values() for v in pair if v and v not in outs and v not in ins})
+    extra = sorted({v for vs in want.values() for v in vs if v and v not in outs and v not in ins})
     for v in extra:
         model.graph.output.append(onnx.helper.make_empty_tensor_value_info(v))
     opts = ort.SessionOptions()
@@ -91,40 +99,45 @@ def activation_ranges(graph, layer_names: Sequence[str], inputs: list[dict]) -> 
     for f in inputs:
         vals = dict(zip(names, sess.run(None, {k: v for k, v in f.items() if k in feed_names})))
         vals.update({k: v for k, v in f.items() if k in ins})
-        for pair in want.values():
-            for v in pair:
+        for vs in want.values():
+            for v in vs:
                 if v and v in vals:
                     a = np.asarray(vals[v])
                     m = float(np.abs(a).max()) if a.size and np.issubdtype(a.dtype, np.floating) else 0.0
                     amax[v] = max(amax.get(v, 0.0), m)
-    return {ln: [amax.get(x, 0.0) if x else 0.0, amax.get(y, 0.0) if y else 0.0] for ln, (x, y) in want.items()}
+    return {ln: [amax.get(v, 0.0) if v else 0.0 for v in vs] for ln, vs in want.items()}
 
 
-def act_feeds(name: str, bits: int, in_amax: float, out_amax: float, prefix: str = "") -> dict[str, np.ndarray]:
-    """The feeds that switch the probe quantizers of layer ``name`` to ``bits``."""
+_TAGS = ("in", "out", "in1")   # the order of a layer's activation ranges
+
+
+def act_feeds(name: str, bits: int, ranges: Sequence[float]) -> dict[str, np.ndarray]:
+    """The feeds that switch the probe quantizers of layer ``name`` to ``bits``
+    (``ranges``: as :func:`activation_ranges` gives them)."""
     q = 2 ** (bits - 1) - 1
     out = {}
-    for tag, amax in (("in", in_amax), ("out", out_amax)):
+    for tag, amax in zip(_TAGS, ranges):
         a = float(amax) if amax > 0 else 1.0
-        out[f"{prefix}{name}.probe_{tag}_lo"] = np.asarray(-a, np.float32)
-        out[f"{prefix}{name}.probe_{tag}_hi"] = np.asarray(a, np.float32)
-        out[f"{prefix}{name}.probe_{tag}_s"] = np.asarray(a / q, np.float32)
+        out[f"{name}.probe_{tag}_lo"] = np.asarray(-a, np.float32)
+        out[f"{name}.probe_{tag}_hi"] = np.asarray(a, np.float32)
+        out[f"{name}.probe_{tag}_s"] = np.asarray(a / q, np.float32)
     return out
 
 
 def _add_probe_quantizers(model, graph, act_ranges: Mapping[str, Sequence[float]]) -> set[str]:
-    """Route each listed layer's input 0 and (non-output, float) output 0 through a feedable
-    ``Clip -> Div -> Round -> Mul`` (the identity by default). Returns the feed names added."""
+    """Put a feedable ``Clip -> Div -> Round -> Mul`` (the identity by default, see the module
+    doc) wherever ``set-precision`` would put an activation quantizer for the listed layers:
+    on each activation input and on the layer's output. Returns the feed names added."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from symbiote.passes.precision import layer_output
+    from symbiote.passes.precision import activation_slots, layer_output, quantizes_activations
 
     by_name = {n.name: n for n in graph.nodes}
     graph_outs = {o.name for o in model.graph.output}
     added: set[str] = set()
-    new_nodes = []
     rename: dict[tuple[str, int], str] = {}   # (consumer node name, input slot) -> quantized value
+    before: dict[str, list] = {}               # node name -> nodes to place before it
     after: dict[str, list] = {}                # node name -> nodes to place after it
 
     def chain(x: str, layer: str, tag: str) -> tuple[str, list]:
@@ -140,21 +153,22 @@ def _add_probe_quantizers(model, graph, act_ranges: Mapping[str, Sequence[float]
                  helper.make_node("Mul", [r, names[2]], [m], name=m)]
         return m, nodes
 
-    before: dict[str, list] = {}
-    layers = [ln for ln in act_ranges if ln in by_name]
-    for ln in layers:  # outputs first: a layer's input chain then reads the quantized output
-        y, last = layer_output(by_name[ln])
+    layers = [by_name[ln] for ln in act_ranges if ln in by_name and quantizes_activations(by_name[ln])]
+    for n in layers:  # outputs first: a layer's input chain then reads the quantized output
+        y, last = layer_output(n)
         if y is not None and y.dtype == "float32" and y.name not in graph_outs and y.uses:
-            qy, nodes = chain(y.name, ln, "out")
+            qy, nodes = chain(y.name, n.name, "out")
             after.setdefault(last.name, []).extend(nodes)
             for user, i in y.uses:
                 rename[(user.name, i)] = qy
-    for ln in layers:
-        x = by_name[ln].input(0)
-        if x is not None and not x.is_const and x.dtype == "float32":
-            qx, nodes = chain(rename.get((ln, 0), x.name), ln, "in")
-            before.setdefault(ln, []).extend(nodes)
-            rename[(ln, 0)] = qx
+    for n in layers:
+        for slot in activation_slots(n):
+            if slot == 1 and len(act_ranges[n.name]) < 3:
+                continue
+            qx, nodes = chain(rename.get((n.name, slot), n.input(slot).name), n.name, "in" if slot == 0 else "in1")
+            before.setdefault(n.name, []).extend(nodes)
+            rename[(n.name, slot)] = qx
+    new_nodes = []
     for node in model.graph.node:
         new_nodes.extend(before.get(node.name, []))
         for i in range(len(node.input)):
@@ -229,7 +243,7 @@ class Prober:
             if ln in weights and weights[ln][0] in self.overridable:
                 over[weights[ln][0]] = quantize_weight(weights[ln][1], bits)
             if ln in self.act_ranges and bits <= 8:
-                over.update({k: v for k, v in act_feeds(ln, bits, *self.act_ranges[ln]).items() if k in self.overridable})
+                over.update({k: v for k, v in act_feeds(ln, bits, self.act_ranges[ln]).items() if k in self.overridable})
         return over
 
     def run(self, override: Mapping[str, np.ndarray]) -> list[np.ndarray]:

@@ -114,10 +114,27 @@ def test_set_precision_meta_and_errors(models):
     n = res.graph.node(layer)
     assert n.meta["weight_bits"] == 4 and n.meta["act_bits"] == 4
     assert all(m.meta["weight_bits"] == 8 for m in res.graph.nodes if m.onnx_op == "Gemm")
-    with pytest.raises(PassError, match="no compute layer"):
+    with pytest.raises(PassError, match="not a compute layer"):
         parse_pipeline("set-precision(layers={nope:4})")(g)
     q = parse_pipeline("set-precision(default=8,export-qdq=true)")(g).graph
     assert sum(n.onnx_op == "QuantizeLinear" for n in q.nodes) == sum(n.onnx_op in ("Conv", "Gemm") for n in g.nodes)
+
+
+def test_set_precision_activation_ranges(models):
+    g = models["zoo:tiny_cnn"]
+    layer = next(n.name for n in g.nodes if n.onnx_op == "Conv")
+    text = f"set-precision(default=16,layers={{{layer}:4}},export_qdq=true,act_ranges={{{layer}:[2.5,3.0]}})"
+    p = parse_pipeline(text)
+    assert parse_pipeline(p.spec()) == p                      # the text round-trips
+    q = p(g).graph
+    clips = sorted((n.name, float(n.input(2).const)) for n in q.nodes if n.onnx_op == "Clip" and n.meta.get("fused_into") == layer)
+    assert clips == [(f"{layer}.act_in_clip", 2.5), (f"{layer}.act_out_clip", 3.0)]
+    with pytest.raises(PassError, match="export_qdq"):
+        parse_pipeline(f"set-precision(act_ranges={{{layer}:[1,1]}})")
+    with pytest.raises(PassError, match="did you mean"):
+        parse_pipeline(f"set-precision(export_qdq=true,act_ranges={{{layer}x:[1,1]}})")(g)
+    with pytest.raises(PassError, match="act_ranges"):
+        parse_pipeline(f"set-precision(export_qdq=true,act_ranges={{{layer}:[1]}})")
 
 
 def test_sparsify_meta(models):

@@ -107,25 +107,33 @@ def test_per_layer_sensitivity_differs_and_predicts_single_layer_quantization(ti
             assert 0.95 * exact <= pred <= 2.0 * exact + 1e-6, (name, b, pred, exact)
 
 
-def test_probe_quantizers_measure_exactly_what_the_exported_model_runs(tiny):
+@pytest.mark.parametrize("model", ["tiny_cnn", "bert"])
+def test_probe_quantizers_measure_exactly_what_the_exported_model_runs(model):
     """The sensitivity probe (one session, switchable fake-quantizers) and the exact check
     (set-precision's Clip/QuantizeLinear/DequantizeLinear on weights and activations) are the
-    same arithmetic: per layer and for all layers at once, the measured losses agree."""
+    same arithmetic on the prepared models the search runs on (fused ReLU / bias+Gelu chains,
+    a MatMul of two activations, one layer feeding the next): the measured losses agree."""
+    from symbiote.frontend import load
     from symbiote.search import sensitivity
+    from symbiote.search.prepare import DEFAULT_PREPARE, prepare_graph
 
-    g, _ = tiny
+    g = prepare_graph(load(f"zoo:{model}"), DEFAULT_PREPARE)
     layers = [n.name for n in g.nodes if n.op in ("conv", "gemm", "matmul")]
     inputs = accuracy.calibration_inputs(g, None, samples=2)
     ranges = sensitivity.activation_ranges(g, layers, inputs)
-    assert all(r[0] > 0 and r[1] > 0 for r in ranges.values())
+    assert all(r[0] > 0 for r in ranges.values())
+    assert sum(r[1] == 0 for r in ranges.values()) == 1           # only the network output is not measured
+    two = [ln for ln, r in ranges.items() if len(r) == 3]          # MatMuls of two activations
+    assert bool(two) == (model == "bert")
     weights = sensitivity.layer_weights(g, layers)
     prober = sensitivity.Prober(g, weights, inputs, ranges)
     assert prober.loss({}) == pytest.approx(0.0, abs=1e-12)       # quantizers off: the identity
-    for sel, b in [([layers[0]], 4), ([layers[1]], 5), (layers, 6)]:
+    cases = [([layers[0]], 4), ([layers[1]], 5), (layers[:2], 4), (layers, 6)] + [(two[:2], 4)] * bool(two)
+    for sel, b in cases:
         probe = prober.loss(prober.quantized(sel, b, weights))
-        exact = 1.0 - accuracy.compare(g, accuracy.apply_model_knobs(g, {}, {n: (b if n in sel else 16) for n in layers},
-                                                                     inputs=inputs), inputs).fidelity
-        assert probe > 1e-5 and probe == pytest.approx(exact, rel=1e-3, abs=1e-7), (sel, b)
+        q = accuracy.apply_model_knobs(g, {}, {n: (b if n in sel else 16) for n in layers}, inputs=inputs)
+        exact = 1.0 - accuracy.compare(g, q, inputs).fidelity
+        assert probe > 1e-9 and probe == pytest.approx(exact, rel=1e-3, abs=1e-9), (sel, b)
     # activations matter: weights alone lose less than weights + activations
     w_only = 1.0 - accuracy.compare(g, accuracy.apply_model_knobs(g, {}, {n: 4 for n in layers}), inputs).fidelity
     both = 1.0 - accuracy.compare(g, accuracy.apply_model_knobs(g, {}, {n: 4 for n in layers}, inputs=inputs),

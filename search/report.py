@@ -114,7 +114,9 @@ def write_report(o: RunOutcome, out_dir: str | Path) -> Path:
              f"- backend: `{o.config.backend}`; models: {', '.join(f'`{m}`' for m in o.config.models)}",
              f"- objective: {', '.join(ob.text for ob in cd.problem.objectives)} (geometric mean over networks: "
              f"{o.objective:.4g}); constraints: {', '.join(str(c) for c in cd.problem.constraints) or 'none'}",
-             f"- model knobs: {o.config.model_knobs}; seed {o.config.settings.seed}; "
+             f"- models prepared with `{o.config.prepare}` (exact passes); model knobs: {o.config.model_knobs} "
+             "(a layer's bit-width sets its weights and activations, both quantized in the exact check); "
+             f"seed {o.config.settings.seed}; "
              f"{o.result.evals} evaluations in {o.result.elapsed_s:.1f} s; genome of {cd.space.dim} knobs",
              f"- candidates dropped by the exact check in onnxruntime: {o.rejected}", "",
              *([f"**WARNING: no design met the constraints; this is the least-violating one found "

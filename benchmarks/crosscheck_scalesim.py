@@ -199,51 +199,52 @@ def _write_atomic(path: Path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
-def _start_workers(py: Path, jobs: list[dict], n: int) -> list[subprocess.Popen]:
-    """``n`` worker processes; jobs (sorted cheapest first) are dealt to them in turn, each
-    worker's stdin fed by its own thread (so no pipe fills while results wait to be read)."""
-    import threading
-
-    def feed(proc: subprocess.Popen, mine: list[dict]) -> None:
-        assert proc.stdin is not None
-        try:
-            for j in mine:
-                proc.stdin.write(json.dumps({k: j[k] for k in ("df", "rows", "cols", "key", "layer")}) + "\n")
-                proc.stdin.flush()
-            proc.stdin.close()
-        except (BrokenPipeError, ValueError):  # the worker was stopped (--budget-s)
-            pass
-
-    procs = []
-    for i in range(min(n, max(1, len(jobs)))):
-        proc = subprocess.Popen([str(py), __file__, "--worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tempfile.gettempdir())
-        threading.Thread(target=feed, args=(proc, jobs[i::n]), daemon=True).start()
-        procs.append(proc)
-    return procs
-
-
-def _results(procs: list[subprocess.Popen]):
-    """Results of all workers, in the order they finish."""
+def _start_workers(py: Path, jobs: list[dict], n: int):
+    """``n`` long-lived worker processes that each take the next job from one shared queue
+    when done with their last (so no worker idles while another has a backlog). Returns the
+    processes and an iterator over the results, in the order they finish."""
     import queue
     import threading
 
-    q: queue.Queue = queue.Queue()
+    todo: queue.Queue = queue.Queue()
+    for j in jobs:
+        todo.put({k: j[k] for k in ("df", "rows", "cols", "key", "layer")})
+    done: queue.Queue = queue.Queue()
 
-    def pump(proc: subprocess.Popen) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            q.put(json.loads(line))
-        q.put(None)
+    def serve(proc: subprocess.Popen) -> None:
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            while True:
+                try:
+                    job = todo.get_nowait()
+                except queue.Empty:
+                    break
+                proc.stdin.write(json.dumps(job) + "\n")
+                proc.stdin.flush()
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                done.put(json.loads(line))
+        except (BrokenPipeError, ValueError):  # the worker was stopped (--budget-s)
+            pass
+        finally:
+            done.put(None)
 
+    procs = [subprocess.Popen([str(py), __file__, "--worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, cwd=tempfile.gettempdir()) for _ in range(min(n, max(1, len(jobs))))]
     for proc in procs:
-        threading.Thread(target=pump, args=(proc,), daemon=True).start()
-    live = len(procs)
-    while live:
-        res = q.get()
-        if res is None:
-            live -= 1
-        else:
-            yield res
+        threading.Thread(target=serve, args=(proc,), daemon=True).start()
+
+    def results():
+        live = len(procs)
+        while live:
+            res = done.get()
+            if res is None:
+                live -= 1
+            else:
+                yield res
+
+    return procs, results()
 
 
 def plan(nets, dataflows, arrays, sample: int | None) -> tuple[dict, list[dict]]:
@@ -297,13 +298,13 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [j for j in jobs if f"{j['df']}{j['rows']}x{j['cols']}|{j['key']}" not in runs] if args.record else jobs
 
     py = ensure_venv()
-    procs = _start_workers(py, jobs, args.workers)
+    procs, results = _start_workers(py, jobs, args.workers)
     t0 = time.perf_counter()
     rows, mismatches = [], 0
     if not args.json:
         print(f"{'config':<10} {'layer (ih,iw,fh,fw,c,k,s)':<34} {'scalesim':>10} {'stall':>6} {'symbiote':>10} {'diff':>5} {'sim_s':>6}")
     try:
-        for res in _results(procs):
+        for res in results:
             ours = closed_form(res["layer"], res["df"], res["rows"], res["cols"])
             diff = ours - (res["total"] - res["stall"])
             mismatches += diff != 1

@@ -54,16 +54,21 @@ def check_model(graph: Graph) -> None:
     onnx.checker.check_model(to_model(graph))
 
 
-def run_model(model: Any, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-    """Run an ONNX model (ModelProto, bytes or path) in onnxruntime on CPU, with graph
-    optimizations off (so what runs is what was written); feeds it does not take are ignored."""
+def session(model: Any):
+    """An onnxruntime CPU session of an ONNX model (ModelProto, bytes or path) with graph
+    optimizations off, so what runs is what was written."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     opts.log_severity_level = 3
     src = model.SerializeToString() if hasattr(model, "SerializeToString") else model
-    sess = ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
+
+
+def run_model(model: Any, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """Run an ONNX model in a :func:`session`; feeds it does not take are ignored."""
+    sess = session(model)
     names = {i.name for i in sess.get_inputs()}
     return sess.run(None, {k: v for k, v in feeds.items() if k in names})
 

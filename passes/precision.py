@@ -40,10 +40,22 @@ from symbiote.passes.base import Pass
 _WEIGHT_SLOT = {"Conv": 1, "ConvTranspose": 1, "Gemm": 1, "MatMul": 1}
 
 
+def symmetric_scale(amax: float, bits: int) -> float:
+    """The step of a symmetric per-tensor ``bits``-bit quantizer of values in ``+-amax``:
+    ``amax / (2^(bits-1) - 1)`` (1.0 for an all-zero tensor)."""
+    return float(amax) / (2 ** (bits - 1) - 1) if amax > 0 else 1.0
+
+
+def constant_weight(node: Node) -> Value | None:
+    """The constant float weight ``set-precision`` quantizes for this layer, if it has one."""
+    slot = _WEIGHT_SLOT.get(node.onnx_op)
+    w = node.input(slot) if slot is not None and len(node.inputs) > slot else None
+    return w if w is not None and w.is_const and w.dtype in ("float32", "float16") else None
+
+
 def _qdq_weight(graph: Graph, node: Node, w: Value, bits: int) -> None:
-    qmax = 2 ** (bits - 1) - 1
     amax = float(np.abs(w.const).max()) if w.const.size else 0.0
-    scale = np.asarray(amax / qmax if amax > 0 else 1.0, dtype=w.const.dtype)
+    scale = np.asarray(symmetric_scale(amax, bits), dtype=w.const.dtype)
     s = graph.add_const(f"{w.name}.scale", scale)
     zp = graph.add_const(f"{w.name}.zero_point", np.asarray(0, dtype=np.int8))
     q = graph.add_node(ops.ELEMENTWISE, "QuantizeLinear", [w, s, zp], [f"{w.name}.quantized"], name=f"{node.name}.weight_quant", before=node)
@@ -56,10 +68,9 @@ def _qdq_weight(graph: Graph, node: Node, w: Value, bits: int) -> None:
 def _fake_quant(graph: Graph, x: Value, owner: Node, bits: int, amax: float, tag: str, *, before: Node | None = None,
                 after: Node | None = None) -> Value:
     """``Clip(+-amax) -> QuantizeLinear -> DequantizeLinear`` of activation ``x`` (see the module doc)."""
-    qmax = 2 ** (bits - 1) - 1
     amax = float(amax) if amax > 0 else 1.0
     dt = np.dtype(x.dtype)
-    scale = graph.add_const(f"{owner.name}.{tag}_scale", np.asarray(amax / qmax, dtype=dt))
+    scale = graph.add_const(f"{owner.name}.{tag}_scale", np.asarray(symmetric_scale(amax, bits), dtype=dt))
     zp = graph.add_const(f"{owner.name}.{tag}_zero_point", np.asarray(0, dtype=np.int8))
     lo = graph.add_const(f"{owner.name}.{tag}_min", np.asarray(-amax, dtype=dt))
     hi = graph.add_const(f"{owner.name}.{tag}_max", np.asarray(amax, dtype=dt))
@@ -181,9 +192,8 @@ class SetPrecision(Pass):
             n.meta["weight_bits"] = int(bits)
             n.meta["act_bits"] = abits
             act_slots = activation_slots(n)
-            slot = _WEIGHT_SLOT.get(n.onnx_op)
-            w = n.input(slot) if slot is not None else None
-            if self.export_qdq and bits <= 8 and w is not None and w.is_const and w.dtype in ("float32", "float16"):
+            w = constant_weight(n)
+            if self.export_qdq and bits <= 8 and w is not None:
                 _qdq_weight(graph, n, w, bits)
                 qdq += 1
             if self.export_qdq and abits <= 8 and n.name in (self.act_ranges or {}) and quantizes_activations(n):

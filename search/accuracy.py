@@ -316,7 +316,7 @@ def reshape_pipeline(widths: Mapping[str, int], bits: Mapping[str, int] | None, 
     if bits is not None:
         steps.append(SetPrecision(default=int(default_bits), layers={k: int(v) for k, v in bits.items()},
                                   export_qdq=export_qdq,
-                                  act_ranges={k: tuple(float(x) for x in v) for k, v in act_ranges.items()} if act_ranges else None))
+                                  act_ranges=dict(act_ranges) if act_ranges else None))
     return Pipeline(steps)
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from symbiote.errors import SearchError
 from symbiote.search import accuracy, codesign
-from symbiote.search.prepare import DEFAULT_PREPARE, prepare_graph
+from symbiote.search.prepare import DEFAULT_PREPARE, canonical, prepare_graph
 from symbiote.search.driver import Progress, Search, SearchResult, SearchSettings
 from symbiote.search.objectives import Constraint, Objective, derive
 from symbiote.search.problem import evaluator_for
@@ -213,17 +213,8 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
 def _context(cfg: RunConfig, cd: codesign.CoDesign) -> dict[str, Any]:
     """What, beyond the problem's genes and settings, a resumed run must share with the first."""
     return {"backend": cfg.backend, "hw_fixed": dict(cd.hw_fixed), "calibration": cfg.calibration,
-            "prepare": _pipeline_text(cfg.prepare),
+            "prepare": canonical(cfg.prepare),
             "models": {n.name: codesign.workload_digest(n.workload) for n in cd.networks}}
-
-
-def _pipeline_text(text: str) -> str:
-    """A pipeline's canonical text (spacing and argument spelling do not matter)."""
-    from symbiote.passes.registry import parse_pipeline
-
-    if not text or text.strip().lower() == "none":
-        return "none"
-    return ",".join(p.spec() for p in parse_pipeline(text).passes)
 
 
 def _violation(ev, idx: np.ndarray) -> float:

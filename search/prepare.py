@@ -9,27 +9,29 @@ the deployed model; the model knobs and the exact check (onnxruntime) then act o
 prepared graph, which computes the same function as the original (the passes' own
 conformance suite checks that).
 
-On zoo:mobilenet_v2 at one systolic design (102x17, os, 1.77 mm^2), preparing cut the
-EDP from 3.69e7 to 1.31e7 pJ*s; DRAM went from 92% to 84% of the energy.
+On zoo:mobilenet_v2 at one systolic design (``--set rows=102 --set cols=17 --set
+dataflow=os --set ifmap_sram_kb=8 --set filter_sram_kb=96 --set ofmap_sram_kb=8 --set
+vector_width=32``), ``symbiote cost`` gives EDP 3.692e7 pJ*s with DRAM 7036 of 7645 uJ
+(92%); after ``symbiote transform zoo:mobilenet_v2 -p canonicalize,fold-bn,fuse-activations``
+it gives 1.311e7 pJ*s with DRAM 2870 of 3424 uJ (84%).
 """
 
 from __future__ import annotations
 
-from symbiote.errors import SearchError
+from symbiote.errors import SearchError, SymbioteError
 
 #: exact passes run on every model before a search (``RunConfig.prepare`` / ``--prepare``)
 DEFAULT_PREPARE = "canonicalize,fold-bn,fuse-activations"
 
 
-def prepare_graph(graph, pipeline: str):
-    """Run the passes of ``pipeline`` (``"none"`` or empty: the graph as given). A pass that
-    is not exact is refused: the model's changes are the search's knobs, and the exact
-    check compares candidates against the prepared graph."""
-    from symbiote.errors import SymbioteError
+def parse_prepare(pipeline: str):
+    """The pipeline of ``--prepare`` (``None`` for ``"none"`` or empty). A pass that is not
+    exact is refused: the model's changes are the search's knobs, and the exact check
+    compares candidates against the prepared graph."""
     from symbiote.passes.registry import parse_pipeline
 
     if not pipeline or pipeline.strip().lower() == "none":
-        return graph
+        return None
     try:
         pipe = parse_pipeline(pipeline)
     except SymbioteError as e:
@@ -38,4 +40,16 @@ def prepare_graph(graph, pipeline: str):
     if inexact:
         raise SearchError(f"--prepare {pipeline!r}: {', '.join(inexact)} would change the model's function; "
                           "only exact passes may prepare a model (model changes are the search's knobs)")
-    return pipe(graph).graph
+    return pipe
+
+
+def canonical(pipeline: str) -> str:
+    """The pipeline's canonical text (spacing and argument spelling do not matter)."""
+    pipe = parse_prepare(pipeline)
+    return "none" if pipe is None else pipe.spec()
+
+
+def prepare_graph(graph, pipeline: str):
+    """The graph after the passes of ``pipeline`` (:func:`parse_prepare`)."""
+    pipe = parse_prepare(pipeline)
+    return graph if pipe is None else pipe(graph).graph

@@ -32,7 +32,6 @@ import numpy as np
 
 from symbiote.errors import SearchError
 
-_WEIGHT_SLOT = {"Conv": 1, "ConvTranspose": 1, "Gemm": 1, "MatMul": 1}  # as passes/precision.py
 _CACHE: dict[str, "Sensitivities"] = {}
 
 
@@ -46,10 +45,10 @@ class Sensitivities:
 
 def quantize_weight(w: np.ndarray, bits: int) -> np.ndarray:
     """What QuantizeLinear -> DequantizeLinear of ``set-precision(export_qdq=true)`` computes."""
+    from symbiote.passes.precision import symmetric_scale
+
     w = np.asarray(w)
-    qmax = 2 ** (bits - 1) - 1
-    amax = float(np.abs(w).max()) if w.size else 0.0
-    scale = np.asarray(amax / qmax if amax > 0 else 1.0, dtype=w.dtype)
+    scale = np.asarray(symmetric_scale(float(np.abs(w).max()) if w.size else 0.0, bits), dtype=w.dtype)
     return (np.clip(np.round(w / scale), -128, 127) * scale).astype(w.dtype)
 
 
@@ -64,9 +63,8 @@ def activation_ranges(graph, layer_names: Sequence[str], inputs: list[dict]) -> 
     (output: :func:`~symbiote.passes.precision.layer_output`; input 1: a MatMul of two
     activations). Layers whose activations are not quantized are left out."""
     import onnx
-    import onnxruntime as ort
 
-    from symbiote.passes.ort_check import to_model
+    from symbiote.passes.ort_check import session, to_model
     from symbiote.passes.precision import activation_slots, layer_output, quantizes_activations
 
     by_name = {n.name: n for n in graph.nodes}
@@ -89,10 +87,7 @@ def activation_ranges(graph, layer_names: Sequence[str], inputs: list[dict]) -> 
     extra = sorted({v for vs in want.values() for v in vs if v and v not in outs and v not in ins})
     for v in extra:
         model.graph.output.append(onnx.helper.make_empty_tensor_value_info(v))
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    sess = session(model)
     names = [o.name for o in sess.get_outputs()]
     feed_names = {i.name for i in sess.get_inputs()}
     amax: dict[str, float] = {}
@@ -114,20 +109,21 @@ _TAGS = ("in", "out", "in1")   # the order of a layer's activation ranges
 def act_feeds(name: str, bits: int, ranges: Sequence[float]) -> dict[str, np.ndarray]:
     """The feeds that switch the probe quantizers of layer ``name`` to ``bits``
     (``ranges``: as :func:`activation_ranges` gives them)."""
-    q = 2 ** (bits - 1) - 1
+    from symbiote.passes.precision import symmetric_scale
+
     out = {}
     for tag, amax in zip(_TAGS, ranges):
         a = float(amax) if amax > 0 else 1.0
         out[f"{name}.probe_{tag}_lo"] = np.asarray(-a, np.float32)
         out[f"{name}.probe_{tag}_hi"] = np.asarray(a, np.float32)
-        out[f"{name}.probe_{tag}_s"] = np.asarray(a / q, np.float32)
+        out[f"{name}.probe_{tag}_s"] = np.asarray(symmetric_scale(a, bits), np.float32)
     return out
 
 
-def _add_probe_quantizers(model, graph, act_ranges: Mapping[str, Sequence[float]]) -> set[str]:
+def _add_probe_quantizers(model, graph, act_ranges: Mapping[str, Sequence[float]]) -> None:
     """Put a feedable ``Clip -> Div -> Round -> Mul`` (the identity by default, see the module
     doc) wherever ``set-precision`` would put an activation quantizer for the listed layers:
-    on each activation input and on the layer's output. Returns the feed names added."""
+    on each activation input and on the layer's output."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -135,7 +131,6 @@ def _add_probe_quantizers(model, graph, act_ranges: Mapping[str, Sequence[float]
 
     by_name = {n.name: n for n in graph.nodes}
     graph_outs = {o.name for o in model.graph.output}
-    added: set[str] = set()
     rename: dict[tuple[str, int], str] = {}   # (consumer node name, input slot) -> quantized value
     before: dict[str, list] = {}               # node name -> nodes to place before it
     after: dict[str, list] = {}                # node name -> nodes to place after it
@@ -145,7 +140,6 @@ def _add_probe_quantizers(model, graph, act_ranges: Mapping[str, Sequence[float]
         for nm, v in zip(names, (-np.inf, np.inf, _OFF_SCALE)):
             model.graph.initializer.append(numpy_helper.from_array(np.asarray(v, np.float32), nm))
             model.graph.input.append(helper.make_tensor_value_info(nm, TensorProto.FLOAT, []))
-            added.add(nm)
         c, d, r, m = (f"{layer}.probe_{tag}_{k}_v" for k in ("clip", "div", "round", "mul"))
         nodes = [helper.make_node("Clip", [x, names[0], names[1]], [c], name=c),
                  helper.make_node("Div", [c, names[2]], [d], name=d),
@@ -179,7 +173,6 @@ def _add_probe_quantizers(model, graph, act_ranges: Mapping[str, Sequence[float]
     del model.graph.node[:]
     model.graph.node.extend(new_nodes)
     onnx.checker.check_model(model)
-    return added
 
 
 def _cosine_loss(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
@@ -191,15 +184,16 @@ def _cosine_loss(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
 
 def layer_weights(graph, layer_names: Sequence[str]) -> dict[str, tuple[str, np.ndarray]]:
     """layer -> (weight value name, constant weights), for layers with a constant float weight."""
+    from symbiote.passes.precision import constant_weight
+
     by_name = {n.name: n for n in graph.nodes}
     out = {}
     for ln in layer_names:
         n = by_name.get(ln)
         if n is None:
             raise SearchError(f"sensitivity: no layer named {ln!r} in the graph")
-        slot = _WEIGHT_SLOT.get(n.onnx_op)
-        w = n.input(slot) if slot is not None and len(n.inputs) > slot else None
-        if w is not None and w.is_const and w.dtype in ("float32", "float16"):
+        w = constant_weight(n)
+        if w is not None:
             out[ln] = (w.name, np.asarray(w.const))
     return out
 
@@ -212,13 +206,13 @@ class Prober:
     def __init__(self, graph, weights: Mapping[str, tuple[str, np.ndarray]], inputs: list[dict],
                  act_ranges: Mapping[str, Sequence[float]] | None = None):
         import onnx
-        import onnxruntime as ort
 
-        from symbiote.passes.ort_check import to_model
+        from symbiote.passes.ort_check import session, to_model
 
         model = to_model(graph)
         self.act_ranges = dict(act_ranges or {})
-        self.act_names = _add_probe_quantizers(model, graph, self.act_ranges) if self.act_ranges else set()
+        if self.act_ranges:
+            _add_probe_quantizers(model, graph, self.act_ranges)
         have = {i.name for i in model.graph.input}
         init = {t.name: t for t in model.graph.initializer}
         for wname, w in weights.values():
@@ -226,10 +220,7 @@ class Prober:
                 model.graph.input.append(onnx.helper.make_tensor_value_info(
                     wname, init[wname].data_type, list(w.shape)))
                 have.add(wname)
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        opts.log_severity_level = 3
-        self.sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        self.sess = session(model)
         names = {i.name for i in self.sess.get_inputs()}
         self.feeds = [{k: v for k, v in f.items() if k in names} for f in inputs]
         self.overridable = {i.name for i in self.sess.get_overridable_initializers()}

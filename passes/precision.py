@@ -46,6 +46,13 @@ def symmetric_scale(amax: float, bits: int) -> float:
     return float(amax) / (2 ** (bits - 1) - 1) if amax > 0 else 1.0
 
 
+def activation_quantizer(amax: float, bits: int) -> tuple[float, float]:
+    """The clip bound and step of the ``bits``-bit activation quantizer for a calibrated
+    ``max|x|`` (a range never seen non-zero clips at +-1)."""
+    bound = float(amax) if amax > 0 else 1.0
+    return bound, symmetric_scale(bound, bits)
+
+
 def constant_weight(node: Node) -> Value | None:
     """The constant float weight ``set-precision`` quantizes for this layer, if it has one."""
     slot = _WEIGHT_SLOT.get(node.onnx_op)
@@ -68,9 +75,9 @@ def _qdq_weight(graph: Graph, node: Node, w: Value, bits: int) -> None:
 def _fake_quant(graph: Graph, x: Value, owner: Node, bits: int, amax: float, tag: str, *, before: Node | None = None,
                 after: Node | None = None) -> Value:
     """``Clip(+-amax) -> QuantizeLinear -> DequantizeLinear`` of activation ``x`` (see the module doc)."""
-    amax = float(amax) if amax > 0 else 1.0
+    amax, step = activation_quantizer(amax, bits)
     dt = np.dtype(x.dtype)
-    scale = graph.add_const(f"{owner.name}.{tag}_scale", np.asarray(symmetric_scale(amax, bits), dtype=dt))
+    scale = graph.add_const(f"{owner.name}.{tag}_scale", np.asarray(step, dtype=dt))
     zp = graph.add_const(f"{owner.name}.{tag}_zero_point", np.asarray(0, dtype=np.int8))
     lo = graph.add_const(f"{owner.name}.{tag}_min", np.asarray(-amax, dtype=dt))
     hi = graph.add_const(f"{owner.name}.{tag}_max", np.asarray(amax, dtype=dt))

@@ -109,14 +109,14 @@ _TAGS = ("in", "out", "in1")   # the order of a layer's activation ranges
 def act_feeds(name: str, bits: int, ranges: Sequence[float]) -> dict[str, np.ndarray]:
     """The feeds that switch the probe quantizers of layer ``name`` to ``bits``
     (``ranges``: as :func:`activation_ranges` gives them)."""
-    from symbiote.passes.precision import symmetric_scale
+    from symbiote.passes.precision import activation_quantizer
 
     out = {}
     for tag, amax in zip(_TAGS, ranges):
-        a = float(amax) if amax > 0 else 1.0
+        a, step = activation_quantizer(amax, bits)
         out[f"{name}.probe_{tag}_lo"] = np.asarray(-a, np.float32)
         out[f"{name}.probe_{tag}_hi"] = np.asarray(a, np.float32)
-        out[f"{name}.probe_{tag}_s"] = np.asarray(symmetric_scale(a, bits), np.float32)
+        out[f"{name}.probe_{tag}_s"] = np.asarray(step, np.float32)
     return out
 
 

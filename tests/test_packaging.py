@@ -68,13 +68,37 @@ def test_wheel_installs_no_generic_top_level_names(wheel):
     assert "symbiote = symbiote.cli:main" in wheel.read(entry).decode()
 
 
-def test_ci_runs_exactly_the_readme_test_command():
-    readme = (ROOT / "README.md").read_text()
-    ci = (ROOT / ".ci" / "run").read_text()
-    test_cmd = 'pip install ".[test]" && pytest'
-    assert test_cmd in readme
-    assert [line for line in ci.splitlines() if line.strip() and not line.startswith("#")][-1].strip() == test_cmd
-    assert "set -euo pipefail" in ci and "python3 -m venv" in ci
+def _readme_command(which: str) -> str:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("readme_command", ROOT / ".ci" / "readme_command.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.command((ROOT / "README.md").read_text(), which)
+
+
+def test_ci_runs_exactly_the_readme_test_command_first():
+    """In a fresh venv, the README's test command runs before anything else is installed,
+    and the README's main command runs too (taken from the README, not copied)."""
+    test_cmd = _readme_command("test")
+    assert test_cmd == 'pip install ".[test]" && pytest'
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert "set -euo pipefail" in ci
+    code = [line for line in ci if line and not line.startswith("#")]
+    first_install = next(i for i, line in enumerate(code) if "pip " in line or "pip3 " in line)
+    assert code[first_install] == test_cmd
+    assert any(line.startswith("python3 -m venv") for line in code[:first_install])
+    assert any("readme_command.py main" in line for line in code[first_install:])
+
+
+def test_test_extra_declares_the_build_backend_the_wheel_test_needs():
+    """The wheel test builds without isolation, so the test extra must bring a setuptools
+    that reads this pyproject (PEP 639 ``license = "..."`` needs setuptools >= 77)."""
+    import tomllib
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (backend_req,) = [r for r in meta["build-system"]["requires"] if r.startswith("setuptools")]
+    assert backend_req in meta["project"]["optional-dependencies"]["test"]
 
 
 def test_readme_main_command_is_a_valid_command_line():

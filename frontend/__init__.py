@@ -1,6 +1,6 @@
 """symbiote.frontend: ONNX <-> IR.
 
-``load(src, input_shapes=None) -> ir.Graph`` reads a path, bytes, an ``onnx.ModelProto``
+``load(src, input_shapes=None, input_values=None) -> ir.Graph`` reads a path, bytes, an ``onnx.ModelProto``
 or ``"zoo:NAME"``; ``save(graph, path)`` writes ONNX back. ``from_torch``,
 ``from_tensorflow``, ``from_jax`` and ``from_sklearn`` wrap the frameworks' exporters;
 they are imported lazily (the frameworks are optional extras). See README.md here.

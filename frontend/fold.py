@@ -21,6 +21,7 @@ from collections.abc import Callable
 import numpy as np
 
 from symbiote.ir import dtypes
+from symbiote.ir.control_flow import has_control_flow, scope_of
 from symbiote.ir.graph import Graph, Node
 from symbiote.ir.shapes import apply, infer_node
 
@@ -41,9 +42,10 @@ def fold_and_infer(graph: Graph, keep: frozenset[str] = frozenset()) -> int:
     """
     keep = keep | graph.scope_reads()
     declared = graph.meta.get("declared_shapes", {})
+    scope = scope_of(graph) if has_control_flow(graph) else None
     folded: set[int] = set()
     for node in list(graph.nodes):
-        outs = infer_node(node, graph.opset)
+        outs = infer_node(node, graph.opset, scope)
         apply(node, outs, declared)
         arrays = _try_fold(node, graph.opset)
         if arrays is not None:

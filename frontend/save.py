@@ -7,6 +7,14 @@ carry their full ONNX definition the same way, so they are written back unchange
 Constants become initialisers; graph inputs and outputs keep their names, dtypes and
 shapes; intermediate values get a ``value_info`` with the IR's dtype and shape.
 
+No input, output or value_info is written without a shape where one is known: when the
+IR's shape is unknown, the (possibly symbolic) shape the source file declared is written
+(``graph.meta["declared_types"]``, kept by the loader); an intermediate value with neither
+gets no value_info; a graph output with neither gets the shape ONNX shape inference gives
+it, and a :class:`SaveError` naming it when there is none. Subgraphs kept verbatim lose
+their shapeless value_info entries (value_info is optional). So every saved model passes
+``onnx.checker.check_model(..., full_check=True)``, which :func:`save` runs.
+
 Opset imports come from ``graph.opset`` (plus version 1 of any domain a node uses that
 the graph does not declare); the IR version is ``graph.ir_version`` raised, when needed,
 to the lowest one that the opsets require (``onnx.helper.find_min_ir_version_for``).
@@ -53,11 +61,24 @@ class SaveError(SymbioteError):
 # --------------------------------------------------------------------------- IR -> proto
 
 
-def _value_info(v: Value) -> onnx.ValueInfoProto:
+def _value_info(v: Value, declared: dict[str, tuple] | None = None) -> onnx.ValueInfoProto | None:
+    """The value's type: the IR's shape, else the declared one; None when neither is known."""
     elem = dtypes.to_onnx(v.dtype) if v.dtype in _KNOWN_DTYPES else onnx.TensorProto.UNDEFINED
-    if v.shape is None:
-        return helper.make_tensor_value_info(v.name, elem, None)
-    return helper.make_tensor_value_info(v.name, elem, [int(d) for d in v.shape])
+    if v.shape is not None:
+        return helper.make_tensor_value_info(v.name, elem, [int(d) for d in v.shape])
+    dims = (declared or {}).get(v.name, (None, None))[1]
+    if dims is None:
+        return None
+    return helper.make_tensor_value_info(v.name, elem, [d if isinstance(d, (int, str)) else None for d in dims])
+
+
+def _io_value_info(v: Value, declared: dict[str, tuple]) -> onnx.ValueInfoProto:
+    """A graph input/output's type (shapeless only when nothing is known: see :func:`_fill_io_shapes`)."""
+    vi = _value_info(v, declared)
+    if vi is not None:
+        return vi
+    elem = dtypes.to_onnx(v.dtype) if v.dtype in _KNOWN_DTYPES else onnx.TensorProto.UNDEFINED
+    return helper.make_tensor_value_info(v.name, elem, None)
 
 
 _KNOWN_DTYPES = frozenset(
@@ -109,9 +130,44 @@ def annotations(node: Node) -> list[tuple[str, str]]:
 def _attribute(key: str, value: Any, hint: int | None) -> onnx.AttributeProto:
     if isinstance(value, Graph):  # a subgraph kept as IR
         return helper.make_attribute(key, graph_proto(value))
+    if isinstance(value, onnx.GraphProto):
+        return helper.make_attribute(key, _without_shapeless_value_info(value))
+    if isinstance(value, list) and value and all(isinstance(g, onnx.GraphProto) for g in value):
+        return helper.make_attribute(key, [_without_shapeless_value_info(g) for g in value])
     if isinstance(value, bool):
         value = int(value)
     return to_attribute(key, value, hint)
+
+
+def _shapeless(vi: onnx.ValueInfoProto) -> bool:
+    return vi.type.HasField("tensor_type") and not vi.type.tensor_type.HasField("shape")
+
+
+def _without_shapeless_value_info(g: onnx.GraphProto) -> onnx.GraphProto:
+    """A verbatim subgraph without its shapeless value_info entries (nested ones too);
+    ``g`` itself when it has none."""
+    if not _has_shapeless(g):
+        return g
+    out = onnx.GraphProto()
+    out.CopyFrom(g)
+    keep = [vi for vi in out.value_info if not _shapeless(vi)]
+    del out.value_info[:]
+    out.value_info.extend(keep)
+    for n in out.node:
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                a.g.CopyFrom(_without_shapeless_value_info(a.g))
+            elif a.type == onnx.AttributeProto.GRAPHS:
+                for j in range(len(a.graphs)):
+                    a.graphs[j].CopyFrom(_without_shapeless_value_info(a.graphs[j]))
+    return out
+
+
+def _has_shapeless(g: onnx.GraphProto) -> bool:
+    if any(_shapeless(vi) for vi in g.value_info):
+        return True
+    return any(_has_shapeless(sub) for n in g.node for a in n.attribute
+               for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)))
 
 
 def graph_proto(graph: Graph, *, value_info: bool = True) -> onnx.GraphProto:
@@ -119,17 +175,18 @@ def graph_proto(graph: Graph, *, value_info: bool = True) -> onnx.GraphProto:
     consts = list(graph.constants.values())
     const_ids = {id(v) for v in consts}
     io_ids = {id(v) for v in graph.inputs} | {id(v) for v in graph.outputs}
+    declared = graph.meta.get("declared_types", {}) or {}
     vis = []
     if value_info:
         for n in graph.nodes:
             for o in n.outputs:
-                if id(o) not in io_ids and o.name and (o.shape is not None or o.dtype in _KNOWN_DTYPES):
-                    vis.append(_value_info(o))
+                if id(o) not in io_ids and o.name and (vi := _value_info(o, declared)) is not None:
+                    vis.append(vi)
     return helper.make_graph(
         [_node_proto(n) for n in graph.nodes],
         graph.name or "graph",
-        [_value_info(v) for v in graph.inputs if id(v) not in const_ids],
-        [_value_info(v) for v in graph.outputs],
+        [_io_value_info(v, declared) for v in graph.inputs if id(v) not in const_ids],
+        [_io_value_info(v, declared) for v in graph.outputs],
         initializer=[_initializer(v) for v in consts],
         value_info=vis,
         doc_string=str(graph.meta.get("_doc_string", "") or ""),
@@ -187,7 +244,58 @@ def to_onnx(graph: Graph, *, value_info: bool = True) -> onnx.ModelProto:
         model.functions.append(fn)
     if graph.metadata:
         helper.set_model_props(model, {str(k): str(v) for k, v in sorted(graph.metadata.items())})
+    _fill_io_shapes(model)
+    _repair_subgraph_types(model)
     return model
+
+
+def _subgraphs(g: onnx.GraphProto):
+    for n in g.node:
+        for a in n.attribute:
+            for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                yield sub
+                yield from _subgraphs(sub)
+
+
+def _repair_subgraph_types(model: onnx.ModelProto) -> None:
+    """When strict ONNX shape inference rejects the model because a verbatim subgraph
+    declares shapes its nodes contradict (exporters write a branch output as a scalar, say),
+    drop the shapes that subgraphs declare for their outputs and value_info (element types
+    stay; subgraph types are optional and inferred from the outer shapes)."""
+    subs = list(_subgraphs(model.graph))
+    if not subs:
+        return
+    try:
+        onnx.shape_inference.infer_shapes(model, strict_mode=True)
+        return
+    except Exception:  # noqa: BLE001 - any inference error: try without the subgraphs' declared shapes
+        pass
+    for sub in subs:
+        for vi in list(sub.output) + list(sub.value_info):
+            if vi.type.HasField("tensor_type"):
+                vi.type.tensor_type.ClearField("shape")
+
+
+def _fill_io_shapes(model: onnx.ModelProto) -> None:
+    """Give main-graph inputs/outputs that have no shape the one ONNX shape inference finds
+    (the checker requires one); raise SaveError naming any that stays unknown."""
+    missing = [(kind, vi) for kind, vis in (("input", model.graph.input), ("output", model.graph.output))
+               for vi in vis if _shapeless(vi) or not vi.type.HasField("tensor_type")]
+    if not missing:
+        return
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - inference failed: nothing more is known
+        inferred = model
+    found = {vi.name: vi for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output)}
+    for kind, vi in missing:
+        got = found.get(vi.name)
+        if got is None or _shapeless(got) or not got.type.HasField("tensor_type"):
+            raise SaveError(
+                f"cannot write graph {kind} {vi.name!r}: its shape is unknown "
+                f"(symbiote and ONNX shape inference cannot tell it and the source declared none)"
+            )
+        vi.type.CopyFrom(got.type)
 
 
 def weight_bytes(graph: Graph) -> int:
@@ -201,8 +309,8 @@ def weight_bytes(graph: Graph) -> int:
 def save(graph: Graph, path: str | os.PathLike[str], *, external_data_threshold_bytes: int = EXTERNAL_DATA_THRESHOLD_BYTES, check: bool = True) -> Path:
     """Write ``graph`` to ``path`` atomically; weights over the threshold go to ``<name>.data``.
 
-    Returns the model path. ``check`` runs ``onnx.checker`` on the result before it
-    replaces anything. Raises :class:`SaveError` when the folder does not exist or
+    Returns the model path. ``check`` runs ``onnx.checker`` (``full_check=True``: with
+    strict shape inference) on the result before it replaces anything. Raises :class:`SaveError` when the folder does not exist or
     cannot be written.
     """
     target = Path(path)
@@ -226,7 +334,7 @@ def save(graph: Graph, path: str | os.PathLike[str], *, external_data_threshold_
         else:
             onnx.save_model(model, str(tmp_model))
         if check:
-            onnx.checker.check_model(str(tmp_model))
+            onnx.checker.check_model(str(tmp_model), full_check=True)
         if external and (tmp / data_name).exists():
             os.replace(tmp / data_name, folder / data_name)
         os.replace(tmp_model, target)

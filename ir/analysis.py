@@ -32,15 +32,26 @@ Counting conventions
 * **bytes_read / bytes_written**: the sizes of the node's distinct input / output tensors
   (elements x bytes per element of their dtype; int4 counts one byte per element).
   Unknown shapes count 0.
+* **control flow** (If / Loop / Scan, :mod:`symbiote.ir.control_flow`): the node counts
+  the work of the body it is costed as (an If: the taken branch, or the dearer one by MACs
+  then bytes; a Loop/Scan with a static trip count: the body times the trip count): its
+  MACs and bytes are the body's totals times the repeat count, its params the body's
+  weights (an outer weight a body reads counts once in the graph). A node that cannot be
+  costed (a Loop whose trip count is not static) counts its own inputs and outputs and is
+  listed under ``opaque``. ``GraphStats.control_flow`` holds one note per control-flow
+  node (nested ones included) saying how it was costed; ``subgraph_ops`` counts the ops
+  of every body, costed or not, by ONNX op type; opaque ops inside analysed bodies count
+  in ``opaque`` too.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 
 from symbiote.errors import ShapeError
-from symbiote.ir import ops
+from symbiote.ir import control_flow, ops
 from symbiote.ir.graph import Graph, Node, Value
 
 _NOT_WEIGHT_DTYPES = frozenset({"int64", "int32", "bool", "string"})
@@ -52,7 +63,7 @@ class NodeStats:
     name: str
     op: str
     onnx_op: str
-    output_shapes: tuple[tuple[int, ...], ...]  # () for an output whose shape is unknown
+    output_shapes: tuple[tuple[int, ...] | None, ...]  # None for an output whose shape is unknown (() is a scalar)
     macs: int
     params: int
     bytes_read: int
@@ -65,6 +76,8 @@ class GraphStats:
     macs: int
     params: int
     opaque: dict[str, int]  # opaque ONNX op type ("domain.Op" outside the default domain) -> count
+    control_flow: tuple[str, ...] = ()  # how each If/Loop/Scan was costed (one note each, nested ones too)
+    subgraph_ops: dict[str, int] = field(default_factory=dict)  # ONNX op type -> count inside every body
 
 
 def _shape(v: Value | None) -> tuple[int, ...] | None:
@@ -196,12 +209,28 @@ def _distinct_bytes(values: list[Value | None]) -> int:
     return total
 
 
-def node_stats(node: Node) -> NodeStats:
+def _op_key(n: Node) -> str:
+    return n.onnx_op if n.domain in _DEFAULT_DOMAINS else f"{n.domain}.{n.onnx_op}"
+
+
+def node_stats(node: Node, plan: control_flow.Plan | None = None) -> NodeStats:
+    """One node's work; a control-flow node counts its costed body given its ``plan``
+    (:func:`symbiote.ir.control_flow.plan`; without one it counts its own inputs and outputs)."""
+    body = plan.costed_stats if plan is not None else None
+    if body is not None:
+        r = plan.repeat
+        return NodeStats(
+            name=node.name, op=node.op, onnx_op=node.onnx_op,
+            output_shapes=tuple(tuple(o.shape) if o.shape is not None else None for o in node.outputs),
+            macs=body.macs * r, params=body.params,
+            bytes_read=sum(s.bytes_read for s in body.layers) * r,
+            bytes_written=sum(s.bytes_written for s in body.layers) * r,
+        )
     return NodeStats(
         name=node.name,
         op=node.op,
         onnx_op=node.onnx_op,
-        output_shapes=tuple(tuple(o.shape) if o.shape is not None else () for o in node.outputs),
+        output_shapes=tuple(tuple(o.shape) if o.shape is not None else None for o in node.outputs),
         macs=int(macs(node)),
         params=sum(v.size for v in weight_inputs(node)),
         bytes_read=_distinct_bytes(list(node.inputs)),
@@ -211,13 +240,62 @@ def node_stats(node: Node) -> NodeStats:
 
 def graph_stats(graph: Graph) -> GraphStats:
     """Per-layer stats in graph order and totals; shared weights count once."""
-    layers = tuple(node_stats(n) for n in graph.nodes)
-    seen: dict[int, int] = {}
+    plans = control_flow.plans(graph)
+    layers = tuple(node_stats(n, plans.get(id(n))) for n in graph.nodes)
     opaque: dict[str, int] = {}
+    notes: list[str] = []
+    sub_ops: dict[str, int] = {}
+    for n in graph.nodes:
+        p = plans.get(id(n))
+        if n.op == ops.OPAQUE or (p is not None and p.costed is None):
+            _add(opaque, {_op_key(n): 1})
+        if p is None:
+            continue
+        notes.append(p.note)
+        for b, st in zip(p.bodies, p.stats):
+            if b.graph is None or st is None:
+                continue
+            _add(sub_ops, _count_ops(b.graph))
+            _add(sub_ops, st.subgraph_ops)
+            _add(opaque, st.opaque)
+            notes.extend(st.control_flow)
+    params = sum(_weights(graph, plans).values())
+    return GraphStats(layers=layers, macs=sum(s.macs for s in layers), params=params, opaque=opaque,
+                      control_flow=tuple(notes), subgraph_ops=dict(sorted(sub_ops.items())))
+
+
+def _add(into: dict[str, int], counts: dict[str, int]) -> None:
+    for k, v in counts.items():
+        into[k] = into.get(k, 0) + v
+
+
+def _count_ops(graph: Graph) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for n in graph.nodes:
+        _add(out, {_op_key(n): 1})
+    return out
+
+
+def _weights(graph: Graph, plans: dict[int, control_flow.Plan],
+             outer_key: Callable[[str], Hashable] | None = None) -> dict[Hashable, int]:
+    """Weight constant -> elements over the graph and the bodies it is costed with; an outer
+    weight a body reads is keyed as the outer value, so it counts once."""
+    bound = set(graph.meta.get("outer_bound", ())) if outer_key is not None else set()
+
+    def key(v: Value) -> Hashable:
+        return outer_key(v.name) if outer_key is not None and v.name in bound else id(v)
+
+    table: dict[Hashable, int] = {}
+    by_name: dict[str, Value] | None = None
     for n in graph.nodes:
         for v in weight_inputs(n):
-            seen[id(v)] = v.size
-        if n.op == ops.OPAQUE:
-            key = n.onnx_op if n.domain in _DEFAULT_DOMAINS else f"{n.domain}.{n.onnx_op}"
-            opaque[key] = opaque.get(key, 0) + 1
-    return GraphStats(layers=layers, macs=sum(s.macs for s in layers), params=sum(seen.values()), opaque=opaque)
+            table[key(v)] = v.size
+        p = plans.get(id(n))
+        if p is None or p.costed is None or p.costed.graph is None:
+            continue
+        if by_name is None:
+            by_name = {v.name: v for v in graph.values()}
+        names = by_name
+        body = p.costed.graph
+        table.update(_weights(body, control_flow.plans(body), lambda name, names=names: key(names[name]) if name in names else name))
+    return table

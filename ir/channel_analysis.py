@@ -463,12 +463,16 @@ RULES: dict[str, Callable[[State, Node], None]] = {
 def analyze(graph: Graph) -> ChannelGroups:
     """Find the channel groups of a graph (see the module docstring for the rules)."""
     st = State(graph)
+    by_name = {v.name: v for v in graph.values()} if graph.scope_reads() else {}
     for node in topological_order(graph.nodes):
         rule = RULES.get(node.onnx_op) if node.domain in ("", "ai.onnx") else None
         if rule is None:
             fix_all(st, node)
         else:
             rule(st, node)
+        for name in node.meta.get("_outer_inputs", ()):  # read by name inside a subgraph (If/Loop/Scan body)
+            for segs in st.tracked(by_name.get(name)).values():
+                st.fix(segs, f"read inside a subgraph of {node.onnx_op} node {node.name!r}")
         if node.onnx_op in ("Slice",):  # slicing a channel axis other than wholly fixes it
             _fix_sliced(st, node)
     for v in graph.outputs:

@@ -1,7 +1,7 @@
 """``lower(graph, groups=None) -> Workload``: the layer table the cost models read.
 
 Every node becomes one row, named after it (see :mod:`symbiote.ir.workload` for the columns and kinds);
-nothing is dropped (Attention and n-operand einsums give several rows, below). How each op kind is lowered:
+nothing is dropped (Attention, n-operand einsums and control flow give several rows, below). How each op kind is lowered:
 
 * conv: ``N, K, C, P, Q, R, S`` from the input/weight/output shapes (1-D convs have
   ``Q = S = 1``; a 3-D conv folds its depth into ``Q``), ``groups``, strides, dilations.
@@ -25,14 +25,22 @@ nothing is dropped (Attention and n-operand einsums give several rows, below). H
   (transpose, diagonal, reduction): data movement.
 * Attention (ONNX opset 23): three rows, ``<node>/qk`` (``Q K^T``: ``repeat = batch*q_heads``,
   ``P = q_len``, ``C = head_size``, ``K = total_len``), ``<node>/softmax`` (vector work on the
-  scores) and ``<node>/av`` (``P = q_len``, ``C = total_len``, ``K = v_head_size``). These and
-  multi-operand einsums are the only nodes that give more than one row.
+  scores) and ``<node>/av`` (``P = q_len``, ``C = total_len``, ``K = v_head_size``). These,
+  multi-operand einsums and costed control flow are the only nodes that give more than one row.
 * weight-format ops (QuantizeLinear/DequantizeLinear/Cast of a constant, as written by
   ``set-precision(export_qdq=true)``): FREE; the weight is stored in its quantized form and
   the consuming layer treats the chain's output as its weight operand (bits from the
   integer type under the DequantizeLinear when no annotation says otherwise).
-* reshape-like, opaque and control ops: data movement of their input and output bytes.
-  Nothing is free: even a Reshape is priced as a copy, unless fusion says otherwise.
+* control flow (If/Loop/Scan, :mod:`symbiote.ir.control_flow`): the rows of the body the
+  node is costed as (an If's taken or dearer branch; a Loop/Scan body with a static trip
+  count), named ``<node>/<attr>/<row>`` and lowered like any graph; run ``T`` times (the
+  trip count), a MAC row's ``repeat`` and every row's ``in_elems``/``out_elems`` are
+  multiplied by ``T`` (and an activation x activation matmul's ``w_repeat`` and
+  ``weight_elems``; constant weights are read once). Body rows do not follow channel
+  groups (their widths are constants). A control node that cannot be costed (trip count
+  not static) is one data-movement row.
+* reshape-like, opaque and uncosted control ops: data movement of their input and output
+  bytes. Nothing is free: even a Reshape is priced as a copy, unless fusion says otherwise.
 
 Annotations read from ``node.meta`` (left by passes): ``fused_into`` (an activation folded
 into its producer: kind FREE, no cost), ``fused_activation`` (the producer applies it in
@@ -55,7 +63,7 @@ import math
 
 import numpy as np
 
-from symbiote.ir import dtypes, ops
+from symbiote.ir import control_flow, dtypes, ops
 from symbiote.ir.channel_groups import ChannelGroups
 from symbiote.ir.graph import Graph, Node, Value
 from symbiote.ir.workload import FREE, LAYER_FIELDS, MAC, MEMORY, VECTOR, WIDTH_FIELDS, Workload, from_columns
@@ -167,8 +175,20 @@ def _pair(attrs: dict, key: str, default: int = 1) -> tuple[int, int]:
 
 def lower(graph: Graph, groups: ChannelGroups | None = None, *, default_bits: int | None = 8) -> Workload:
     """The graph's layer table; see the module doc."""
+    names, kinds, cols, maps = _table(graph, groups, default_bits)
+    free = np.array([g.free for g in groups.groups], bool) if groups is not None else np.zeros(0, bool)
+    return from_columns(names, kinds, cols, maps.w0, free,
+                        {f: (maps.base[f], maps.map[f]) for f in WIDTH_FIELDS})
+
+
+_Table = tuple[list[str], list[str], dict[str, np.ndarray], "_Maps"]
+
+
+def _table(graph: Graph, groups: ChannelGroups | None, default_bits: int | None) -> _Table:
+    """Row names, op kinds, numpy columns (width columns resolved) and width maps."""
     nodes = graph.nodes
-    plans = [_row_plan(n) for n in nodes]
+    bodies = _costed_bodies(graph, default_bits)
+    plans = [_body_rows(n, bodies[id(n)]) if id(n) in bodies else _row_plan(n) for n in nodes]
     L = sum(len(p) for p in plans)
     cols = {f: np.zeros(L) for f in LAYER_FIELDS}
     cols["kind"] = np.zeros(L, np.int32)
@@ -178,12 +198,16 @@ def lower(graph: Graph, groups: ChannelGroups | None = None, *, default_bits: in
     rows = [(node, i) for node, plan in zip(nodes, plans) for i in range(len(plan))]
     start = 0
     for node, plan in zip(nodes, plans):
-        if len(plan) > 1 or node.onnx_op == "Einsum":
+        if id(node) in bodies:
+            _splice(list(range(start, start + len(plan))), *bodies[id(node)], cols, maps)
+        elif len(plan) > 1 or node.onnx_op == "Einsum":
             _lower_multi(list(range(start, start + len(plan))), node, cols, maps)
         else:
             _lower_node(start, node, cols, maps)
         start += len(plan)
     for i, (node, _) in enumerate(rows):
+        if id(node) in bodies:
+            continue  # the body's rows carry their own precision, fusion and sparsity
         acts = [v for v in node.inputs if v is not None and not is_weight(v)] or node.outputs
         consts = [v for v in node.inputs if v is not None and is_weight(v)]
         a_bits = default_bits or dtypes.bits(acts[0].dtype)
@@ -195,15 +219,45 @@ def lower(graph: Graph, groups: ChannelGroups | None = None, *, default_bits: in
         cols["sparsity"][i] = float(node.meta.get("sparsity", 0.0))
         if node.meta.get("fused_into") or _weight_format(node):
             cols["kind"][i] = FREE
-    w0 = maps.w0
     for f in WIDTH_FIELDS:
-        cols[f] = maps.base[f] + maps.map[f] @ w0
+        cols[f] = maps.base[f] + maps.map[f] @ maps.w0
     cols["groups"] = np.maximum(cols["groups"], 1.0)
-    free = np.array([g.free for g in groups.groups], bool) if groups is not None else np.zeros(0, bool)
     names = [name for plan in plans for name, _ in plan]
     kinds = [op for plan in plans for _, op in plan]
-    return from_columns(names, kinds, cols, w0, free,
-                        {f: (maps.base[f], maps.map[f]) for f in WIDTH_FIELDS})
+    return names, kinds, cols, maps
+
+
+# ------------------------------------------------------------------ control flow
+def _costed_bodies(graph: Graph, default_bits: int | None) -> dict[int, tuple[_Table, control_flow.Plan]]:
+    """For each control-flow node costed as a body: the body's own table and the node's plan."""
+    out = {}
+    for key, plan in control_flow.plans(graph).items():
+        if plan.costed is not None and plan.costed.graph is not None:
+            out[key] = (_table(plan.costed.graph, None, default_bits), plan)
+    return out
+
+
+def _body_rows(node: Node, body: tuple[_Table, control_flow.Plan]) -> list[tuple[str, str]]:
+    (names, kinds, _, _), plan = body
+    prefix = f"{node.name}/{plan.costed.attr}/"
+    return [(prefix + name, op) for name, op in zip(names, kinds)]
+
+
+def _splice(rows: list[int], table: _Table, plan: control_flow.Plan, cols: dict[str, np.ndarray], maps: _Maps) -> None:
+    """Copy a body's rows into the outer table, run ``plan.repeat`` times: MAC rows repeat
+    that many more GEMMs, every row moves that many times its activations; constant weights
+    are read once, an activation operand (a matmul of two activations) once per run."""
+    _, kinds, sub, _ = table
+    t = float(plan.repeat)
+    for f in (*LAYER_FIELDS, "kind"):
+        cols[f][rows] = sub[f]
+    mac = sub["kind"] == MAC
+    act_w = mac & (np.array(kinds) == ops.MATMUL) & (sub["w_repeat"] == sub["repeat"]) & (sub["w_repeat"] > 1)
+    cols["repeat"][rows] = np.where(mac, sub["repeat"] * t, sub["repeat"])
+    cols["w_repeat"][rows] = np.where(act_w, sub["w_repeat"] * t, sub["w_repeat"])
+    cols["weight_elems"][rows] = np.where(act_w, sub["weight_elems"] * t, sub["weight_elems"])
+    for f in WIDTH_FIELDS:
+        maps.base[f][rows] = sub[f] * (t if f in ("in_elems", "out_elems") else 1.0)
 
 
 def _lower_node(i: int, node: Node, cols: dict[str, np.ndarray], maps: _Maps) -> None:

@@ -482,23 +482,5 @@ def _topk(node: Node) -> list[Out]:
     return [(out, dtype(node)), (out, "int64")]
 
 
-@rule("If")
-def _if(node: Node) -> list[Out]:
-    """Output types declared by the branches, when both agree and are static."""
-    branches = [node.attrs.get("then_branch"), node.attrs.get("else_branch")]
-    outs: list[Out] = []
-    for k in range(len(node.outputs)):
-        types = []
-        for g in branches:
-            if g is None or k >= len(g.output):
-                raise Unknown
-            t = g.output[k].type.tensor_type
-            dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim)
-            static = t.HasField("shape") and all(d is not None and d > 0 for d in dims)
-            types.append((dims if static else None, dtypes.from_onnx(t.elem_type) if t.elem_type else None))
-        outs.append(types[0] if types[0] == types[1] else (None, types[0][1]))
-    return outs
-
-
 # the compute-op rules live in their own module; importing it registers them
 from symbiote.ir import shape_rules_compute  # noqa: E402,F401

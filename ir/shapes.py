@@ -7,6 +7,9 @@ loading a large model stays fast); ops without a rule fall back to
 ``onnx.shape_inference`` on a one-node model whose inputs are typed value_infos (small
 constant inputs are fed as initializers so data-dependent shapes still work).
 
+Control flow (If/Loop/Scan) takes its output shapes from its bodies, inferred from the
+outer shapes (:mod:`symbiote.ir.control_flow`).
+
 ``infer_graph(graph)`` recomputes every node output in topological order. Passes call it
 after they change weights or shapes. Declared shapes from the file are never trusted,
 except as a last resort for outputs no rule and no ONNX inference can explain (contrib
@@ -19,6 +22,7 @@ import numpy as np
 
 from symbiote.errors import ShapeError
 from symbiote.ir import dtypes
+from symbiote.ir.control_flow import Scope, has_control_flow, is_control_flow, output_types, scope_of
 from symbiote.ir.graph import Graph, Node, topological_order
 from symbiote.ir.shape_rules import RULES, Out, Unknown
 
@@ -28,12 +32,16 @@ _RULE_DOMAINS = frozenset({"", "ai.onnx", "com.microsoft"})
 _FALLBACK_CONST_ELEMS = 1 << 16
 
 
-def infer_node(node: Node, opset: dict[str, int] | None = None) -> list[Out] | None:
+def infer_node(node: Node, opset: dict[str, int] | None = None, scope: Scope | None = None) -> list[Out] | None:
     """One ``(shape, dtype)`` per output, or ``None`` if nothing can be said.
 
-    Raises :class:`ShapeError` when the inputs are inconsistent (e.g. a MatMul whose inner
-    dims differ), naming the node.
+    Control flow (If/Loop/Scan) reads outer values by name: its shapes come from its
+    bodies given ``scope`` (:func:`symbiote.ir.control_flow.scope_of` of the node's graph);
+    without a scope nothing is said. Raises :class:`ShapeError` when the inputs are
+    inconsistent (e.g. a MatMul whose inner dims differ), naming the node.
     """
+    if is_control_flow(node):
+        return output_types(node, scope) if scope is not None else None
     fn = RULES.get(node.onnx_op) if node.domain in _RULE_DOMAINS else None
     if fn is not None:
         try:
@@ -51,8 +59,9 @@ def infer_node(node: Node, opset: dict[str, int] | None = None) -> list[Out] | N
 def infer_graph(graph: Graph) -> None:
     """Recompute the shape and dtype of every node output, in topological order."""
     declared: dict[str, tuple[int, ...]] = graph.meta.get("declared_shapes", {})
+    scope = scope_of(graph) if has_control_flow(graph) else None
     for node in topological_order(graph.nodes):
-        apply(node, infer_node(node, graph.opset), declared)
+        apply(node, infer_node(node, graph.opset, scope), declared)
 
 
 def apply(node: Node, outs: list[Out] | None, declared: dict | None = None) -> None:

@@ -55,15 +55,12 @@ def verify(graph: Graph) -> None:
 
 def _check_shapes(graph: Graph, order) -> None:
     """Re-infer every node's output shapes and compare with the stored ones."""
-    try:
-        from symbiote.ir.shapes import infer_node
-    except ImportError:  # shape rules not available yet
-        return
+    from symbiote.ir.control_flow import has_control_flow, scope_of
+    from symbiote.ir.shapes import infer_node
+
+    scope = scope_of(graph) if has_control_flow(graph) else None
     for n in order:
-        try:
-            inferred = infer_node(n)
-        except ShapeError:
-            raise
+        inferred = infer_node(n, graph.opset, scope)
         if inferred is None:
             continue
         for o, (shape, dtype) in zip(n.outputs, inferred):

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from symbiote.errors import ModelRunError
 from symbiote.ir import dtypes
 from symbiote.ir.graph import Graph
 
@@ -68,9 +69,13 @@ def session(model: Any):
 
 def run_model(model: Any, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     """Run an ONNX model in a :func:`session`; feeds it does not take are ignored."""
+    import onnxruntime as ort
+
     sess = session(model)
     names = {i.name for i in sess.get_inputs()}
-    return sess.run(None, {k: v for k, v in feeds.items() if k in names})
+    quiet = ort.RunOptions()
+    quiet.log_severity_level = 4  # a failure is raised (and reported) by the caller, not logged twice
+    return sess.run(None, {k: v for k, v in feeds.items() if k in names}, quiet)
 
 
 def run(graph: Graph, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
@@ -104,9 +109,26 @@ def compare_outputs(a: list[np.ndarray], b: list[np.ndarray]) -> Comparison:
 
 
 def compare(original: Graph, result: Graph, seed: int = 0) -> Comparison:
-    """Run both graphs on the same seeded random inputs and compare their outputs."""
+    """Run both graphs on the same seeded random inputs and compare their outputs.
+
+    Raises :class:`symbiote.errors.ModelRunError` when the original model itself fails on
+    those inputs: the model, not the passes, rejects them (fix such inputs with
+    ``input_values`` / ``--input-value``)."""
     feeds = random_inputs(original, seed)
-    return compare_outputs(run(original, feeds), run(result, feeds))
+    try:
+        before = run(original, feeds)
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
+        raise ModelRunError(_rejects(original, feeds, e)) from None
+    return compare_outputs(before, run(result, feeds))
+
+
+def _rejects(graph: Graph, feeds: Mapping[str, np.ndarray], error: Exception) -> str:
+    first = " ".join(str(error).split())[:300]
+    scalars = [k for k, v in feeds.items() if v.ndim == 0 or v.size == 1]
+    hint = (f"; if an input takes only some values (e.g. a sample rate), fix it with --input-value NAME=VALUE "
+            f"(scalar inputs here: {', '.join(scalars)})" if scalars else "")
+    return (f"{graph.meta.get('source', graph.name)}: the original model fails in onnxruntime on seeded random inputs "
+            f"(floats ~ N(0, 1), integers in {{0, 1}}): {first}{hint}")
 
 
 def allclose(original: Graph, result: Graph, rtol: float = 1e-4, atol: float = 1e-5, seed: int = 0) -> bool:

@@ -3,6 +3,7 @@
 Public API (imported lazily so that ``import symbiote`` stays cheap)::
 
     graph = symbiote.load("model.onnx")          # or "zoo:resnet50", bytes, onnx.ModelProto
+    graph = symbiote.load("vad.onnx", input_shapes={"input": (1, 512)}, input_values={"sr": 16000})
     symbiote.save(graph, "out.onnx")
 """
 

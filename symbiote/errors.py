@@ -49,3 +49,8 @@ class BackendError(SymbioteError):
 
 class SearchError(SymbioteError):
     """A search was configured badly (objective, constraint, budget, resume state)."""
+
+
+class ModelRunError(SymbioteError):
+    """The model itself fails in onnxruntime on the inputs it was given (e.g. random
+    values for an input that only takes a few, such as a sample rate)."""

@@ -115,6 +115,14 @@ def test_zero_or_negative_dim_in_file(dims):
         load(good_model(dims))
 
 
+def test_minus_one_dim_in_file_is_dynamic():
+    """paddle2onnx writes -1 for a dynamic dim: a first one is a batch (1), any other must be given."""
+    assert load(good_model((-1, 4))).inputs[0].shape == (1, 4)
+    with pytest.raises(ShapeError, match=r"'x' dim 1 is unknown.*--input-shape x=1xD"):
+        load(good_model((1, -1)))
+    assert load(good_model((1, -1)), input_shapes={"x": (1, 4)}).inputs[0].shape == (1, 4)
+
+
 @pytest.mark.parametrize("given", [[0, 4], [1, -4]])
 def test_zero_or_negative_dim_given(given):
     with pytest.raises(ShapeError, match="must be positive"):

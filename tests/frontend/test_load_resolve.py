@@ -54,3 +54,27 @@ def test_load_uses_given_shapes_and_recomputes_everything():
     assert g.inputs[0].shape == (4, 3, 64, 32) and g.outputs[0].shape == (4, 3, 1, 1)
     with pytest.raises(ShapeError, match=r"'pixel_values' dim 2 \('height'\)"):
         load(m)
+
+
+def test_anonymous_dims_are_never_shared():
+    from symbiote.frontend.resolve import is_anonymous
+
+    assert is_anonymous("?") and is_anonymous("") and is_anonymous(None) and is_anonymous("unk__12")
+    assert not is_anonymous("batch") and not is_anonymous("s0") and not is_anonymous("seq")
+    # paddle2onnx names every unknown dim '?': two of them may differ
+    ins = [DeclaredInput("image", ("?", 3, "?", "?")), DeclaredInput("scale", ("?", 2))]
+    got = resolve_inputs(ins, {"image": [1, 3, 48, 192]})
+    assert got == {"image": (1, 3, 48, 192), "scale": (1, 2)}  # the batch-like first dim still defaults to 1
+    with pytest.raises(ShapeError, match=r"'image' dim 2 \('\?'\) is unknown"):
+        resolve_inputs(ins, None)
+    unk = [DeclaredInput("a", ("unk__1", "unk__2")), DeclaredInput("b", ("unk__2", 4))]
+    assert resolve_inputs(unk, {"a": [2, 5]}) == {"a": (2, 5), "b": (1, 4)}
+
+
+def test_load_takes_two_question_mark_dims_with_different_values():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["?", 3, "?", "?"])
+    node = helper.make_node("GlobalAveragePool", ["x"], ["y"])
+    m = helper.make_model(helper.make_graph([node], "g", [x], [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["?", 3, 1, 1])]))
+    m.ir_version = 9
+    g = load(m, input_shapes={"x": (2, 3, 48, 192)})
+    assert g.inputs[0].shape == (2, 3, 48, 192) and g.outputs[0].shape == (2, 3, 1, 1)

@@ -151,6 +151,22 @@ def lstm_model(inp: int = 6, hidden: int = 10, seq: int = 5) -> onnx.ModelProto:
     return b.model([("x", [seq, 1, inp])], [b.op("Gemm", [f, w]), yh])
 
 
+def if_branch_cnn() -> onnx.ModelProto:
+    """A CNN whose middle is an If on input data: the then-branch convolves a value it reads
+    by name from the outer graph with an outer weight, the else-branch negates it."""
+    b = Builder(7)
+    y = b.cbr(b.cbr("x", 3, 8), 8, 8)
+    w = b.const("wt", (b.rng.standard_normal((8, 8, 3, 3)) * 0.2).astype(np.float32))
+    then_g = helper.make_graph([helper.make_node("Conv", [y, w], ["t0"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["t0"], ["t"])],
+                               "then", [], [helper.make_tensor_value_info("t", TensorProto.FLOAT, None)])
+    else_g = helper.make_graph([helper.make_node("Neg", [y], ["e"])], "else", [], [helper.make_tensor_value_info("e", TensorProto.FLOAT, None)])
+    s = b.op("ReduceSum", ["x"], keepdims=0)
+    c = b.op("Less", [s, b.const("zero", np.array(0, np.float32))])  # true on the seed-0 inputs: the conv branch runs
+    z = b.name("if")
+    b.nodes.append(helper.make_node("If", [c], [z], name=z, then_branch=then_g, else_branch=else_g))
+    return b.model([("x", [1, 3, 16, 16])], [head(b, b.cbr(z, 8, 8), 8)])
+
+
 HAND_BUILT = {
     "residual": residual_cnn,
     "concat": concat_cnn,
@@ -158,6 +174,7 @@ HAND_BUILT = {
     "nhwc": nhwc_cnn,
     "attention": attention_block,
     "lstm_gru": lstm_model,
+    "if_branch": if_branch_cnn,
 }
 
 #: zoo builders at reduced sizes so the conformance suite stays fast

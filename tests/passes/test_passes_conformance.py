@@ -21,7 +21,7 @@ SAMPLES = {
     "fuse-layers": ["fuse-layers(max_on_chip_kb=64)"],
 }
 MODELS = ["zoo:resnet18", "zoo:resnet50", "zoo:mobilenet_v2", "zoo:bert", "zoo:lstm", "zoo:tiny_cnn",
-          "hand:residual", "hand:concat", "hand:depthwise", "hand:nhwc", "hand:attention", "hand:lstm_gru"]
+          "hand:residual", "hand:concat", "hand:depthwise", "hand:nhwc", "hand:attention", "hand:lstm_gru", "hand:if_branch"]
 
 
 def _specs() -> list[str]:
@@ -47,7 +47,7 @@ def reference(models):
 
 
 def test_every_registered_pass_has_a_sample():
-    assert set(registered()) <= set(SAMPLES) | {"canonicalize", "fold-bn", "fuse-bias", "fuse-activations"}
+    assert set(registered()) <= set(SAMPLES) | {"canonicalize", "fold-bn", "fuse-bias", "fuse-activations", "inline-if"}
 
 
 @pytest.mark.parametrize("model", MODELS)

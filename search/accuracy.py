@@ -81,16 +81,18 @@ def plugin_manager() -> pluggy.PluginManager:
 #: measured a = 0.033-0.047, b = 0.037-0.088
 WIDTH_COEF = 0.05
 BITS_COEF = 0.09
-def quant_noise(bits: jnp.ndarray) -> jnp.ndarray:
+# The noise laws and the width loss take JAX arrays (in the search) or numpy ones and
+# numbers (in the calibration, where an eager JAX op would cost a compile each).
+def quant_noise(bits):
     """Relative noise energy of a b-bit uniform quantizer over +-4 sigma (see module doc)."""
-    return (64.0 / 12.0) * jnp.exp2(-2.0 * bits)
+    return (64.0 / 12.0) * 2.0 ** (-2.0 * bits)
 
 
-def qdq_noise(bits: jnp.ndarray) -> jnp.ndarray:
+def qdq_noise(bits):
     """How the noise energy of ``set-precision``'s quantizer scales with the bit-width: its
     step is ``max|w| / (2^(b-1) - 1)`` and uniform rounding noise has energy step^2 / 12
     (Widrow & Kollar 2008, ch. 4), so per layer it is ``c_l / (2^(b-1) - 1)^2``."""
-    return 1.0 / jnp.square(jnp.exp2(jnp.asarray(bits, jnp.float32) - 1.0) - 1.0)
+    return 1.0 / (2.0 ** (bits - 1.0) - 1.0) ** 2
 
 
 @dataclass(frozen=True)
@@ -111,22 +113,27 @@ class AccuracyProxy:
 
     def fidelity(self, widths: jnp.ndarray | None, bits: jnp.ndarray | None) -> jnp.ndarray:
         loss = jnp.float32(0.0)
-        g = self.curves.shape[0]
-        if widths is not None and g:
-            wmax = self.curves.shape[1] - 1
-            w = jnp.clip(widths, 0.0, float(wmax))
-            i0 = jnp.clip(jnp.floor(w), 0, wmax - 1).astype(jnp.int32)
-            frac = w - i0
-            c = jnp.asarray(self.curves)
-            rows = jnp.arange(g)
-            kept = c[rows, i0] * (1 - frac) + c[rows, i0 + 1] * frac
-            loss = loss + self.width_coef * jnp.sum(1.0 - kept)
+        if widths is not None and self.curves.shape[0]:
+            loss = loss + self.width_coef * self.width_loss(widths)
         if bits is not None:
             if self.layer_coefs is not None and len(self.layer_coefs) == bits.shape[-1]:
                 loss = loss + jnp.sum(self.layer_losses(bits))
             else:
                 loss = loss + self.bits_coef * jnp.sum(quant_noise(bits))
         return 1.0 - loss
+
+    def width_loss(self, widths, xp=jnp):
+        """``sum_g (1 - retained_g(width_g))``, linear between whole widths (``xp``: jax.numpy
+        or numpy)."""
+        g = self.curves.shape[0]
+        wmax = self.curves.shape[1] - 1
+        w = xp.clip(widths, 0.0, float(wmax))
+        i0 = xp.clip(xp.floor(w), 0, wmax - 1).astype(xp.int32)
+        frac = w - i0
+        c = xp.asarray(self.curves)
+        rows = xp.arange(g)
+        kept = c[rows, i0] * (1 - frac) + c[rows, i0 + 1] * frac
+        return xp.sum(1.0 - kept)
 
     def layer_losses(self, bits: jnp.ndarray) -> jnp.ndarray:
         """Per-layer fidelity loss at ``bits`` (needs ``layer_coefs``)."""
@@ -179,9 +186,8 @@ def calibrate(proxy: AccuracyProxy, graph, groups, group_ids: Sequence[int], lay
         widths = {k: v for k, v in widths.items() if v != groups.by_name(k).width}
         if widths:
             loss = 1.0 - compare(graph, apply_model_knobs(graph, widths, None), inputs).fidelity
-            unit = float(1.0 - dataclasses.replace(proxy, width_coef=1.0).fidelity(
-                jnp.asarray([widths.get(groups.groups[g].name, groups.groups[g].width) for g in group_ids],
-                            jnp.float32), None))
+            unit = float(proxy.width_loss(np.asarray([widths.get(groups.groups[g].name, groups.groups[g].width)
+                                                      for g in group_ids], np.float32), xp=np))
             if unit > 0:
                 a = max(loss, 0.0) / unit * CALIBRATION_MARGIN
     if len(layer_names) and per_layer:
@@ -191,7 +197,7 @@ def calibrate(proxy: AccuracyProxy, graph, groups, group_ids: Sequence[int], lay
     if len(layer_names):
         loss = 1.0 - compare(graph, apply_model_knobs(graph, {}, {n: probe_bits for n in layer_names},
                                                       inputs=range_inputs or inputs), inputs).fidelity
-        unit = float(jnp.sum(quant_noise(jnp.full(len(layer_names), float(probe_bits)))))
+        unit = float(np.sum(quant_noise(np.full(len(layer_names), float(probe_bits)))))
         b = max(loss, 0.0) / unit * CALIBRATION_MARGIN
     return dataclasses.replace(proxy, width_coef=float(a), bits_coef=float(b))
 
@@ -219,7 +225,7 @@ def fit_layer_coefs(graph, layer_names: Sequence[str], inputs: list[dict], probe
     prober = sens.Prober(graph, weights, inputs, sens.activation_ranges(graph, layer_names, range_inputs or inputs))
     lo = sens.layer_sensitivities(graph, layer_names, inputs, probe_bits, prober=prober).loss
     hi = sens.layer_sensitivities(graph, layer_names, inputs, second_bits, prober=prober).loss
-    law = float(np.log(qdq_noise(jnp.float32(second_bits)) / qdq_noise(jnp.float32(probe_bits)))) / (second_bits - probe_bits)
+    law = float(np.log(qdq_noise(np.float32(second_bits)) / qdq_noise(np.float32(probe_bits)))) / (second_bits - probe_bits)
     ok = np.isfinite(lo) & np.isfinite(hi) & (lo > 0) & (hi > 0)
     decay = np.where(ok, np.log(np.where(ok, hi, 1.0) / np.where(ok, lo, 1.0)) / (second_bits - probe_bits), law)
     decay = np.clip(decay, 1.35 * law, 0.0)  # never steeper than ~the quantizer's law (optimistic)
@@ -232,7 +238,7 @@ def fit_layer_coefs(graph, layer_names: Sequence[str], inputs: list[dict], probe
         if over and pred > 0:
             scale = max(scale, prober.loss(over) / pred)
     coefs = (c * scale * LAYER_MARGIN).astype(np.float32)
-    return coefs, decay.astype(np.float32), float(coefs.sum() / float(np.sum(quant_noise(jnp.full(len(c), float(probe_bits))))))
+    return coefs, decay.astype(np.float32), float(coefs.sum() / float(np.sum(quant_noise(np.full(len(c), float(probe_bits))))))
 
 
 # ---------------------------------------------------------------- the exact check

@@ -8,8 +8,19 @@ original: :mod:`symbiote.search.accuracy`; a candidate whose measured fidelity m
 searches each network alone to report its *regret*: how much worse (objective ratio
 minus one) the shared design is for it than the design searched for it alone.
 
-Budget with several networks: half to the joint search, the other half shared by the
-single-network searches.
+Before the search, :mod:`symbiote.search.degenerate` looks for inputs that would make its
+answer meaningless (placeholder weights, outputs about zero on the calibration inputs,
+model knobs without an accuracy constraint); each warning goes to the ``warn`` callback
+as it is found and into :attr:`RunOutcome.warnings`.
+
+Budget: ``--budget-evals`` with several networks gives half to the joint search, the other
+half shared by the single-network searches. ``--budget-seconds`` covers the whole run
+from the process start (:mod:`symbiote.search.budget`): the phases are measured, the
+search gets what is left after estimates of the exact check and the outputs (split the
+same way between the joint and the single-network searches), the exact checks stop when
+their time is up, and what cannot fit is announced before it starts. Each network's
+regret is read by :mod:`symbiote.search.regret` (unreliable when its search alone was
+too short).
 """
 
 from __future__ import annotations
@@ -21,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from symbiote.backends import DEFAULT_BACKEND
 from symbiote.errors import SearchError
-from symbiote.search import accuracy, codesign
+from symbiote.search import accuracy, budget as budgets, codesign, degenerate, regret
 from symbiote.search.prepare import DEFAULT_PREPARE, canonical, prepare_graph
 from symbiote.search.driver import Progress, Search, SearchResult, SearchSettings
 from symbiote.search.objectives import Constraint, Objective, derive
@@ -37,7 +49,7 @@ HELD_BY_DEFAULT = ("dram_gbps", "clock_ghz")
 @dataclass(frozen=True)
 class RunConfig:
     models: tuple[str, ...]
-    backend: str = "systolic"
+    backend: str = DEFAULT_BACKEND
     objectives: tuple[Objective, ...] = ()
     constraints: tuple[Constraint, ...] = ()
     model_knobs: str = "channels+precision"
@@ -49,7 +61,10 @@ class RunConfig:
     calibration: str | None = None
     calibration_samples: int = 4
     exact_candidates: int = 6
-    input_shapes: Mapping[str, Any] | None = None
+    #: per model (parallel to ``models``), the ``load`` arguments: input name -> shape, and
+    #: input name -> value (the input becomes a constant); one mapping applies to every model
+    input_shapes: Sequence[Mapping[str, Sequence[int]]] | Mapping[str, Sequence[int]] | None = None
+    input_values: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None
     prepare: str = DEFAULT_PREPARE       # exact passes run first ("none": the model as given)
 
 
@@ -57,12 +72,13 @@ class RunConfig:
 class NetworkOutcome:
     name: str
     metrics: dict[str, float]            # of the chosen design
-    baseline: dict[str, float]           # default hardware, model as given
+    baseline: dict[str, float]           # default hardware, model as prepared (= `symbiote cost MODEL`)
     model_knobs: dict[str, Any]
     accuracy: dict[str, Any] | None      # exact check (onnxruntime)
-    regret: float | None = None          # objective(shared design) / objective(alone) - 1
+    regret: float | None = None          # objective(shared design) / objective(alone) - 1; None: unreliable
     alone_objective: float | None = None
     graph: Any = None                    # the reshaped ir.Graph
+    regret_note: str | None = None       # why ``regret`` is None with several networks (regret.py)
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,8 @@ class RunOutcome:
     rejected: int = 0                    # candidates dropped by the exact check
     feasible: bool = True                # the chosen design meets every constraint
     violation: float = 0.0               # its total constraint violation (0 when feasible)
+    warnings: tuple[degenerate.Degenerate, ...] = ()  # degenerate inputs (search/degenerate.py)
+    timing: budgets.Timing | None = None  # measured phases, the time plan and its notes (budget.py)
 
 
 def _per_net(ev, idx: np.ndarray) -> list[dict[str, float]]:
@@ -90,11 +108,40 @@ def _objective_of(objs: Sequence[Objective], m: Mapping[str, float]) -> float:
     return float(np.exp(float(objs[0].log_value({k: np.float64(v) for k, v in derive(m).items()}))))
 
 
-def prepare(cfg: RunConfig, model: str) -> codesign.Network:
-    """Load one network and fit its accuracy proxy on the calibration inputs."""
+def _of_model(option: Any, i: int) -> Mapping[str, Any] | None:
+    """Model ``i``'s part of a per-model ``RunConfig`` option (one mapping: every model's)."""
+    if not option:
+        return None
+    if isinstance(option, Mapping):
+        return option
+    return (option[i] or None) if i < len(option) else None
+
+
+def load_model(cfg: RunConfig, i: int):
+    """Model ``i`` of ``cfg.models`` as loaded (before ``--prepare``), with its input shapes and values."""
     from symbiote.frontend import load
 
-    graph = load(model, input_shapes=cfg.input_shapes) if cfg.input_shapes else load(model)
+    return load(cfg.models[i], input_shapes=_of_model(cfg.input_shapes, i),
+                input_values=_of_model(cfg.input_values, i))
+
+
+def for_model(cfg: RunConfig, i: int) -> RunConfig:
+    """``cfg`` for model ``i`` by itself (its per-model options kept)."""
+    if i >= len(cfg.models):
+        return cfg
+    return replace(cfg, models=(cfg.models[i],), input_shapes=_only(cfg.input_shapes, i),
+                   input_values=_only(cfg.input_values, i))
+
+
+def _only(option: Any, i: int) -> Any:
+    return option if not option or isinstance(option, Mapping) else (_of_model(option, i) or {},)
+
+
+def prepare(cfg: RunConfig, model: str, graph: Any = None) -> codesign.Network:
+    """Prepare one network (``graph``: the model as loaded; default: load ``model``, the
+    first of ``cfg.models`` with that name) and fit its accuracy proxy on the calibration inputs."""
+    if graph is None:
+        graph = load_model(cfg, cfg.models.index(model))
     graph = prepare_graph(graph, cfg.prepare)
     # the exact check's inputs: the probes run on the first, activation ranges come from all
     # of them (as the exact check calibrates its quantizers)
@@ -107,7 +154,8 @@ def build(cfg: RunConfig, networks: Sequence[codesign.Network] | None = None) ->
     from symbiote.backends.manager import get_template
 
     template = get_template(cfg.backend)
-    nets = list(networks) if networks is not None else [prepare(cfg, m) for m in cfg.models]
+    nets = list(networks) if networks is not None else \
+        [prepare(cfg, m, load_model(cfg, i)) for i, m in enumerate(cfg.models)]
     seen: dict[str, int] = {}
     for i, n in enumerate(nets):  # distinct names for the same model given twice
         if n.name in seen:
@@ -148,23 +196,57 @@ def exact_check(cd: codesign.CoDesign, idx: np.ndarray, cfg: RunConfig,
 
 def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
         progress: Callable[[str, Progress], None] | None = None,
-        networks: Sequence[codesign.Network] | None = None) -> RunOutcome:
+        networks: Sequence[codesign.Network] | None = None,
+        warn: Callable[[degenerate.Degenerate], None] | None = None,
+        budget: budgets.Budget | None = None) -> RunOutcome:
+    """``budget``: the run's clock (default: ``cfg.settings.budget_seconds`` from now)."""
+    watch = budgets.Stopwatch(budget or budgets.Budget(cfg.settings.budget_seconds))
+    found: list[degenerate.Degenerate] = []
+
+    def emit(ws: Sequence[degenerate.Degenerate]) -> None:
+        for w in ws:
+            found.append(w)
+            if warn is not None:
+                warn(w)
+
+    emit(degenerate.unconstrained_accuracy(cfg.model_knobs, cfg.constraints))
+    if networks is None:
+        networks = []
+        for i, m in enumerate(cfg.models):
+            watch.enter("load")
+            graph = load_model(cfg, i)
+            emit(degenerate.constant_weights(graph, m))
+            _calibration_phase(cfg, i, graph, watch)
+            networks.append(prepare(cfg, m, graph))
+    else:
+        for net in networks:
+            emit(degenerate.constant_weights(net.graph, net.source or net.name))
+    watch.enter("build")
     cd = build(cfg, networks)
+    cache = calibration_cache(cd, cfg)
+    for net, src in zip(cd.networks, _sources(cfg, cd)):
+        emit(degenerate.zero_outputs(outputs_on(net.graph, cache[net.name]), src))
+    watch.enter("compile")
+    ev = evaluator_for(cd.problem)
+    base = _per_net(ev, cd.baseline())  # compiles the evaluator (once: one batch size)
     settings = cfg.settings
     n = len(cd.networks)
+    watch.enter("search")
+    plan = _plan(cfg, cd, watch)
     joint_settings = _share(settings, 0.5 if n > 1 else 1.0)
+    if plan is not None:
+        joint_settings = replace(joint_settings, budget_seconds=plan.search_s, gradient_in_budget=plan.gradient)
     ckdir = Path(out_dir) if out_dir is not None else None
     ck = ckdir / "checkpoint.npz" if ckdir else None
     res = Search(cd.problem, joint_settings, context=_context(cfg, cd)).run(ck, resume=resume and ck is not None and ck.exists(),
                                                   progress=(lambda p: progress("joint", p)) if progress else None)
-    ev = evaluator_for(cd.problem)
+    watch.enter("exact")
     # exact check of the best candidates, in the search's order: a candidate must meet
     # the cost constraints (area, latency, power...) and, measured in onnxruntime, fidelity
     order = _candidates(cd, res, cfg.exact_candidates)
     bound = _fidelity_bound(cd.problem.constraints)
-    cache: dict = {}
     chosen, checks, rejected, viol = None, None, 0, 0.0
-    for idx in order:
+    for idx in budgets.in_time(order, watch, plan):
         v = _violation(ev, idx)
         if v > 0:
             rejected += 1
@@ -183,23 +265,30 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
         checks = exact_check(cd, chosen, cfg, cache)
         viol = _violation(ev, chosen)
     per = _per_net(ev, chosen)
-    base = _per_net(ev, cd.baseline())
     objs = cd.problem.objectives
-    regrets: list[tuple[float | None, float | None]] = [(None, None)] * n
-    if n > 1:
+    regrets = [regret.Regret(None, None)] * n
+    if n > 1 and plan is not None and not plan.alone_fits(watch):
+        regrets = [regret.not_measured(net.name) for net in cd.networks]
+    elif n > 1:
+        watch.enter("regret")
         regrets = []
         for i, net in enumerate(cd.networks):
-            cfg_i = replace(cfg, models=(cfg.models[i],) if i < len(cfg.models) else cfg.models)
+            cfg_i = for_model(cfg, i)
             cd_i = build(cfg_i, [net])
             s_i = _share(settings, 0.5 / n)
+            if plan is not None:
+                s_i = replace(s_i, budget_seconds=plan.alone_seconds(watch.budget.left(), n - i),
+                              gradient_in_budget=plan.alone_gradient)
             ck_i = ckdir / f"checkpoint-{net.name}.npz" if ckdir else None
-            r_i = Search(cd_i.problem, s_i, context=_context(cfg_i, cd_i)).run(ck_i, resume=resume and ck_i is not None and ck_i.exists(),
-                                                progress=(lambda p, nm=net.name: progress(nm, p)) if progress else None)
-            alone = float(np.exp(r_i.best_obj[0]))
-            shared = _objective_of(objs, per[i])
-            regrets.append((shared / alone - 1.0, alone))
+            r_i = Search(cd_i.problem, s_i, evaluator=regret.alone_evaluator(cd, cd_i, i),
+                         context=_context(cfg_i, cd_i)).run(
+                ck_i, resume=resume and ck_i is not None and ck_i.exists(),
+                progress=(lambda p, nm=net.name: progress(nm, p)) if progress else None)
+            regrets.append(regret.assess(net.name, _objective_of(objs, per[i]), float(np.exp(r_i.best_obj[0])),
+                                         r_i.feasible, r_i.evals))
     nets = tuple(NetworkOutcome(net.name, per[i], base[i], cd.model_knobs_of(chosen)[i], checks[i][1].as_dict(),
-                                regrets[i][0], regrets[i][1], checks[i][0]) for i, net in enumerate(cd.networks))
+                                regrets[i].value, regrets[i].alone_objective, checks[i][0], regrets[i].note)
+                 for i, net in enumerate(cd.networks))
     front = []
     for g, o in zip(res.front.genomes, res.front.obj):
         front.append({"hardware": cd.hardware(g), "objectives": {ob.text or str(ob.terms): float(np.exp(v))
@@ -207,14 +296,77 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
                       "metrics": _per_net(ev, g)})
     geo = float(np.exp(np.mean([np.log(_objective_of(objs, m)) for m in per])))
     return RunOutcome(cfg, cd, res, chosen, cd.hardware(chosen), geo, nets, front, rejected,
-                      feasible=viol <= 0, violation=viol)
+                      feasible=viol <= 0, violation=viol, warnings=tuple(found), timing=watch.timing(plan))
+
+
+# ---- the time budget (search/budget.py) ----------------------------------------------
+def _calibration_phase(cfg: RunConfig, i: int, graph: Any, watch: budgets.Stopwatch) -> None:
+    """Begin model ``i``'s calibration, announcing it first when it cannot fit in the budget."""
+    watch.enter("calibration")
+    clock = watch.budget
+    if clock.seconds is None or cfg.model_knobs == "none":
+        return
+    size = budgets.ModelSize.of(graph)
+    after = (budgets.compile_s(len(cfg.models)) + budgets.exact_check_s(size)
+             + budgets.REPORT_S + budgets.outputs_s(size) + budgets.MIN_SEARCH_S)  # this model's, at least
+    note = budgets.calibration_note(codesign.network_name(cfg.models[i]),
+                                    budgets.calibration_s(size, cfg.calibration_samples), clock.left(), after,
+                                    clock.seconds)
+    if note:
+        watch.say(note)
+
+
+def _plan(cfg: RunConfig, cd: codesign.CoDesign, watch: budgets.Stopwatch) -> budgets.Plan | None:
+    """The time plan of what is left of the run (None without a time budget); its notes are said."""
+    clock = watch.budget
+    if clock.seconds is None:
+        return None
+    sizes = [budgets.ModelSize.of(net.graph) for net in cd.networks]
+    calibrated = "calibration" in watch.seconds and cfg.model_knobs != "none"
+    slower = budgets.speed(watch.seconds.get("calibration", 0.0),
+                           sum(budgets.calibration_s(s, cfg.calibration_samples) for s in sizes) if calibrated else 0.0)
+    est = budgets.estimates(sizes, watch.seconds.get("compile", 0.0), slower)
+    plan = budgets.plan(clock.seconds, clock.elapsed(), est, len(cd.networks), cfg.settings.use_gradient)
+    for note in plan.notes:
+        watch.say(note)
+    return plan
+
+
+def calibration_cache(cd: codesign.CoDesign, cfg: RunConfig) -> dict[str, list[dict]]:
+    """Network name -> the calibration inputs of the exact check (``--calibration`` or seeded)."""
+    return {net.name: accuracy.calibration_inputs(net.graph, cfg.calibration, cfg.calibration_samples,
+                                                  seed=cfg.settings.seed) for net in cd.networks}
+
+
+def outputs_on(graph, inputs: Sequence[Mapping[str, np.ndarray]]) -> list[list[np.ndarray]]:
+    """The graph's outputs in onnxruntime on each feed (one session)."""
+    from symbiote.passes.ort_check import session, to_model
+
+    sess = session(to_model(graph))
+    names = {i.name for i in sess.get_inputs()}
+    return [sess.run(None, {k: v for k, v in feeds.items() if k in names}) for feeds in inputs]
+
+
+def _sources(cfg: RunConfig, cd: codesign.CoDesign) -> list[str]:
+    """How each network was given: the model argument, else its source or name."""
+    if len(cfg.models) == len(cd.networks):
+        return list(cfg.models)
+    return [n.source or n.name for n in cd.networks]
 
 
 def _context(cfg: RunConfig, cd: codesign.CoDesign) -> dict[str, Any]:
     """What, beyond the problem's genes and settings, a resumed run must share with the first."""
     return {"backend": cfg.backend, "hw_fixed": dict(cd.hw_fixed), "calibration": cfg.calibration,
-            "prepare": canonical(cfg.prepare),
+            "prepare": canonical(cfg.prepare), "inputs": input_options(cfg),
             "models": {n.name: codesign.workload_digest(n.workload) for n in cd.networks}}
+
+
+def input_options(cfg: RunConfig) -> list[dict[str, Any]]:
+    """Per model, the input shapes and values it is loaded with (JSON-able)."""
+    return [{"model": m,
+             "input_shapes": {k: [int(d) for d in v] for k, v in (_of_model(cfg.input_shapes, i) or {}).items()},
+             "input_values": {k: np.asarray(v).tolist() for k, v in (_of_model(cfg.input_values, i) or {}).items()}}
+            for i, m in enumerate(cfg.models)]
 
 
 def _violation(ev, idx: np.ndarray) -> float:

@@ -11,7 +11,12 @@ Iteration ``i`` draws all its randomness from ``fold_in(PRNGKey(seed), i)``:
 
 Each evaluation of the cost (exact, or relaxed with its gradient) counts against
 ``budget_evals``; the last batch is cut to the budget so the stopping point, and so
-the result, depends on the seed only. ``budget_seconds`` stops on wall-clock time.
+the result, depends on the seed only. ``budget_seconds`` stops on wall-clock time,
+between iterations (the first one always runs: it holds the jit compilation, which
+:mod:`symbiote.search.budget` plans for); ``gradient_in_budget=False`` leaves the
+gradient phases out when a time budget cannot pay for their compilation (a budget
+decision like ``budget_seconds``, so not part of the fingerprint: a resumed run may
+decide otherwise).
 The state is checkpointed (atomically) at least every ``checkpoint_every_s``;
 ``resume=True`` reloads it and continues to the same end as an uninterrupted run.
 """
@@ -47,6 +52,7 @@ class SearchSettings:
     gradient: GradientSettings = GradientSettings()
     local_search: bool = True
     use_gradient: bool = True
+    gradient_in_budget: bool = True      # False: the time budget cannot pay for the gradient's compile
     checkpoint_every_s: float = 30.0
     archive_size: int = 256
 
@@ -55,7 +61,7 @@ class SearchSettings:
         constraints, and the caller's ``context``: backend, fixed knobs, models...), so a
         mismatched resume can name what differs."""
         d = asdict(self)
-        for k in ("budget_evals", "budget_seconds", "checkpoint_every_s"):
+        for k in ("budget_evals", "budget_seconds", "gradient_in_budget", "checkpoint_every_s"):
             d.pop(k)
         parts: dict[str, Any] = {"settings": d,
                                  "genes": [(g.name, g.values) for g in problem.space.genes],
@@ -119,7 +125,8 @@ class Search:
         self.problem = problem
         self.settings = settings
         self.evaluator = evaluator or evaluator_for(problem)
-        self.grad = gradient_phase_for(problem, settings.gradient) if settings.use_gradient else None
+        use = settings.use_gradient and settings.gradient_in_budget
+        self.grad = gradient_phase_for(problem, settings.gradient) if use else None
         self.root = jax.random.PRNGKey(settings.seed)
 
         self.fingerprint = settings.fingerprint(problem, context)
@@ -177,7 +184,7 @@ class Search:
         elif st.pop is None or len(st.pop.genomes) == 0:
             g, o, v = self._evaluate(st, space.sample_anchored(k_init, s.population))
             st.pop = evo.tell(evo.Population(g[:0], o[:0], v[:0]), g, o, v, s.population)
-        elif s.use_gradient and st.iteration % s.grad_every == 0:
+        elif self.grad is not None and st.iteration % s.grad_every == 0:
             half = s.grad_starts // 2
             top = st.pop.genomes[:half]
             starts = np.concatenate([top, space.sample_anchored(k_init, s.grad_starts - len(top))])
@@ -245,7 +252,8 @@ class Search:
         t0 = time.perf_counter()
         last_ckpt = t0
         done_iters = 0
-        while self._remaining(st) > 0 and not self._out_of_time(st, t0):
+        # with a time budget the first iteration always runs, so there is a result to return
+        while self._remaining(st) > 0 and (st.iteration == 0 or not self._out_of_time(st, t0)):
             self.step(st)
             now = time.perf_counter()
             st.history.append((st.evals, round(st.elapsed_s + now - t0, 4), self._best_value(st)))

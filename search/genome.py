@@ -115,6 +115,18 @@ class GenomeSpace:
     def n_points(self) -> float:
         return float(np.prod(self.sizes.astype(np.float64)))
 
+    def positions_of(self, sub: "GenomeSpace") -> np.ndarray:
+        """Where each gene of ``sub`` (a space of some of these genes, e.g. one network's
+        problem of a multi-model one) sits in this space: int[sub.dim], matched by name."""
+        where = {g.name: i for i, g in enumerate(self.genes)}
+        out = []
+        for g in sub.genes:
+            i = where.get(g.name)
+            if i is None or self.genes[i].values != g.values:
+                raise SearchError(f"knob {g.name!r} is not a knob of this genome with the same legal values")
+            out.append(i)
+        return np.array(out, np.int64)
+
     # ---- legal genomes ------------------------------------------------------------
     def default(self) -> np.ndarray:
         return np.array([g.default for g in self.genes], np.int32)

@@ -1,8 +1,12 @@
 """What a search leaves in its output folder (every file written atomically).
 
 * ``result.json``: the best design (hardware knobs, model knobs, metrics per network,
-  the exact accuracy check, regret in multi-model mode), the baseline, the Pareto front,
-  the run's settings and seed, the convergence history;
+  the exact accuracy check, regret in multi-model mode, with ``regret_note`` saying why
+  when it is unreliable), the baseline, the Pareto front, ``timing`` (seconds per phase,
+  the ``--budget-seconds`` plan and what was announced about it),
+  the run's settings (with each model's input shapes and values) and seed, the
+  convergence history, and ``warnings``: degenerate inputs found before the search
+  (``{"kind", "model", "message"}``, :mod:`symbiote.search.degenerate`);
 * ``hardware.yaml``: the design, loadable by ``symbiote cost MODEL --hw hardware.yaml``;
 * ``<network>.onnx`` per network: the reshaped model, re-read and run in onnxruntime
   after writing;
@@ -22,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from symbiote.fileio import write_text
-from symbiote.search.api import RunOutcome
+from symbiote.search.api import RunOutcome, input_options
 
 
 
@@ -48,12 +52,13 @@ def result_dict(o: RunOutcome) -> dict[str, Any]:
         "objective": o.objective,
         "feasible": o.feasible,
         "violation": o.violation,
+        "warnings": [w.as_dict() for w in o.warnings],
         "objectives": [ob.text for ob in o.codesign.problem.objectives],
         "constraints": [str(c) for c in o.codesign.problem.constraints],
         "best": {
             "hardware": o.hardware,
             "networks": {n.name: {"model_knobs": n.model_knobs, "metrics": n.metrics, "baseline": n.baseline,
-                                  "accuracy": n.accuracy, "regret": n.regret,
+                                  "accuracy": n.accuracy, "regret": n.regret, "regret_note": n.regret_note,
                                   "alone_objective": n.alone_objective} for n in o.networks},
         },
         "pareto_front": o.front,
@@ -62,10 +67,12 @@ def result_dict(o: RunOutcome) -> dict[str, Any]:
                      "model_knobs": cfg.model_knobs, "population": s.population, "grad_starts": s.grad_starts,
                      "grad_every": s.grad_every, "gradient": asdict(s.gradient), "bits_choices": list(cfg.bits_choices),
                      "hw_fixed": dict(o.codesign.hw_fixed), "calibration": cfg.calibration,
-                     "calibration_samples": cfg.calibration_samples, "prepare": cfg.prepare},
+                     "calibration_samples": cfg.calibration_samples, "prepare": cfg.prepare,
+                     "inputs": input_options(cfg)},
         "seed": s.seed,
         "search": {"evaluations": o.result.evals, "seconds": o.result.elapsed_s, "iterations": o.result.iterations,
                    "genes": o.codesign.space.dim, "space_size": o.codesign.space.n_points()},
+        "timing": o.timing.as_dict() if o.timing is not None else None,
         "history": [list(h) for h in o.result.history],
     })
 

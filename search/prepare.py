@@ -11,16 +11,17 @@ conformance suite checks that).
 
 On zoo:mobilenet_v2 at one systolic design (``--set rows=102 --set cols=17 --set
 dataflow=os --set ifmap_sram_kb=8 --set filter_sram_kb=96 --set ofmap_sram_kb=8 --set
-vector_width=32``), ``symbiote cost`` gives EDP 3.692e7 pJ*s with DRAM 7036 of 7645 uJ
-(92%); after ``symbiote transform zoo:mobilenet_v2 -p canonicalize,fold-bn,fuse-activations``
-it gives 1.311e7 pJ*s with DRAM 2870 of 3424 uJ (84%).
+vector_width=32``), ``symbiote cost --prepare none`` gives EDP 3.692e7 pJ*s with DRAM 7036
+of 7645 uJ (92%); prepared (``symbiote cost``'s default, as the search does, the same as
+``symbiote transform zoo:mobilenet_v2 -p canonicalize,fold-bn,fuse-activations``) it gives
+1.311e7 pJ*s with DRAM 2870 of 3424 uJ (84%).
 """
 
 from __future__ import annotations
 
 from symbiote.errors import SearchError, SymbioteError
 
-#: exact passes run on every model before a search (``RunConfig.prepare`` / ``--prepare``)
+#: exact passes run on every model before a search or ``symbiote cost`` (``RunConfig.prepare`` / ``--prepare``)
 DEFAULT_PREPARE = "canonicalize,fold-bn,fuse-activations"
 
 

@@ -7,8 +7,11 @@ used by the gradient phase. Scores are unit-free:
 * objective k = mean over networks of log(objective_k) = log of the geometric mean;
 * violation = sum over constraints and networks of the constraint's violation.
 
-:class:`Evaluator` jit-compiles the batched scorer once per batch size (batches are
-padded to powers of two) and counts evaluations.
+:class:`Evaluator` jit-compiles one batched function per problem, for one batch size
+(:data:`BATCH`: smaller batches are padded, larger ones cut into batches), that gives
+the scores and the metrics of every network, so a run compiles the exact cost once
+(:mod:`symbiote.search.budget` counts on it); :class:`NetworkEvaluator` reads one
+network's scores from it, for the single-network searches of a multi-model run.
 """
 
 from __future__ import annotations
@@ -36,11 +39,14 @@ class Problem:
     constraints: tuple[Constraint, ...] = ()
     networks: tuple[str, ...] = ("model",)
 
-    def score_metrics(self, m: Metrics) -> tuple[jnp.ndarray, jnp.ndarray]:
+    def network_scores(self, m: Metrics) -> tuple[jnp.ndarray, jnp.ndarray]:
+        """Per network: log objectives f32[K, N] and total constraint violation f32[N]."""
         m = derive(m)
-        obj = jnp.stack([jnp.mean(o.log_value(m)) for o in self.objectives])
-        viol = jnp.sum(total_violation(self.constraints, m))
-        return obj, viol
+        return jnp.stack([o.log_value(m) for o in self.objectives]), total_violation(self.constraints, m)
+
+    def score_metrics(self, m: Metrics) -> tuple[jnp.ndarray, jnp.ndarray]:
+        obj, viol = self.network_scores(m)
+        return jnp.mean(obj, axis=-1), jnp.sum(viol)
 
     def score(self, values: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
         return self.score_metrics(self.evaluate(values))
@@ -49,59 +55,93 @@ class Problem:
         return self.score_metrics(self.relaxed(values))
 
 
-#: batch sizes the evaluator compiles for (a batch is padded to the next one)
-BUCKETS = (64, 512, 4096)
+#: the one batch size the evaluator compiles for: a compile costs seconds (resnet18: ~4 s
+#: here), a padded row microseconds
+BATCH = 512
 
 
-def _bucket(n: int) -> int:
-    for b in BUCKETS:
-        if n <= b:
-            return b
-    return BUCKETS[-1]
+def _finite(obj: np.ndarray, viol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores as float64, a non-finite design marked infinitely bad."""
+    obj, viol = obj.astype(np.float64), viol.astype(np.float64)
+    bad = ~np.isfinite(obj).reshape(len(obj), -1).all(axis=1) | ~np.isfinite(viol).reshape(len(viol), -1).all(axis=1)
+    obj[bad] = np.inf
+    viol[bad] = np.inf
+    return obj, viol
 
 
 class Evaluator:
-    """Batched exact scoring of legal genomes (int32[P, D]) with an evaluation count."""
+    """Batched exact scoring of legal genomes (int32[P, D])."""
 
-    def __init__(self, problem: Problem, chunk: int = BUCKETS[-1]):
+    def __init__(self, problem: Problem, batch: int = BATCH):
         self.problem = problem
-        self.chunk = chunk
+        self.batch = batch
         space = problem.space
 
         def one(idx):
-            return problem.score(space.decode(idx))
+            m = derive(problem.evaluate(space.decode(idx)))
+            obj, viol = problem.network_scores(m)
+            return obj, viol, m
 
         self._fn = jax.jit(jax.vmap(one))
-        self._metrics = jax.jit(jax.vmap(lambda idx: derive(problem.evaluate(space.decode(idx)))))
+
+    def _run(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Per-network log objectives f32[P, K, N], violations f32[P, N] and metrics {name: f32[P, N]}."""
+        idx = np.asarray(idx, np.int32).reshape(-1, self.problem.space.dim)
+        n = idx.shape[0]
+        parts = []
+        for s in range(0, n, self.batch):
+            part = idx[s: s + self.batch]
+            m = part.shape[0]
+            if m < self.batch:
+                part = np.concatenate([part, np.repeat(part[-1:], self.batch - m, 0)])
+            o, v, mm = self._fn(jnp.asarray(part))
+            parts.append((np.asarray(o)[:m], np.asarray(v)[:m], {k: np.asarray(x)[:m] for k, x in mm.items()}))
+        if not parts:
+            k, nn = len(self.problem.objectives), len(self.problem.networks)
+            return np.zeros((0, k, nn), np.float32), np.zeros((0, nn), np.float32), {}
+        obj = np.concatenate([p[0] for p in parts])
+        viol = np.concatenate([p[1] for p in parts])
+        metrics = {k: np.concatenate([p[2][k] for p in parts]) for k in parts[0][2]}
+        return obj, viol, metrics
+
+    def network_scores(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per network: log objectives f64[P, K, N] and violations f64[P, N] (inf: not finite)."""
+        obj, viol, _ = self._run(idx)
+        return _finite(obj, viol)
 
     def __call__(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        idx = np.asarray(idx, np.int32)
-        n = idx.shape[0]
-        objs, viols = [], []
-        for s in range(0, n, self.chunk):
-            part = idx[s: s + self.chunk]
-            m = part.shape[0]
-            pad = _bucket(m) - m
-            if pad:
-                part = np.concatenate([part, np.repeat(part[-1:], pad, 0)])
-            o, v = self._fn(jnp.asarray(part))
-            objs.append(np.asarray(o)[:m])
-            viols.append(np.asarray(v)[:m])
-        if not objs:
-            k = len(self.problem.objectives)
-            return np.zeros((0, k), np.float32), np.zeros((0,), np.float32)
-        obj = np.concatenate(objs).astype(np.float64)
-        viol = np.concatenate(viols).astype(np.float64)
-        bad = ~np.isfinite(obj).all(axis=1) | ~np.isfinite(viol)
-        obj[bad] = np.inf
-        viol[bad] = np.inf
-        return obj, viol
+        """Log objectives f64[P, K] (mean over networks: the log geomean) and total violation f64[P]."""
+        obj, viol, _ = self._run(idx)
+        return _finite(obj.astype(np.float64).mean(axis=-1), viol.astype(np.float64).sum(axis=-1))
 
     def metrics(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         """Full metrics of a few genomes: {name: f64[P, N]}."""
-        idx = np.asarray(idx, np.int32).reshape(-1, self.problem.space.dim)
-        m = self._metrics(jnp.asarray(idx))
-        return {k: np.asarray(v, np.float64) for k, v in m.items()}
+        return {k: v.astype(np.float64) for k, v in self._run(idx)[2].items()}
+
+
+class NetworkEvaluator:
+    """Network ``i`` of a joint problem scored alone, through the joint problem's evaluator
+    (no compile of its own): a genome of the single-network problem is written into the
+    joint genome at ``positions`` (the other genes stay at ``fill``), and network ``i``'s
+    objectives and violation are read back."""
+
+    def __init__(self, joint: Evaluator, i: int, positions: np.ndarray, fill: np.ndarray):
+        self.joint, self.i = joint, i
+        self.positions = np.asarray(positions, np.int64)
+        self.fill = np.asarray(fill, np.int32)
+
+    def embed(self, idx: np.ndarray) -> np.ndarray:
+        idx = np.asarray(idx, np.int32).reshape(-1, len(self.positions))
+        out = np.repeat(self.fill[None], len(idx), 0)
+        out[:, self.positions] = idx
+        return out
+
+    def __call__(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        obj, viol = self.joint.network_scores(self.embed(idx))
+        return obj[:, :, self.i], viol[:, self.i]
+
+    def metrics(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: v[:, self.i: self.i + 1] for k, v in self.joint.metrics(self.embed(idx)).items()}
 
 
 _EVALUATORS: "weakref.WeakKeyDictionary[Problem, Evaluator]" = weakref.WeakKeyDictionary()

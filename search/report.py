@@ -1,8 +1,9 @@
 """``report.md`` with PNG plots (matplotlib, Agg backend).
 
+Degenerate inputs (:mod:`symbiote.search.degenerate`) come first, under "Warnings".
 Plots: the Pareto front (first two objectives, or latency vs energy of the archive),
 convergence (best objective vs evaluations), per-layer latency and energy before
-(default hardware, model as given) and after (the chosen design), per-layer
+(default hardware, model as prepared) and after (the chosen design), per-layer
 utilization. Images are written atomically like everything else.
 """
 
@@ -27,6 +28,17 @@ def _fmt(x) -> str:
     if isinstance(x, float):
         return f"{x:.4g}"
     return str(x)
+
+
+def _timing_lines(t) -> list[str]:
+    """Where the run's time went (``--budget-seconds``: the plan and what did not fit)."""
+    if t is None:
+        return []
+    head = f"budget {t.budget_s:g} s" if t.budget_s is not None else "no time budget (--budget-evals)"
+    out = ["## Time", "", f"Seconds per phase from the process start ({head}; the files and this report "
+           "come after): " + ", ".join(f"{k} {v:.1f}" for k, v in t.phases.items()), ""]
+    out += [f"- {note}" for note in t.notes]
+    return out + ([""] if t.notes else [])
 
 
 def write_report(o: RunOutcome, out_dir: str | Path) -> Path:
@@ -104,7 +116,7 @@ def write_report(o: RunOutcome, out_dir: str | Path) -> Path:
         axes[2].bar(x + 0.2, np.asarray(a.utilization), 0.4)
         axes[2].set_ylabel("utilization")
         axes[2].set_xlabel("layer (topological order)")
-        axes[0].set_title(f"{net.name}: per layer, default hardware + original model vs the chosen design")
+        axes[0].set_title(f"{net.name}: per layer, default hardware + prepared model vs the chosen design")
         _save(fig, out / f"layers_{net.name}.png")
         plt.close(fig)
         images.append((f"{net.name}: per-layer latency, energy and utilization, before and after",
@@ -122,6 +134,8 @@ def write_report(o: RunOutcome, out_dir: str | Path) -> Path:
              *([f"**WARNING: no design met the constraints; this is the least-violating one found "
                 f"(total violation {o.violation:.3g}). Loosen the constraints or give more budget.**", ""]
                if not o.feasible else []),
+             *(["## Warnings", "", *[f"- **warning** ({w.kind}): {w.message}" for w in o.warnings], ""]
+               if o.warnings else []),
              "## Hardware", "", "| knob | value |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in o.hardware.items()]
     lines += ["", "## Networks", "",
@@ -134,10 +148,15 @@ def write_report(o: RunOutcome, out_dir: str | Path) -> Path:
         lines.append(f"| {n.name} | {b['latency_s'] * 1e3:.4g} -> {m['latency_s'] * 1e3:.4g} "
                      f"| {b['energy_pj'] * 1e-6:.4g} -> {m['energy_pj'] * 1e-6:.4g} "
                      f"| {b['edp']:.4g} -> {m['edp']:.4g} | {m['area_mm2']:.3g} | {m['params']:.4g} "
-                     f"| {_fmt(acc.get('fidelity'))} | {_fmt(acc.get('top1'))} | {_fmt(n.regret)} |")
-    lines += ["", "Before: the template's default hardware running the model as given. Regret (several "
+                     f"| {_fmt(acc.get('fidelity'))} | {_fmt(acc.get('top1'))} "
+                     f"| {n.regret_note.split(':')[0] + ' (below)' if n.regret_note else _fmt(n.regret)} |")
+    lines += ["", "Before: the template's default hardware running the model as prepared (what "
+              "`symbiote cost MODEL` prices). Regret (several "
               "networks): objective of the shared design for this network over the objective of the design "
               "searched for it alone, minus one.", ""]
+    lines += [f"- **regret of {n.name}**: {n.regret_note}" for n in o.networks if n.regret_note]
+    lines += [""] if any(n.regret_note for n in o.networks) else []
+    lines += _timing_lines(o.timing)
     for n in o.networks:
         mk = n.model_knobs
         changed = {k: v for k, v in mk["widths"].items()}

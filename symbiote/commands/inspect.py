@@ -1,7 +1,10 @@
 """``symbiote inspect MODEL``: a per-layer table (name, IR op, ONNX op, output shape, MACs, params) and totals.
 
 MODEL is an ONNX file or ``zoo:NAME`` (see ``symbiote.zoo.names()``). ``--input-shape
-NAME=DIMS`` (e.g. ``pixel_values=1x3x224x224``, repeatable) fixes dynamic input dims.
+NAME=DIMS`` (e.g. ``pixel_values=1x3x224x224``, repeatable) fixes dynamic input dims,
+``--input-value NAME=VALUE`` (e.g. ``sr=16000``) makes an input a constant
+(:mod:`symbiote.commands.modelargs`). A model whose MAC layers' weights are each one
+constant gets a warning on stderr (:func:`symbiote.search.degenerate.constant_weights`).
 ``--json`` prints one JSON object::
 
     {"model", "opset", "inputs": [{"name", "shape", "dtype"}],
@@ -16,46 +19,24 @@ import json
 import sys
 from typing import Any
 
-from symbiote.errors import ShapeError
+from symbiote.commands.modelargs import add_input_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="an ONNX file, or zoo:NAME for a built-in model (e.g. zoo:resnet50)")
-    parser.add_argument(
-        "--input-shape",
-        metavar="NAME=DIMS",
-        action="append",
-        default=[],
-        help="shape of a model input with dynamic dims, e.g. pixel_values=1x3x224x224 (repeatable)",
-    )
+    add_input_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
-def parse_input_shapes(specs: list[str]) -> dict[str, tuple[int, ...]]:
-    """``["x=1x3x224x224"]`` -> ``{"x": (1, 3, 224, 224)}``; raises ShapeError naming the bad spec."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    for spec in specs:
-        name, sep, dims = spec.partition("=")
-        name = name.strip()
-        if not sep or not name or not dims.strip():
-            raise ShapeError(f"--input-shape {spec!r}: expected NAME=DIMS, e.g. pixel_values=1x3x224x224")
-        try:
-            shape = tuple(int(d) for d in dims.strip().lower().replace(",", "x").split("x"))
-        except ValueError:
-            raise ShapeError(f"--input-shape {spec!r}: dims must be integers separated by 'x'") from None
-        bad = [d for d in shape if d <= 0]
-        if bad:
-            raise ShapeError(f"--input-shape {spec!r}: dim {bad[0]} must be positive")
-        if name in shapes:
-            raise ShapeError(f"--input-shape: input {name!r} is given twice")
-        shapes[name] = shape
-    return shapes
-
-
 def report(model: str, graph: Any, stats: Any) -> dict[str, Any]:
-    """The JSON-able report of a loaded graph and its ``graph_stats``."""
+    """The JSON-able report of a loaded graph and its ``graph_stats``.
+
+    Models with control flow also get ``"control_flow"`` (one note per If/Loop/Scan saying
+    how it was costed, or that it was inlined) and ``"subgraph_ops"`` (ONNX op type -> count
+    inside every subgraph); models loaded with ``input_values`` get ``"input_values"``.
+    """
     consts = {id(v) for v in graph.constants.values()}
-    return {
+    rep: dict[str, Any] = {
         "model": model,
         "opset": int(graph.opset.get("", graph.opset.get("ai.onnx", 0))),
         "inputs": [
@@ -81,6 +62,16 @@ def report(model: str, graph: Any, stats: Any) -> dict[str, Any]:
             "opaque": {k: int(v) for k, v in sorted(stats.opaque.items())},
         },
     }
+    inlined = [f"If {d['node']!r}: condition is constant; inlined its {d['branch']}" for d in graph.meta.get("inlined_ifs", ())]
+    notes = inlined + list(getattr(stats, "control_flow", ()))
+    if notes:
+        rep["control_flow"] = notes
+    sub_ops = getattr(stats, "subgraph_ops", {})
+    if sub_ops:
+        rep["subgraph_ops"] = {k: int(v) for k, v in sorted(sub_ops.items())}
+    if graph.meta.get("input_values"):
+        rep["input_values"] = dict(graph.meta["input_values"])
+    return rep
 
 
 def _human(n: int) -> str:
@@ -101,7 +92,7 @@ def print_table(rep: dict[str, Any], file: Any = None) -> None:
     out = file or sys.stdout
     console = Console(file=out, width=max(120, Console(file=out).width), highlight=False)
     inputs = ", ".join(f"{i['name']}:{i['dtype']}[{_shapes_text([i['shape']])}]" for i in rep["inputs"])
-    console.print(f"model {rep['model']}  opset {rep['opset']}  inputs {inputs}")
+    console.print(f"model {rep['model']}  opset {rep['opset']}  inputs {inputs}", markup=False)
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     for col, justify in (("name", "left"), ("op", "left"), ("onnx_op", "left"), ("output shape", "left"), ("MACs", "right"), ("params", "right")):
         table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
@@ -114,14 +105,23 @@ def print_table(rep: dict[str, Any], file: Any = None) -> None:
         console.print("opaque ops: " + ", ".join(f"{k} x{v}" for k, v in t["opaque"].items()))
     else:
         console.print("opaque ops: none")
+    if rep.get("input_values"):
+        console.print("input values: " + ", ".join(f"{k}={v}" for k, v in rep["input_values"].items()))
+    if rep.get("subgraph_ops"):
+        console.print("ops inside subgraphs: " + ", ".join(f"{k} x{v}" for k, v in rep["subgraph_ops"].items()))
+    if rep.get("control_flow"):
+        console.print("control flow:")
+        for note in rep["control_flow"]:
+            console.print(f"  {note}", markup=False)
 
 
 def run(args: argparse.Namespace) -> int:
-    from symbiote.frontend import load
+    from symbiote.commands.modelargs import load_model, print_warnings
     from symbiote.ir.analysis import graph_stats
+    from symbiote.search.degenerate import constant_weights
 
-    shapes = parse_input_shapes(args.input_shape)
-    graph = load(args.model, input_shapes=shapes or None)
+    graph = load_model(args, args.model)
+    print_warnings(constant_weights(graph, args.model))
     rep = report(args.model, graph, graph_stats(graph))
     if args.json:
         print(json.dumps(rep))

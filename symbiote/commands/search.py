@@ -4,20 +4,29 @@ the accelerator.
 Writes ``result.json``, ``hardware.yaml``, one reshaped ``<model>.onnx`` per network,
 ``pareto.csv`` and ``report.md`` (with PNG plots) into ``-o DIR``; checkpoints the search
 there at least every 30 s, and ``--resume`` continues a killed run to the same result.
+``--budget-seconds`` is the wall time of the whole command (:mod:`symbiote.search.budget`);
+progress goes to stderr (:mod:`symbiote.commands.progress`).
+
+``--input-shape`` / ``--input-value`` fix inputs of the models, each model its own with a
+``MODEL:`` prefix (:mod:`symbiote.commands.modelargs`). Degenerate inputs (placeholder
+weights, outputs about zero on the calibration inputs, model knobs without an accuracy
+constraint: :mod:`symbiote.search.degenerate`) get a ``warning:`` line on stderr as they
+are found, and go into ``report.md`` and ``result.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 
-from symbiote.search.prepare import DEFAULT_PREPARE
+from symbiote.backends import DEFAULT_BACKEND
+from symbiote.commands.modelargs import add_input_arguments, add_prepare_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("models", metavar="MODEL", nargs="+", help="ONNX files or zoo:NAME (several: one shared design)")
-    parser.add_argument("--backend", "-b", default="systolic", metavar="NAME", help="accelerator template (default systolic)")
+    parser.add_argument("--backend", "-b", default=DEFAULT_BACKEND, metavar="NAME",
+                        help=f"accelerator template (default {DEFAULT_BACKEND})")
     parser.add_argument("--objective", action="append", metavar="OBJ",
                         help="edp (default), latency, energy, area or a product like latency^2*energy; "
                              "repeat for a Pareto search")
@@ -26,11 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-knobs", default="channels+precision",
                         choices=("none", "channels", "precision", "channels+precision"),
                         help="what the search may change in the model (default channels+precision)")
-    parser.add_argument("--prepare", default=DEFAULT_PREPARE, metavar="PIPELINE",
-                        help="exact passes run on each model first, so it is costed as deployed "
-                             f"(default {DEFAULT_PREPARE!r}; 'none': the model as given)")
+    add_prepare_argument(parser)
+    add_input_arguments(parser, several=True)
     parser.add_argument("--bits", default="4,5,6,8,16", help="bit-widths a layer may take (default 4,5,6,8,16)")
-    parser.add_argument("--budget-seconds", type=float, help="stop after this many seconds")
+    parser.add_argument("--budget-seconds", type=float,
+                        help="wall time of the whole run, loading to report (default 60; what cannot fit is said)")
     parser.add_argument("--budget-evals", type=int, help="stop after this many cost evaluations (exactly reproducible)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--set", action="append", default=[], dest="sets", metavar="KNOB=VALUE",
@@ -40,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration", metavar="FILE.npz", help="calibration inputs for the accuracy check "
                         "(arrays named like the model inputs); default: seeded random inputs")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in -o DIR")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress (bars, or log lines off a terminal)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
 
 
@@ -48,11 +57,13 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from symbiote.backends import hwfile
+    from symbiote.commands.modelargs import model_inputs, print_warnings
     from symbiote.errors import SearchError
     from symbiote.search import api
     from symbiote.search.driver import SearchSettings
     from symbiote.search.objectives import parse_constraints, parse_objectives
     from symbiote.search.outputs import write_all
+    from symbiote.search.prepare import parse_prepare
     from symbiote.search.report import write_report
 
     if args.budget_seconds is None and args.budget_evals is None:
@@ -70,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if args.resume and not (out / "checkpoint.npz").exists():
         raise SearchError(f"--resume: no checkpoint in {out}")
+    parse_prepare(args.prepare)  # syntax errors before the (slow) loads
+    inputs = model_inputs(args, args.models)
     cfg = api.RunConfig(
         models=tuple(args.models), backend=args.backend,
         objectives=parse_objectives(args.objective), constraints=parse_constraints(args.constraint),
@@ -77,18 +90,21 @@ def run(args: argparse.Namespace) -> int:
         settings=SearchSettings(seed=args.seed, budget_evals=args.budget_evals, budget_seconds=args.budget_seconds),
         hw_fixed=hwfile.parse_sets(args.sets), free_knobs=tuple(args.free_knob), bits_choices=bits,
         calibration=args.calibration, prepare=args.prepare,
+        input_shapes=tuple(m.shapes for m in inputs), input_values=tuple(m.values for m in inputs),
     )
-    t0 = time.perf_counter()
-    progress, stop = _progress(args.quiet, cfg.settings)
+    clock, shown = _progress(args.quiet, cfg.settings)
     try:
-        outcome = api.run(cfg, out, resume=args.resume, progress=progress)
+        outcome = api.run(cfg, out, resume=args.resume, progress=shown.update, warn=lambda w: print_warnings([w]),
+                          budget=clock)
+        shown.phase("outputs")
     finally:
-        stop()
+        shown.stop()
     write_all(outcome, out)
     report = write_report(outcome, out)
     for n in outcome.networks:
         acc = n.accuracy or {}
-        reg = f", regret {n.regret:+.1%}" if n.regret is not None else ""
+        reg = f", regret {n.regret:+.1%}" if n.regret is not None else \
+            (f", regret {n.regret_note}" if n.regret_note else "")
         print(f"{n.name}: EDP {n.baseline['edp']:.4g} -> {n.metrics['edp']:.4g} pJ*s "
               f"({n.baseline['edp'] / max(n.metrics['edp'], 1e-300):.2f}x), latency {n.metrics['latency_s'] * 1e3:.4g} ms, "
               f"area {n.metrics['area_mm2']:.3g} mm2, fidelity {acc.get('fidelity', float('nan')):.4f}{reg}")
@@ -96,27 +112,20 @@ def run(args: argparse.Namespace) -> int:
     if not outcome.feasible:
         print(f"warning: no design met the constraints; the least-violating one is reported "
               f"(violation {outcome.violation:.3g}); see result.json 'feasible'")
-    print(f"done in {time.perf_counter() - t0:.1f} s ({outcome.result.evals} evaluations); report: {report}")
+    budget = f" of a {clock.seconds:g} s budget" if clock.seconds is not None else ""
+    print(f"done in {clock.elapsed():.1f} s{budget} ({outcome.result.evals} evaluations); report: {report}")
     return 0
 
 
 def _progress(quiet: bool, settings):
-    if quiet or not sys.stderr.isatty():
-        return None, lambda: None
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    """The run's clock (from the process start, ``budget.command_start``: ``--budget-seconds``
+    covers the whole run) and its progress display on stderr (:mod:`symbiote.commands.progress`:
+    bars on a terminal, else log lines every few seconds; nothing with ``--quiet``)."""
+    from symbiote.commands.progress import reporter
+    from symbiote.search.budget import Budget, command_start
 
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
-                   TimeElapsedColumn(), transient=False)
-    bar.start()
-    tasks: dict[str, int] = {}
-    total = settings.budget_evals if settings.budget_evals is not None else settings.budget_seconds
-
-    def update(phase: str, p) -> None:
-        if phase not in tasks:
-            tasks[phase] = bar.add_task(phase, total=total, info="")
-        done = p.evals if settings.budget_evals is not None else p.elapsed_s
-        best = f"{p.best:.4g}" if p.best != float("inf") else "none feasible yet"
-        bar.update(tasks[phase], completed=done,
-                   info=f"{p.evals} evals, best {best}, front {p.front_size}")
-
-    return update, bar.stop
+    start = command_start()
+    shown = reporter(quiet, settings, start)
+    clock = Budget(settings.budget_seconds, start, say=lambda note: print(f"symbiote search: {note}", file=sys.stderr),
+                   phase=shown.phase)
+    return clock, shown

@@ -1,7 +1,8 @@
 """``symbiote transform MODEL -p PIPELINE -o OUT.onnx [--verify] [--json]``.
 
-Runs a pass pipeline (text syntax: see passes/README.md), prints what each pass did and
-MACs/params before and after, writes the result. ``--verify`` runs the original and the
+Runs a pass pipeline (text syntax: see passes/README.md) on MODEL (loaded with
+``--input-shape`` / ``--input-value``: :mod:`symbiote.commands.modelargs`), prints what
+each pass did and MACs/params before and after, writes the result. ``--verify`` runs the original and the
 result in onnxruntime on the same seeded random inputs and prints the max abs/rel
 difference (and the cosine similarity of the outputs when this run was not exact: a pass
 such as ``resize-channels`` that only grew channels counts as exact, see
@@ -19,12 +20,14 @@ import argparse
 import json
 from typing import Any
 
+from symbiote.commands.modelargs import add_input_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="an ONNX file, or zoo:NAME for a built-in model")
     parser.add_argument("-p", "--pipeline", required=True, help='passes, e.g. "canonicalize,fold-bn,prune(ratio=0.3)"')
     parser.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="where to write the result")
-    parser.add_argument("--input-shape", metavar="NAME=DIMS", action="append", default=[], help="fix a dynamic input shape, e.g. x=1x3x224x224 (repeatable)")
+    add_input_arguments(parser)
     parser.add_argument("--verify", action="store_true", help="compare original and result in onnxruntime")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs used by --verify (default 0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -42,13 +45,12 @@ def _short(info: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from symbiote.commands.inspect import parse_input_shapes
-    from symbiote.frontend import load
+    from symbiote.commands.modelargs import load_model
     from symbiote.frontend.save import save
     from symbiote.passes import parse_pipeline
 
     pipeline = parse_pipeline(args.pipeline)  # syntax errors before the (slow) load
-    graph = load(args.model, parse_input_shapes(args.input_shape) or None)
+    graph = load_model(args, args.model)
     result = pipeline(graph)
     out = save(result.graph, args.output)
     report: dict[str, Any] = {

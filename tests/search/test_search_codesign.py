@@ -100,8 +100,11 @@ def test_cli_search_runs_and_rejects_bad_input(tmp_path, capsys):
     assert main(["cost", str(out / "tiny_cnn.onnx"), "--hw", str(out / "hardware.yaml"), "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
     assert got["totals"]["edp"] == pytest.approx(first["networks"]["tiny_cnn"]["metrics"]["edp"], rel=1e-4)
-    # the model as exported costs more on the same hardware (a round trip per batch norm / activation)
+    # `symbiote cost` prepares the model as the search does, so the model as exported prices
+    # the same; left unprepared it costs more (a round trip per batch norm / activation)
     assert main(["cost", "zoo:tiny_cnn", "--hw", str(out / "hardware.yaml"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["edp"] == pytest.approx(got["totals"]["edp"], rel=1e-4)
+    assert main(["cost", "zoo:tiny_cnn", "--hw", str(out / "hardware.yaml"), "--prepare", "none", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["totals"]["edp"] > 1.2 * got["totals"]["edp"]
     # same seed, same result
     out2 = tmp_path / "run2"

@@ -173,6 +173,18 @@ def add_outputs(graph: Graph, g: onnx.GraphProto, values: dict[str, Value], labe
         graph.outputs.append(values[o.name])
 
 
+def add_body(graph: Graph, g: onnx.GraphProto, values: dict[str, Value], base_dir: Path | None, label: str) -> set[str]:
+    """The nodes and outputs of ``g`` added to ``graph`` (whose inputs and constants are in
+    ``values``), sorted topologically; returns the outer names its subgraphs read."""
+    keep = add_nodes(graph, g, values, base_dir, label)
+    add_outputs(graph, g, values, label)
+    try:
+        graph.sort()
+    except InvalidModelError as e:
+        raise InvalidModelError(f"{label}: {e}") from None
+    return keep
+
+
 def _claim(values: dict[str, Value], name: str, node: onnx.NodeProto, label: str) -> None:
     if name in values:
         raise InvalidModelError(f"{label}: value {name!r} is produced twice (again by node {node.name or node.op_type!r})")

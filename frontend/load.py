@@ -22,8 +22,8 @@ import onnx
 from google.protobuf.message import DecodeError
 from numpy.typing import ArrayLike
 
-from symbiote.errors import InvalidModelError, ModelLoadError, SymbioteError
-from symbiote.frontend.build import add_initializers, add_nodes, add_outputs, declared
+from symbiote.errors import ModelLoadError, SymbioteError
+from symbiote.frontend.build import add_body, add_initializers, declared
 from symbiote.frontend.external import Raw
 from symbiote.frontend.fold import fold_and_infer
 from symbiote.frontend.inline import inline_constant_ifs
@@ -191,12 +191,7 @@ def lower(
         d.name: (d.dtype, d.dims) for vi in list(g.input) + list(g.value_info) + list(g.output)
         if (d := declared(vi)).dims is not None
     }
-    keep = add_nodes(graph, g, values, base_dir, label)
-    add_outputs(graph, g, values, label)
-    try:
-        graph.sort()
-    except InvalidModelError as e:
-        raise InvalidModelError(f"{label}: {e}") from None
+    keep = add_body(graph, g, values, base_dir, label)
     try:
         fold_and_infer(graph, frozenset(keep))
         inline_constant_ifs(graph)

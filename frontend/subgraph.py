@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 import onnx
 
 from symbiote.errors import InvalidModelError
-from symbiote.frontend.build import add_initializers, add_nodes, add_outputs, declared, outer_names
+from symbiote.frontend.build import add_body, add_initializers, declared, outer_names
 from symbiote.frontend.fold import fold_and_infer
 from symbiote.ir.graph import Graph, Shape, Value
 
@@ -67,12 +67,7 @@ def lower_body(
     body.meta["declared_shapes"] = {
         vi.name: s for vi in list(proto.value_info) + list(proto.output) if (s := _static(declared(vi).dims)) is not None
     }
-    keep = add_nodes(body, proto, values, None, label)
-    add_outputs(body, proto, values, label)
-    try:
-        body.sort()
-    except InvalidModelError as e:
-        raise InvalidModelError(f"{label}: {e}") from None
+    keep = add_body(body, proto, values, None, label)
     fold_and_infer(body, frozenset(keep) | frozenset(reads))
     body.verify()
     return body

@@ -94,10 +94,16 @@ def _fake_quant(graph: Graph, x: Value, owner: Node, bits: int, amax: float, tag
     return dq.outputs[0]
 
 
-def quantizes_activations(node: Node) -> bool:
-    """Whether ``set-precision`` quantizes this layer's activations: Conv, ConvTranspose, Gemm
-    and MatMul (recurrent layers keep float activations and weights)."""
+def quantizable(node: Node) -> bool:
+    """Whether ``set-precision`` writes this layer at a bit-width, weights and activations:
+    Conv, ConvTranspose, Gemm and MatMul (recurrent layers keep float activations and
+    weights). The search gives a bit-width knob to exactly these layers."""
     return node.onnx_op in _WEIGHT_SLOT
+
+
+def quantizes_activations(node: Node) -> bool:
+    """Whether ``set-precision`` quantizes this layer's activations (see :func:`quantizable`)."""
+    return quantizable(node)
 
 
 def activation_slots(node: Node) -> tuple[int, ...]:

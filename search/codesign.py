@@ -98,9 +98,12 @@ def prepare_network(src: Any, name: str | None = None, input_shapes: Mapping[str
     groups = analyze(graph)
     wl = lower(graph, groups)
     free = tuple(g.id for g in groups.free)
-    compute = {n.name for n in graph.nodes if n.op in ops.COMPUTE}
+    from symbiote.passes.precision import quantizable
+
+    # a bit-width knob only where set-precision writes one: what is priced is what is checked
+    knobbed = {n.name for n in graph.nodes if n.op in ops.COMPUTE and quantizable(n)}
     kinds = np.asarray(wl.kind)
-    macs = tuple(i for i, n in enumerate(wl.names) if kinds[i] == MAC and n in compute
+    macs = tuple(i for i, n in enumerate(wl.names) if kinds[i] == MAC and n in knobbed
                  and float(np.asarray(wl.w_repeat)[i]) == 1.0)
     proxy = build_proxy(graph, groups, free)
     if calibrate:

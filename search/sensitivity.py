@@ -247,14 +247,14 @@ class Prober:
         return _cosine_loss(self.reference, self.run(override))
 
 
-def _digest(weights: Mapping[str, tuple[str, np.ndarray]], inputs: list[dict], names: Sequence[str],
-            probe_bits: int, graph, act_ranges: Mapping[str, Sequence[float]] | None = None) -> str:
-    h = hashlib.sha1(f"{probe_bits}|{'|'.join(names)}|{len(graph.nodes)}".encode())
+def _digest(inputs: list[dict], names: Sequence[str], probe_bits: int, graph,
+            act_ranges: Mapping[str, Sequence[float]] | None = None) -> str:
+    """The cache key: the whole graph's content (every weight, bias and normalization
+    parameter, not only the probed layers' weights), the inputs, layers, bits and ranges."""
+    from symbiote.ir.digest import graph_digest
+
+    h = hashlib.sha1(f"{probe_bits}|{'|'.join(names)}|{graph_digest(graph)}".encode())
     h.update(repr(sorted((k, [float(x) for x in v]) for k, v in (act_ranges or {}).items())).encode())
-    for ln in names:
-        if ln in weights:
-            h.update(weights[ln][0].encode())
-            h.update(np.ascontiguousarray(weights[ln][1]).view(np.uint8)[::97].tobytes())
     for f in inputs:
         for k in sorted(f):
             h.update(k.encode())
@@ -270,7 +270,7 @@ def layer_sensitivities(graph, layer_names: Sequence[str], inputs: list[dict], p
 
     names = tuple(layer_names)
     weights = layer_weights(graph, names)
-    key = _digest(weights, inputs, names, probe_bits, graph, prober.act_ranges if prober else None)
+    key = _digest(inputs, names, probe_bits, graph, prober.act_ranges if prober else None)
     if key in _CACHE:
         c = _CACHE[key]
         return Sensitivities(c.names, c.loss.copy(), c.probe_bits, 0.0)

@@ -25,8 +25,10 @@ to 4 bits spans three orders of magnitude, the classifier being the worst), so
 
 **Exact check** (final candidates): the reshaped model is written with the passes
 (``resize-channels`` + ``set-precision(export_qdq=true)``), run in onnxruntime against
-the original on calibration inputs, and compared: cosine similarity of the outputs
-(the *fidelity*) and top-1 agreement of the first output's last axis.
+the original on the *evaluation* inputs (never the calibration ones:
+:mod:`symbiote.search.samples`), and measured per output (:mod:`symbiote.search.measures`):
+the *fidelity* is the minimum per-output cosine, the *agreement* the minimum top-1
+agreement over outputs holding scores.
 
 **Plugin hook** ``symbiote_evaluate_accuracy(original, candidate, inputs)``: a plugin
 (entry point group ``symbiote.backends``) may return ``{"fidelity": x, "top1": y, ...}``
@@ -244,15 +246,25 @@ def fit_layer_coefs(graph, layer_names: Sequence[str], inputs: list[dict], probe
 # ---------------------------------------------------------------- the exact check
 @dataclass(frozen=True)
 class AccuracyReport:
-    fidelity: float      # cosine similarity of all outputs (1.0 = same)
-    top1: float          # top-1 agreement of the first output over the calibration inputs
+    """The exact check's measures (:mod:`symbiote.search.measures`): ``fidelity`` = the
+    minimum per-output cosine, ``agreement`` = the minimum top-1 agreement over score
+    outputs (None: no score output), per-output measures, their bootstrap 95% intervals."""
+
+    fidelity: float      # min over outputs of the cosine similarity (1.0 = same)
+    top1: float          # = agreement (nan when no output holds scores), kept for plugins and old callers
     max_abs: float
     samples: int
     evaluator: str = "onnxruntime"
+    agreement: float | None = None
+    outputs: tuple[dict[str, Any], ...] = ()             # per output: name, cosine, rel_l2, top1, top5
+    interval: Mapping[str, Any] | None = None            # {"fidelity": [lo, hi], "agreement": [lo, hi] | None}
+    concatenated_cosine: float | None = None             # one cosine over every output (the old measure)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"fidelity": self.fidelity, "top1": self.top1, "max_abs": self.max_abs,
-                "samples": self.samples, "evaluator": self.evaluator}
+        return {"fidelity": self.fidelity, "agreement": self.agreement, "top1": self.top1, "max_abs": self.max_abs,
+                "samples": self.samples, "evaluator": self.evaluator, "outputs": [dict(o) for o in self.outputs],
+                "interval": dict(self.interval) if self.interval is not None else None,
+                "concatenated_cosine": self.concatenated_cosine}
 
 
 def calibration_inputs(graph, path: str | Path | None = None, samples: int = 4, seed: int = 0) -> list[dict]:
@@ -288,25 +300,40 @@ def calibration_inputs(graph, path: str | Path | None = None, samples: int = 4, 
     return feeds
 
 
-def compare(original, candidate, inputs: list[dict]) -> AccuracyReport:
-    """Run both graphs in onnxruntime on every feed; cosine + top-1 agreement."""
+def outputs_of(graph, inputs: Sequence[Mapping[str, np.ndarray]]) -> list[list[np.ndarray]]:
+    """The graph's outputs in onnxruntime on each feed (one session for all of them)."""
+    import onnxruntime as ort
+
+    from symbiote.passes.ort_check import session, to_model
+
+    sess = session(to_model(graph))
+    names = {i.name for i in sess.get_inputs()}
+    quiet = ort.RunOptions()
+    quiet.log_severity_level = 4
+    return [sess.run(None, {k: v for k, v in feeds.items() if k in names}, quiet) for feeds in inputs]
+
+
+def compare(original, candidate, inputs: list[dict], logits: Sequence[str] = (),
+            reference: list[list[np.ndarray]] | None = None, bootstrap: int = 0, seed: int = 0) -> AccuracyReport:
+    """Run both graphs in onnxruntime on every feed and measure per output
+    (:mod:`symbiote.search.measures`). ``logits``: the score outputs (default: inferred);
+    ``reference``: the original's outputs on ``inputs`` when already known; ``bootstrap``:
+    resamples for the 95% intervals (0: none)."""
+    from symbiote.search import measures
+
     res = plugin_manager().hook.symbiote_evaluate_accuracy(original=original, candidate=candidate, inputs=inputs)
     if res is not None:
-        return AccuracyReport(float(res["fidelity"]), float(res.get("top1", float("nan"))),
-                              float(res.get("max_abs", float("nan"))), len(inputs), str(res.get("evaluator", "plugin")))
-    from symbiote.passes.ort_check import compare_outputs, run
-
-    a_all, b_all, agree = [], [], []
-    for feeds in inputs:
-        a, b = run(original, feeds), run(candidate, feeds)
-        a_all += a
-        b_all += b
-        x, y = np.asarray(a[0]), np.asarray(b[0])
-        if x.ndim >= 1 and x.shape[-1] > 1:
-            agree.append(float(np.mean(np.argmax(x, -1) == np.argmax(y, -1))))
-    c = compare_outputs(a_all, b_all)
-    return AccuracyReport(float(c.cosine), float(np.mean(agree)) if agree else float("nan"), float(c.max_abs),
-                          len(inputs))
+        agree = res.get("agreement", res.get("top1"))
+        return AccuracyReport(float(res["fidelity"]), float("nan") if agree is None else float(agree),
+                              float(res.get("max_abs", float("nan"))), len(inputs), str(res.get("evaluator", "plugin")),
+                              agreement=None if agree is None else float(agree))
+    ref = reference if reference is not None else outputs_of(original, inputs)
+    st = measures.stats(ref, outputs_of(candidate, inputs), [v.name for v in original.outputs], logits)
+    m = measures.measure(st)
+    return AccuracyReport(m.fidelity, float("nan") if m.agreement is None else m.agreement, m.max_abs, m.samples,
+                          agreement=m.agreement, outputs=tuple(o.as_dict() for o in m.outputs),
+                          interval=measures.interval(st, bootstrap, seed) if bootstrap else None,
+                          concatenated_cosine=m.concatenated_cosine)
 
 
 def reshape_pipeline(widths: Mapping[str, int], bits: Mapping[str, int] | None, default_bits: int = 8,

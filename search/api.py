@@ -3,8 +3,9 @@
 :func:`run` loads the networks, builds the genome and the problem
 (:mod:`symbiote.search.codesign`), runs the search (:mod:`symbiote.search.driver`),
 checks the best candidates exactly (the reshaped model run in onnxruntime against the
-original: :mod:`symbiote.search.accuracy`; a candidate whose measured fidelity misses a
-``fidelity>=`` constraint is dropped for the next one) and, with several networks,
+original on the evaluation samples, :mod:`symbiote.search.samples`, measured per output,
+:mod:`symbiote.search.measures`; the verdict comes from the cost metrics and the
+*measured* fidelity and agreement, never from the proxy: :func:`decide`) and, with several networks,
 searches each network alone to report its *regret*: how much worse (objective ratio
 minus one) the shared design is for it than the design searched for it alone.
 
@@ -34,10 +35,10 @@ import numpy as np
 
 from symbiote.backends import DEFAULT_BACKEND
 from symbiote.errors import SearchError
-from symbiote.search import accuracy, budget as budgets, codesign, degenerate, regret
+from symbiote.search import accuracy, budget as budgets, codesign, degenerate, measures, regret, samples, verdict
 from symbiote.search.prepare import DEFAULT_PREPARE, canonical, prepare_graph
 from symbiote.search.driver import Progress, Search, SearchResult, SearchSettings
-from symbiote.search.objectives import Constraint, Objective, derive
+from symbiote.search.objectives import Constraint, Objective, derive, search_constraints, with_accuracy_floor
 from symbiote.search.problem import evaluator_for
 
 #: continuous technology knobs held at their defaults unless freed (``--free-knob``):
@@ -60,6 +61,12 @@ class RunConfig:
     bits_choices: tuple[int, ...] = codesign.DEFAULT_BITS
     calibration: str | None = None
     calibration_samples: int = 4
+    #: the evaluation samples (search/samples.py): ``--eval-data FILE.npz``, else the second
+    #: half of ``--calibration``, else ``eval_samples`` seeded random inputs
+    eval_data: str | None = None
+    eval_samples: int = samples.EVAL_SAMPLES
+    logits: tuple[str, ...] = ()         # outputs holding scores (--logits; default: inferred)
+    accuracy_floor: bool = True          # fidelity/agreement>=0.99 when model knobs are on and unbounded
     exact_candidates: int = 6
     #: per model (parallel to ``models``), the ``load`` arguments: input name -> shape, and
     #: input name -> value (the input becomes a constant); one mapping applies to every model
@@ -74,7 +81,7 @@ class NetworkOutcome:
     metrics: dict[str, float]            # of the chosen design
     baseline: dict[str, float]           # default hardware, model as prepared (= `symbiote cost MODEL`)
     model_knobs: dict[str, Any]
-    accuracy: dict[str, Any] | None      # exact check (onnxruntime)
+    accuracy: dict[str, Any] | None      # exact check (onnxruntime, evaluation samples) + the proxy's estimate
     regret: float | None = None          # objective(shared design) / objective(alone) - 1; None: unreliable
     alone_objective: float | None = None
     graph: Any = None                    # the reshaped ir.Graph
@@ -95,13 +102,18 @@ class RunOutcome:
     feasible: bool = True                # the chosen design meets every constraint
     violation: float = 0.0               # its total constraint violation (0 when feasible)
     warnings: tuple[degenerate.Degenerate, ...] = ()  # degenerate inputs (search/degenerate.py)
+    constraints: tuple[Constraint, ...] = ()  # as applied: the user's, plus the accuracy floor when it applies
+    floor: tuple[Constraint, ...] = ()        # the accuracy floor added (empty: none)
     timing: budgets.Timing | None = None  # measured phases, the time plan and its notes (budget.py)
 
 
 def _per_net(ev, idx: np.ndarray) -> list[dict[str, float]]:
+    """Per network, the evaluator's metrics of one design; the proxy's fidelity (an
+    estimated cosine) clipped to [-1, 1]."""
     m = ev.metrics(idx[None])
     n = next(iter(m.values())).shape[-1]
-    return [{k: float(v[0, i]) for k, v in m.items()} for i in range(n)]
+    return [{k: float(np.clip(v[0, i], -1.0, 1.0)) if k == "fidelity" else float(v[0, i]) for k, v in m.items()}
+            for i in range(n)]
 
 
 def _objective_of(objs: Sequence[Objective], m: Mapping[str, float]) -> float:
@@ -143,9 +155,9 @@ def prepare(cfg: RunConfig, model: str, graph: Any = None) -> codesign.Network:
     if graph is None:
         graph = load_model(cfg, cfg.models.index(model))
     graph = prepare_graph(graph, cfg.prepare)
-    # the exact check's inputs: the probes run on the first, activation ranges come from all
-    # of them (as the exact check calibrates its quantizers)
-    inputs = accuracy.calibration_inputs(graph, cfg.calibration, cfg.calibration_samples, seed=cfg.settings.seed)
+    # the calibration samples: the probes run on the first, activation ranges come from all
+    # of them (as the exact check calibrates its quantizers); the evaluation ones stay unseen
+    inputs = split_of(cfg, graph).calibration
     return codesign.prepare_network(model, graph=graph, calibrate=cfg.model_knobs != "none",
                                     calibration_inputs=inputs[:1], range_inputs=inputs)
 
@@ -170,28 +182,57 @@ def build(cfg: RunConfig, networks: Sequence[codesign.Network] | None = None) ->
              if k in template.space and k not in cfg.free_knobs}
     fixed.update(cfg.hw_fixed)
     return codesign.build(template, nets, model_knobs=cfg.model_knobs, objectives=cfg.objectives or
-                          (Objective.parse("edp"),), constraints=cfg.constraints, hw_grids=cfg.hw_grids,
+                          (Objective.parse("edp"),), constraints=search_constraints(constraints_of(cfg)[0]),
+                          hw_grids=cfg.hw_grids,
                           hw_fixed=fixed, bits_choices=cfg.bits_choices)
 
 
-def _fidelity_bound(constraints: Sequence[Constraint]) -> float | None:
-    b = [c.bound for c in constraints if c.metric == "fidelity" and c.op == ">="]
-    return max(b) if b else None
+def constraints_of(cfg: RunConfig) -> tuple[tuple[Constraint, ...], tuple[Constraint, ...]]:
+    """The run's constraints (the user's plus the accuracy floor, when it applies) and the floor added."""
+    return with_accuracy_floor(cfg.model_knobs, cfg.constraints, cfg.accuracy_floor)
+
+
+def split_of(cfg: RunConfig, graph) -> samples.Split:
+    """The network's calibration and evaluation samples (search/samples.py)."""
+    return samples.split(graph, cfg.calibration, cfg.eval_data, cfg.calibration_samples, cfg.eval_samples,
+                         seed=cfg.settings.seed)
+
+
+@dataclass
+class Samples:
+    """A network's samples and the original's outputs on the evaluation ones (computed once)."""
+
+    split: samples.Split
+    reference: list[list[np.ndarray]] | None = None
 
 
 def exact_check(cd: codesign.CoDesign, idx: np.ndarray, cfg: RunConfig,
                 inputs_cache: dict) -> list[tuple[Any, accuracy.AccuracyReport]]:
-    """Write each network's reshaped model with the passes and compare it in onnxruntime."""
+    """Write each network's reshaped model with the passes (activation ranges from the
+    calibration samples) and measure it in onnxruntime on the evaluation samples."""
     out = []
     for net, mk in zip(cd.networks, cd.model_knobs_of(idx)):
         widths = {k: v for k, v in mk["widths"].items()
                   if v != net.groups.groups[net.free_ids[net.group_names.index(k)]].width}
         if net.name not in inputs_cache:
-            inputs_cache[net.name] = accuracy.calibration_inputs(net.graph, cfg.calibration,
-                                                                 cfg.calibration_samples, seed=cfg.settings.seed)
-        graph = accuracy.apply_model_knobs(net.graph, widths, mk["bits"], inputs=inputs_cache[net.name])
-        out.append((graph, accuracy.compare(net.graph, graph, inputs_cache[net.name])))
+            inputs_cache[net.name] = Samples(split_of(cfg, net.graph))
+        smp = inputs_cache[net.name]
+        if smp.reference is None:
+            smp.reference = accuracy.outputs_of(net.graph, smp.split.evaluation)
+        graph = accuracy.apply_model_knobs(net.graph, widths, mk["bits"], inputs=smp.split.calibration)
+        out.append((graph, accuracy.compare(net.graph, graph, smp.split.evaluation, logits=cfg.logits,
+                                            reference=smp.reference, bootstrap=measures.BOOTSTRAP,
+                                            seed=cfg.settings.seed)))
     return out
+
+
+def check_logits(logits: Sequence[str], graphs: Sequence[Any]) -> None:
+    """``--logits`` names must each be an output of some model."""
+    outputs = {v.name for g in graphs for v in g.outputs}
+    unknown = [n for n in logits if n not in outputs]
+    if unknown:
+        raise SearchError(f"--logits {', '.join(unknown)}: not an output of the model(s); outputs: "
+                          f"{', '.join(sorted(outputs))}")
 
 
 def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
@@ -209,7 +250,8 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
             if warn is not None:
                 warn(w)
 
-    emit(degenerate.unconstrained_accuracy(cfg.model_knobs, cfg.constraints))
+    constraints, floor = constraints_of(cfg)
+    emit(degenerate.unconstrained_accuracy(cfg.model_knobs, cfg.constraints, floor))
     if networks is None:
         networks = []
         for i, m in enumerate(cfg.models):
@@ -223,9 +265,10 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
             emit(degenerate.constant_weights(net.graph, net.source or net.name))
     watch.enter("build")
     cd = build(cfg, networks)
+    check_logits(cfg.logits, [net.graph for net in cd.networks])
     cache = calibration_cache(cd, cfg)
     for net, src in zip(cd.networks, _sources(cfg, cd)):
-        emit(degenerate.zero_outputs(outputs_on(net.graph, cache[net.name]), src))
+        emit(degenerate.zero_outputs(outputs_on(net.graph, cache[net.name].split.calibration), src))
     watch.enter("compile")
     ev = evaluator_for(cd.problem)
     base = _per_net(ev, cd.baseline())  # compiles the evaluator (once: one batch size)
@@ -241,29 +284,31 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
     res = Search(cd.problem, joint_settings, context=_context(cfg, cd)).run(ck, resume=resume and ck is not None and ck.exists(),
                                                   progress=(lambda p: progress("joint", p)) if progress else None)
     watch.enter("exact")
-    # exact check of the best candidates, in the search's order: a candidate must meet
-    # the cost constraints (area, latency, power...) and, measured in onnxruntime, fidelity
+    # exact check of the best candidates, in the search's order: a candidate must meet the
+    # cost constraints (area, latency, power...) and, measured in onnxruntime on the
+    # evaluation samples, the accuracy ones; the proxy's estimate decides nothing here
     order = _candidates(cd, res, cfg.exact_candidates)
-    bound = _fidelity_bound(cd.problem.constraints)
-    chosen, checks, rejected, viol = None, None, 0, 0.0
+    tried: list[tuple[np.ndarray, list, tuple[float, float]]] = []
+    rejected = 0
     for idx in budgets.in_time(order, watch, plan):
-        v = _violation(ev, idx)
-        if v > 0:
+        cv = verdict.cost_violation(_per_net(ev, idx), constraints)
+        if cv > 0:
             rejected += 1
             continue
         checks_i = exact_check(cd, idx, cfg, cache)
-        if bound is None or all(r.fidelity >= bound for _, r in checks_i):
-            chosen, checks = idx, checks_i
+        tried.append((idx, checks_i, (cv, verdict.measured_of(checks_i, constraints))))
+        if tried[-1][2][1] <= 0:
             break
         rejected += 1
-    if chosen is None:
-        if bound is not None and res.feasible:
-            raise SearchError(f"no candidate met fidelity>={bound} in onnxruntime ({rejected} checked); "
-                              "loosen the constraint or give more budget")
-        # nothing feasible: report the least-bad design, marked infeasible
-        chosen = res.best
-        checks = exact_check(cd, chosen, cfg, cache)
-        viol = _violation(ev, chosen)
+    if (not tried or tried[-1][2][1] > 0) and not any(np.array_equal(t[0], res.best) for t in tried):
+        # nothing met every constraint: the search's best is measured too, and the least
+        # violating of those measured is reported, marked infeasible
+        checks_b = exact_check(cd, res.best, cfg, cache)
+        tried.append((res.best, checks_b, (verdict.cost_violation(_per_net(ev, res.best), constraints),
+                                           verdict.measured_of(checks_b, constraints))))
+    k, feasible = verdict.decide([t[2] for t in tried])
+    chosen, checks = tried[k][0], tried[k][1]
+    viol = 0.0 if feasible else float(sum(tried[k][2]))
     per = _per_net(ev, chosen)
     objs = cd.problem.objectives
     regrets = [regret.Regret(None, None)] * n
@@ -286,7 +331,8 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
                 progress=(lambda p, nm=net.name: progress(nm, p)) if progress else None)
             regrets.append(regret.assess(net.name, _objective_of(objs, per[i]), float(np.exp(r_i.best_obj[0])),
                                          r_i.feasible, r_i.evals))
-    nets = tuple(NetworkOutcome(net.name, per[i], base[i], cd.model_knobs_of(chosen)[i], checks[i][1].as_dict(),
+    nets = tuple(NetworkOutcome(net.name, per[i], base[i], cd.model_knobs_of(chosen)[i],
+                                verdict.accuracy_dict(checks[i][1], per[i], cache[net.name].split.source),
                                 regrets[i].value, regrets[i].alone_objective, checks[i][0], regrets[i].note)
                  for i, net in enumerate(cd.networks))
     front = []
@@ -296,7 +342,8 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
                       "metrics": _per_net(ev, g)})
     geo = float(np.exp(np.mean([np.log(_objective_of(objs, m)) for m in per])))
     return RunOutcome(cfg, cd, res, chosen, cd.hardware(chosen), geo, nets, front, rejected,
-                      feasible=viol <= 0, violation=viol, warnings=tuple(found), timing=watch.timing(plan))
+                      feasible=feasible, violation=viol, warnings=tuple(found), timing=watch.timing(plan),
+                      constraints=constraints, floor=floor)
 
 
 # ---- the time budget (search/budget.py) ----------------------------------------------
@@ -307,13 +354,19 @@ def _calibration_phase(cfg: RunConfig, i: int, graph: Any, watch: budgets.Stopwa
     if clock.seconds is None or cfg.model_knobs == "none":
         return
     size = budgets.ModelSize.of(graph)
-    after = (budgets.compile_s(len(cfg.models)) + budgets.exact_check_s(size)
+    after = (budgets.compile_s(len(cfg.models)) + budgets.exact_check_s(size, _eval_count(cfg))
+             + budgets.reference_s(size, _eval_count(cfg))
              + budgets.REPORT_S + budgets.outputs_s(size) + budgets.MIN_SEARCH_S)  # this model's, at least
     note = budgets.calibration_note(codesign.network_name(cfg.models[i]),
                                     budgets.calibration_s(size, cfg.calibration_samples), clock.left(), after,
                                     clock.seconds)
     if note:
         watch.say(note)
+
+
+def _eval_count(cfg: RunConfig) -> int:
+    """The evaluation samples a check runs on, as far as known before they are loaded."""
+    return cfg.eval_samples if cfg.calibration is None and cfg.eval_data is None else cfg.eval_samples // 2
 
 
 def _plan(cfg: RunConfig, cd: codesign.CoDesign, watch: budgets.Stopwatch) -> budgets.Plan | None:
@@ -325,17 +378,16 @@ def _plan(cfg: RunConfig, cd: codesign.CoDesign, watch: budgets.Stopwatch) -> bu
     calibrated = "calibration" in watch.seconds and cfg.model_knobs != "none"
     slower = budgets.speed(watch.seconds.get("calibration", 0.0),
                            sum(budgets.calibration_s(s, cfg.calibration_samples) for s in sizes) if calibrated else 0.0)
-    est = budgets.estimates(sizes, watch.seconds.get("compile", 0.0), slower)
+    est = budgets.estimates(sizes, watch.seconds.get("compile", 0.0), slower, _eval_count(cfg))
     plan = budgets.plan(clock.seconds, clock.elapsed(), est, len(cd.networks), cfg.settings.use_gradient)
     for note in plan.notes:
         watch.say(note)
     return plan
 
 
-def calibration_cache(cd: codesign.CoDesign, cfg: RunConfig) -> dict[str, list[dict]]:
-    """Network name -> the calibration inputs of the exact check (``--calibration`` or seeded)."""
-    return {net.name: accuracy.calibration_inputs(net.graph, cfg.calibration, cfg.calibration_samples,
-                                                  seed=cfg.settings.seed) for net in cd.networks}
+def calibration_cache(cd: codesign.CoDesign, cfg: RunConfig) -> dict[str, Samples]:
+    """Network name -> its calibration and evaluation samples (search/samples.py)."""
+    return {net.name: Samples(split_of(cfg, net.graph)) for net in cd.networks}
 
 
 def outputs_on(graph, inputs: Sequence[Mapping[str, np.ndarray]]) -> list[list[np.ndarray]]:
@@ -357,6 +409,7 @@ def _sources(cfg: RunConfig, cd: codesign.CoDesign) -> list[str]:
 def _context(cfg: RunConfig, cd: codesign.CoDesign) -> dict[str, Any]:
     """What, beyond the problem's genes and settings, a resumed run must share with the first."""
     return {"backend": cfg.backend, "hw_fixed": dict(cd.hw_fixed), "calibration": cfg.calibration,
+            "eval_data": cfg.eval_data,
             "prepare": canonical(cfg.prepare), "inputs": input_options(cfg),
             "models": {n.name: codesign.workload_digest(n.workload) for n in cd.networks}}
 
@@ -367,11 +420,6 @@ def input_options(cfg: RunConfig) -> list[dict[str, Any]]:
              "input_shapes": {k: [int(d) for d in v] for k, v in (_of_model(cfg.input_shapes, i) or {}).items()},
              "input_values": {k: np.asarray(v).tolist() for k, v in (_of_model(cfg.input_values, i) or {}).items()}}
             for i, m in enumerate(cfg.models)]
-
-
-def _violation(ev, idx: np.ndarray) -> float:
-    """Total constraint violation of one design (0 when every constraint is met)."""
-    return float(np.asarray(ev(np.asarray(idx)[None])[1])[0])
 
 
 def _share(s: SearchSettings, frac: float) -> SearchSettings:

@@ -62,12 +62,18 @@ ORT_NODE_S = 5e-5
 ORT_GMAC_S = 0.028
 #: the calibration, besides its probes (sessions, passes)
 CALIBRATION_S = 0.5
-#: one exact check: fixed, per node and per million weights (the passes quantize and write
-#: every weight, three sessions load them; measured: resnet18's 11.7 M ~3.6 s, bert_base's
-#: 86 M ~29 s)
+#: one exact check besides its inferences: fixed, per node and per million weights (the
+#: passes quantize and write every weight, one session per graph loads them; measured:
+#: resnet18's 11.7 M ~1 s)
 EXACT_S = 0.5
 EXACT_NODE_S = 0.007
-EXACT_MPARAM_S = 0.24
+EXACT_MPARAM_S = 0.08
+#: quantizer nodes a layer adds to the checked model (weights, input and output activations)
+QDQ_NODES_PER_LAYER = 12
+#: one evaluation sample in a reused session, per GMAC (measured, resnet18 on 2 cores: 0.037 s
+#: float, 0.042 s quantized a sample; the search's samples are not scaled by :func:`speed`,
+#: whose calibration phase is mostly passes and session builds)
+EVAL_GMAC_S = 0.02
 #: writing a network's ``.onnx`` and running it once: per node and per GMAC
 WRITE_NODE_S = 3e-3
 WRITE_GMAC_S = 0.32
@@ -120,10 +126,26 @@ def calibration_s(size: ModelSize, samples: int = 4) -> float:
     return CALIBRATION_S + (2 * size.layers + 5 + samples) * inference_s(size, 12 * size.layers)
 
 
-def exact_check_s(size: ModelSize) -> float:
+def exact_check_s(size: ModelSize, eval_samples: int = 64) -> float:
     """One candidate's exact check (:func:`symbiote.search.api.exact_check`): the passes, the
-    activation ranges, the original and the quantized model run on the calibration inputs."""
+    activation ranges, the quantized model run on the ``eval_samples`` evaluation inputs
+    (the original's outputs on them come once per network: :func:`reference_s`)."""
+    return exact_fixed_s(size) + eval_samples * eval_sample_s(size, QDQ_NODES_PER_LAYER * size.layers)
+
+
+def exact_fixed_s(size: ModelSize) -> float:
+    """An exact check's passes and session, without its inferences."""
     return EXACT_S + EXACT_NODE_S * size.nodes + EXACT_MPARAM_S * size.mparams
+
+
+def eval_sample_s(size: ModelSize, extra_nodes: int = 0) -> float:
+    """One evaluation sample in a reused session (``extra_nodes``: quantizers)."""
+    return ORT_NODE_S * (size.nodes + extra_nodes) + EVAL_GMAC_S * size.gmacs
+
+
+def reference_s(size: ModelSize, eval_samples: int = 64) -> float:
+    """The original's outputs on the evaluation inputs, once per network (the first exact check)."""
+    return eval_samples * eval_sample_s(size)
 
 
 def outputs_s(size: ModelSize) -> float:
@@ -152,15 +174,18 @@ class Estimates:
     outputs_s: float             # result files, the report, the exit
     gradient_s: float            # compiling the joint problem's gradient phase
     alone_gradient_s: float = 0.0  # compiling one single-network problem's gradient phase
+    reference_s: float = 0.0     # the originals' outputs on the evaluation inputs (once)
 
 
-def estimates(sizes: list[ModelSize], compile_measured_s: float, slower: float = 1.0) -> Estimates:
+def estimates(sizes: list[ModelSize], compile_measured_s: float, slower: float = 1.0,
+              eval_samples: int = 64) -> Estimates:
     """From the networks' sizes, the measured compile of the evaluator, and how much slower
     than the fitted constants onnxruntime runs now (:func:`speed` of the calibration)."""
     g = GRADIENT_COMPILE_RATIO * compile_measured_s
-    return Estimates(exact_s=slower * sum(exact_check_s(s) for s in sizes),
+    return Estimates(exact_s=sum(exact_check_s(s, eval_samples) + (slower - 1.0) * exact_fixed_s(s) for s in sizes),
                      outputs_s=REPORT_S + EXIT_S + sum(outputs_s(s) for s in sizes),
-                     gradient_s=g, alone_gradient_s=g / max(1, len(sizes)))
+                     gradient_s=g, alone_gradient_s=g / max(1, len(sizes)),
+                     reference_s=sum(reference_s(s, eval_samples) for s in sizes))
 
 
 @dataclass(frozen=True)
@@ -219,7 +244,7 @@ def plan(budget_s: float, spent_s: float, est: Estimates, networks: int = 1, gra
     :data:`GRADIENT_SHARE` of the search's time (``SearchSettings.gradient_in_budget``).
     When even :data:`MIN_SEARCH_S` of search does not fit, the note says how long the run
     will take instead."""
-    exact = EXACT_RESERVE * est.exact_s
+    exact = EXACT_RESERVE * est.exact_s + est.reference_s
     fixed = spent_s + exact + est.outputs_s
     free = budget_s - fixed
     notes: list[str] = []

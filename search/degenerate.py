@@ -15,9 +15,11 @@ cost`` print :func:`constant_weights`.
   fed unit-scale inputs (the seeded N(0, 1) default, or real data) answers orders of
   magnitude above it, and below it the fidelity (a cosine of near-zero vectors) compares
   rounding noise. Integer and boolean outputs (indices, masks) are not looked at.
-* ``no-accuracy-constraint`` (:func:`unconstrained_accuracy`): the search may change the
-  model (``--model-knobs`` other than ``none``) but no constraint bounds its accuracy
-  (``fidelity>=``), so it trades accuracy for cost without limit.
+* ``accuracy-floor`` / ``no-accuracy-constraint`` (:func:`unconstrained_accuracy`): the
+  search may change the model (``--model-knobs`` other than ``none``) but the user gave no
+  accuracy bound (``fidelity>=``, ``agreement>=``): the default floor
+  (:func:`symbiote.search.objectives.with_accuracy_floor`) was applied, or, with
+  ``--no-accuracy-floor``, nothing bounds it and it trades accuracy for cost without limit.
 """
 
 from __future__ import annotations
@@ -28,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from symbiote.search.objectives import ACCURACY_METRICS
+
 #: every float output within this of zero on every calibration input counts as "about zero"
 ZERO_OUTPUT_ATOL = 1e-6
 
-#: constraint metrics that bound the model's accuracy (``Constraint.metric``, with ``>=``)
-ACCURACY_METRICS = frozenset({"fidelity"})
 
 
 @dataclass(frozen=True)
@@ -91,10 +93,19 @@ def zero_outputs(outputs: Sequence[Sequence[Any]], model: str) -> tuple[Degenera
                        "with inputs the model answers"),)
 
 
-def unconstrained_accuracy(model_knobs: str, constraints: Iterable[Any]) -> tuple[Degenerate, ...]:
-    """A warning when the search may change the model but no constraint bounds its accuracy."""
+def unconstrained_accuracy(model_knobs: str, constraints: Iterable[Any],
+                           floor: Sequence[Any] = ()) -> tuple[Degenerate, ...]:
+    """A warning when the search may change the model but the user bounded no accuracy
+    metric: it says the default ``floor`` was applied, or, without one
+    (``--no-accuracy-floor``), that nothing bounds the accuracy."""
     if model_knobs == "none" or any(c.metric in ACCURACY_METRICS and c.op == ">=" for c in constraints):
         return ()
+    if floor:
+        return (Degenerate("accuracy-floor", None,
+                           f"--model-knobs {model_knobs} lets the search change the model and no accuracy "
+                           f"constraint was given, so the default floor applies: "
+                           f"{', '.join(str(c) for c in floor)} (measured on the evaluation samples; agreement "
+                           "where an output holds scores); give your own --constraint, or --no-accuracy-floor"),)
     return (Degenerate("no-accuracy-constraint", None,
                        f"--model-knobs {model_knobs} lets the search change the model, but no constraint "
                        "bounds its accuracy, so it may trade any amount of it for cost; add "

@@ -6,7 +6,8 @@ the search works on its logarithm, so a product is a weighted sum of log metrics
 Several objectives (``--objective latency --objective energy``) make a Pareto search.
 
 A :class:`Constraint` is parsed from text such as ``"area_mm2<=4"``, ``"latency_ms<=5"``,
-``"power_w<=2"``, ``"params<=3e6"`` or ``"fidelity>=0.99"``. Its *violation* is 0 when
+``"power_w<=2"``, ``"params<=3e6"``, ``"fidelity>=0.99"`` or ``"agreement>=0.99"`` (top-1
+agreement of the score outputs, measured only: :func:`search_constraints`). Its *violation* is 0 when
 met and grows with the relative distance to the bound (a log ratio for positive
 quantities), so violations of different units can be summed.
 
@@ -40,6 +41,7 @@ _UNITS: dict[str, tuple[str, float]] = {
     "params": ("params", 1.0),
     "macs": ("macs", 1.0),
     "fidelity": ("fidelity", 1.0),
+    "agreement": ("agreement", 1.0),
     "latency_cycles": ("latency_cycles", 1.0),
 }
 
@@ -48,7 +50,12 @@ _ALIASES = {"latency": "latency_s", "energy": "energy_pj", "area": "area_mm2", "
             "edp": "edp", "params": "params"}
 
 #: metrics that may be <= 0 (a log ratio makes no sense for them)
-_LINEAR = {"fidelity"}
+_LINEAR = {"fidelity", "agreement"}
+
+#: metrics that measure the model's accuracy: estimated in the search (``fidelity`` by the
+#: proxy; ``agreement`` has no estimate of its own, see :func:`search_constraints`),
+#: measured in onnxruntime on the evaluation samples, and only the measurement decides
+ACCURACY_METRICS = ("fidelity", "agreement")
 
 METRIC_NAMES = tuple(sorted(set(_UNITS) | set(_ALIASES)))
 
@@ -161,3 +168,47 @@ def parse_objectives(texts: list[str] | tuple[str, ...] | None) -> tuple[Objecti
 
 def parse_constraints(texts: list[str] | tuple[str, ...] | None) -> tuple[Constraint, ...]:
     return tuple(Constraint.parse(t) for t in (texts or []))
+
+
+def is_accuracy(c: Constraint) -> bool:
+    return c.metric in ACCURACY_METRICS
+
+
+def search_constraints(constraints: tuple[Constraint, ...]) -> tuple[Constraint, ...]:
+    """The constraints as the search sees them: the proxy estimates no agreement, so an
+    ``agreement>=a`` bound steers the search as ``fidelity>=a`` (top-1 changes need the
+    outputs to move; the measurement then decides). Duplicates are dropped."""
+    out: list[Constraint] = []
+    for c in constraints:
+        c = Constraint("fidelity", c.op, c.bound) if c.metric == "agreement" else c
+        if c not in out:
+            out.append(c)
+    return tuple(out)
+
+
+def measured_violation(constraints: tuple[Constraint, ...], measured: Mapping[str, float | None]) -> float:
+    """Total violation of the accuracy constraints by measured values (``{"fidelity": x,
+    "agreement": y}``); a bound on a measure that is not defined (agreement without score
+    outputs) is not counted."""
+    total = 0.0
+    for c in constraints:
+        v = measured.get(c.metric) if is_accuracy(c) else None
+        if v is not None:
+            total += float(c.violation({c.metric: jnp.float32(v)}))
+    return total
+
+
+#: the accuracy bound applied when model knobs are on and the user gave none (``--no-accuracy-floor``: off)
+ACCURACY_FLOOR = 0.99
+
+
+def with_accuracy_floor(model_knobs: str, constraints: tuple[Constraint, ...],
+                        enabled: bool = True) -> tuple[tuple[Constraint, ...], tuple[Constraint, ...]]:
+    """``constraints`` plus, when the search may change the model (``model_knobs`` not
+    ``none``), ``enabled`` and no ``>=`` bound on an accuracy metric was given, the floor
+    ``fidelity>=0.99`` and ``agreement>=0.99`` (the latter counts only where score outputs
+    exist). Returns (the constraints, the floor added)."""
+    if not enabled or model_knobs == "none" or any(is_accuracy(c) and c.op == ">=" for c in constraints):
+        return tuple(constraints), ()
+    floor = (Constraint("fidelity", ">=", ACCURACY_FLOOR), Constraint("agreement", ">=", ACCURACY_FLOOR))
+    return tuple(constraints) + floor, floor

@@ -1,7 +1,11 @@
 """What a search leaves in its output folder (every file written atomically).
 
 * ``result.json``: the best design (hardware knobs, model knobs, metrics per network,
-  the exact accuracy check, regret in multi-model mode, with ``regret_note`` saying why
+  the exact accuracy check on the evaluation samples: per output cosine, relative L2 error,
+  top-1/top-5 agreement, the run's fidelity and agreement with bootstrap 95% intervals, and
+  the proxy's estimate beside them as ``proxy_fidelity``, clipped to [-1, 1]; ``metrics``'
+  ``fidelity``, here and in the Pareto front and ``pareto.csv``, is that estimate, clipped
+  alike; ``feasible`` comes from the measurement), regret in multi-model mode, with ``regret_note`` saying why
   when it is unreliable), the baseline, the Pareto front, ``timing`` (seconds per phase,
   the ``--budget-seconds`` plan and what was announced about it),
   the run's settings (with each model's input shapes and values) and seed, the
@@ -54,7 +58,8 @@ def result_dict(o: RunOutcome) -> dict[str, Any]:
         "violation": o.violation,
         "warnings": [w.as_dict() for w in o.warnings],
         "objectives": [ob.text for ob in o.codesign.problem.objectives],
-        "constraints": [str(c) for c in o.codesign.problem.constraints],
+        "constraints": [str(c) for c in (o.constraints or o.codesign.problem.constraints)],
+        "accuracy_floor": [str(c) for c in o.floor],
         "best": {
             "hardware": o.hardware,
             "networks": {n.name: {"model_knobs": n.model_knobs, "metrics": n.metrics, "baseline": n.baseline,
@@ -67,7 +72,9 @@ def result_dict(o: RunOutcome) -> dict[str, Any]:
                      "model_knobs": cfg.model_knobs, "population": s.population, "grad_starts": s.grad_starts,
                      "grad_every": s.grad_every, "gradient": asdict(s.gradient), "bits_choices": list(cfg.bits_choices),
                      "hw_fixed": dict(o.codesign.hw_fixed), "calibration": cfg.calibration,
-                     "calibration_samples": cfg.calibration_samples, "prepare": cfg.prepare,
+                     "calibration_samples": cfg.calibration_samples, "eval_data": cfg.eval_data,
+                     "eval_samples": cfg.eval_samples, "logits": list(cfg.logits),
+                     "accuracy_floor": cfg.accuracy_floor, "prepare": cfg.prepare,
                      "inputs": input_options(cfg)},
         "seed": s.seed,
         "search": {"evaluations": o.result.evals, "seconds": o.result.elapsed_s, "iterations": o.result.iterations,
@@ -96,24 +103,24 @@ def pareto_csv(o: RunOutcome) -> str:
 
 
 def verify_onnx(path: Path, original, inputs: list[dict]) -> float:
-    """Run the written file in onnxruntime; cosine similarity with the original."""
+    """Run the written file in onnxruntime; its fidelity to the original (the least
+    per-output cosine, :mod:`symbiote.search.measures`)."""
     import onnxruntime as ort
 
-    from symbiote.passes.ort_check import compare_outputs, run
+    from symbiote.search import measures
+    from symbiote.search.accuracy import outputs_of
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = {i.name for i in sess.get_inputs()}
-    a, b = [], []
-    for feeds in inputs:
-        b += sess.run(None, {k: v for k, v in feeds.items() if k in names})
-        a += run(original, feeds)
-    return compare_outputs(a, b).cosine
+    b = [sess.run(None, {k: v for k, v in feeds.items() if k in names}) for feeds in inputs]
+    st = measures.stats(outputs_of(original, inputs), b, [v.name for v in original.outputs])
+    return measures.measure(st).fidelity
 
 
 def write_all(o: RunOutcome, out_dir: str | Path) -> dict[str, Path]:
     from symbiote.backends import hwfile
     from symbiote.frontend import save
-    from symbiote.search.accuracy import calibration_inputs
+    from symbiote.search.api import split_of
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -123,8 +130,8 @@ def write_all(o: RunOutcome, out_dir: str | Path) -> dict[str, Path]:
     for net, n_out in zip(o.codesign.networks, o.networks):
         dest = out / f"{net.name}.onnx"
         save(n_out.graph, dest)  # atomic itself
-        inputs = calibration_inputs(net.graph, o.config.calibration, 1, seed=o.config.settings.seed)
-        cos = verify_onnx(dest, net.graph, inputs[:1])
+        inputs = split_of(o.config, net.graph).evaluation[:1]  # the evaluation samples, as the exact check
+        cos = verify_onnx(dest, net.graph, inputs)
         if n_out.accuracy is not None:
             n_out.accuracy["onnx_file_fidelity"] = cos
         files[net.name] = dest

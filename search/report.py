@@ -41,6 +41,32 @@ def _timing_lines(t) -> list[str]:
     return out + ([""] if t.notes else [])
 
 
+def _measured(acc: dict, key: str) -> str:
+    """A measure with its bootstrap 95% interval, when there is one."""
+    iv = (acc.get("interval") or {}).get(key)
+    return _fmt(acc.get(key)) + (f" [{iv[0]:.4g}, {iv[1]:.4g}]" if iv else "")
+
+
+def _accuracy_lines(o: RunOutcome) -> list[str]:
+    """Per network, the exact check's measures per output (onnxruntime, evaluation samples)."""
+    out = ["## Accuracy per output", "",
+           "Measured in onnxruntime on the evaluation samples (never the calibration ones). fidelity = the least "
+           "per-output cosine, agreement = the least top-1 agreement over score outputs; the proxy's estimate "
+           "decides nothing about the verdict.", ""]
+    for n in o.networks:
+        acc = n.accuracy or {}
+        if not acc.get("outputs"):
+            continue
+        out += [f"### {n.name} ({acc.get('samples')} samples; {acc.get('samples_from', '')})", "",
+                "| output | cosine | rel. L2 error | top-1 | top-5 |", "|---|---|---|---|---|"]
+        out += [f"| {m['name']} | {_fmt(m['cosine'])} | {_fmt(m['rel_l2'])} | {_fmt(m.get('top1'))} "
+                f"| {_fmt(m.get('top5'))} |" for m in acc["outputs"]]
+        if acc.get("concatenated_cosine") is not None:
+            out += ["", f"One cosine over all outputs concatenated (not used): {_fmt(acc['concatenated_cosine'])}"]
+        out.append("")
+    return out
+
+
 def write_report(o: RunOutcome, out_dir: str | Path) -> Path:
     import matplotlib
 
@@ -125,7 +151,9 @@ def write_report(o: RunOutcome, out_dir: str | Path) -> Path:
     lines = ["# symbiote search report", "",
              f"- backend: `{o.config.backend}`; models: {', '.join(f'`{m}`' for m in o.config.models)}",
              f"- objective: {', '.join(ob.text for ob in cd.problem.objectives)} (geometric mean over networks: "
-             f"{o.objective:.4g}); constraints: {', '.join(str(c) for c in cd.problem.constraints) or 'none'}",
+             f"{o.objective:.4g}); constraints: {', '.join(str(c) for c in (o.constraints or cd.problem.constraints)) or 'none'}",
+             *([f"- **accuracy floor applied** (model knobs on, no accuracy constraint given): "
+                f"{', '.join(str(c) for c in o.floor)}; `--no-accuracy-floor` turns it off"] if o.floor else []),
              f"- models prepared with `{o.config.prepare}` (exact passes); model knobs: {o.config.model_knobs} "
              "(a layer's bit-width sets its weights and activations, both quantized in the exact check); "
              f"seed {o.config.settings.seed}; "
@@ -140,15 +168,17 @@ def write_report(o: RunOutcome, out_dir: str | Path) -> Path:
     lines += [f"| {k} | {_fmt(v)} |" for k, v in o.hardware.items()]
     lines += ["", "## Networks", "",
               "| network | latency ms (before -> after) | energy uJ (before -> after) | EDP pJ*s (before -> after) "
-              "| area mm2 | params | fidelity (onnxruntime) | top-1 agreement | regret |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| area mm2 | params | fidelity, measured [95% CI] | agreement, measured [95% CI] | fidelity, proxy "
+              "| regret |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for n in o.networks:
         b, m = n.baseline, n.metrics
         acc = n.accuracy or {}
         lines.append(f"| {n.name} | {b['latency_s'] * 1e3:.4g} -> {m['latency_s'] * 1e3:.4g} "
                      f"| {b['energy_pj'] * 1e-6:.4g} -> {m['energy_pj'] * 1e-6:.4g} "
                      f"| {b['edp']:.4g} -> {m['edp']:.4g} | {m['area_mm2']:.3g} | {m['params']:.4g} "
-                     f"| {_fmt(acc.get('fidelity'))} | {_fmt(acc.get('top1'))} "
+                     f"| {_measured(acc, 'fidelity')} | {_measured(acc, 'agreement')} "
+                     f"| {_fmt(acc.get('proxy_fidelity'))} "
                      f"| {n.regret_note.split(':')[0] + ' (below)' if n.regret_note else _fmt(n.regret)} |")
     lines += ["", "Before: the template's default hardware running the model as prepared (what "
               "`symbiote cost MODEL` prices). Regret (several "
@@ -156,6 +186,7 @@ def write_report(o: RunOutcome, out_dir: str | Path) -> Path:
               "searched for it alone, minus one.", ""]
     lines += [f"- **regret of {n.name}**: {n.regret_note}" for n in o.networks if n.regret_note]
     lines += [""] if any(n.regret_note for n in o.networks) else []
+    lines += _accuracy_lines(o)
     lines += _timing_lines(o.timing)
     for n in o.networks:
         mk = n.model_knobs

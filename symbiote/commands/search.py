@@ -31,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="edp (default), latency, energy, area or a product like latency^2*energy; "
                              "repeat for a Pareto search")
     parser.add_argument("--constraint", action="append", metavar="C",
-                        help="e.g. area_mm2<=4, latency_ms<=5, power_w<=2, params<=3e6, fidelity>=0.99 (repeatable)")
+                        help="e.g. area_mm2<=4, latency_ms<=5, power_w<=2, params<=3e6, fidelity>=0.99, agreement>=0.99 "
+                             "(repeatable; fidelity = the least per-output cosine, agreement = the least top-1 "
+                             "agreement of the score outputs, both measured on the evaluation samples)")
     parser.add_argument("--model-knobs", default="channels+precision",
                         choices=("none", "channels", "precision", "channels+precision"),
                         help="what the search may change in the model (default channels+precision)")
@@ -46,8 +48,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="hold a hardware knob at a value (repeatable)")
     parser.add_argument("--free-knob", action="append", default=[], metavar="KNOB",
                         help="also search a technology knob held by default (dram_gbps, clock_ghz)")
-    parser.add_argument("--calibration", metavar="FILE.npz", help="calibration inputs for the accuracy check "
-                        "(arrays named like the model inputs); default: seeded random inputs")
+    parser.add_argument("--calibration", metavar="FILE.npz", help="inputs (arrays named like the model inputs): "
+                        "without --eval-data, the first half (rounded up) calibrates the quantizers and the proxy, "
+                        "the rest evaluates; default: seeded random inputs")
+    parser.add_argument("--eval-data", metavar="FILE.npz", help="evaluation inputs, all of them (then --calibration "
+                        "calibrates with all of its samples); default: the second half of --calibration, else "
+                        "64 seeded random inputs from a stream apart from the calibration's")
+    parser.add_argument("--logits", action="append", default=[], metavar="NAME",
+                        help="an output holding scores (classes, a vocabulary) for the agreement measure "
+                             "(repeatable; when given, only these count; default: every float output whose last "
+                             "axis has >= 2 entries)")
+    parser.add_argument("--no-accuracy-floor", action="store_true",
+                        help="with model knobs on and no accuracy constraint, do not apply the default floor "
+                             "fidelity>=0.99, agreement>=0.99")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in -o DIR")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress (bars, or log lines off a terminal)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
@@ -89,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
         model_knobs=args.model_knobs,
         settings=SearchSettings(seed=args.seed, budget_evals=args.budget_evals, budget_seconds=args.budget_seconds),
         hw_fixed=hwfile.parse_sets(args.sets), free_knobs=tuple(args.free_knob), bits_choices=bits,
-        calibration=args.calibration, prepare=args.prepare,
+        calibration=args.calibration, prepare=args.prepare, eval_data=args.eval_data,
+        logits=tuple(args.logits), accuracy_floor=not args.no_accuracy_floor,
         input_shapes=tuple(m.shapes for m in inputs), input_values=tuple(m.values for m in inputs),
     )
     clock, shown = _progress(args.quiet, cfg.settings)
@@ -107,14 +121,27 @@ def run(args: argparse.Namespace) -> int:
             (f", regret {n.regret_note}" if n.regret_note else "")
         print(f"{n.name}: EDP {n.baseline['edp']:.4g} -> {n.metrics['edp']:.4g} pJ*s "
               f"({n.baseline['edp'] / max(n.metrics['edp'], 1e-300):.2f}x), latency {n.metrics['latency_s'] * 1e3:.4g} ms, "
-              f"area {n.metrics['area_mm2']:.3g} mm2, fidelity {acc.get('fidelity', float('nan')):.4f}{reg}")
+              f"area {n.metrics['area_mm2']:.3g} mm2, fidelity {_fmt(acc.get('fidelity'))}"
+              f"{_ci(acc, 'fidelity')}, agreement {_fmt(acc.get('agreement'))}{_ci(acc, 'agreement')}{reg}")
     print(f"hardware: {', '.join(f'{k}={v}' for k, v in outcome.hardware.items())}")
+    if outcome.floor:
+        print(f"accuracy floor applied (no accuracy constraint given): {', '.join(str(c) for c in outcome.floor)}")
     if not outcome.feasible:
         print(f"warning: no design met the constraints; the least-violating one is reported "
               f"(violation {outcome.violation:.3g}); see result.json 'feasible'")
     budget = f" of a {clock.seconds:g} s budget" if clock.seconds is not None else ""
     print(f"done in {clock.elapsed():.1f} s{budget} ({outcome.result.evals} evaluations); report: {report}")
     return 0
+
+
+def _fmt(x) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
+
+
+def _ci(acc: dict, key: str) -> str:
+    """`` [lo, hi]``: the bootstrap 95% interval of a measure, when there is one."""
+    iv = (acc.get("interval") or {}).get(key)
+    return f" [{iv[0]:.4f}, {iv[1]:.4f}]" if iv else ""
 
 
 def _progress(quiet: bool, settings):

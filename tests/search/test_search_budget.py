@@ -113,7 +113,10 @@ def test_estimates_grow_with_the_model_and_scale_with_the_measured_speed():
         assert 0 < f(small) < f(big)
     e1 = B.estimates([small, big], 2.0)
     e2 = B.estimates([small, big], 2.0, slower=2.0)
-    assert e2.exact_s == pytest.approx(2 * e1.exact_s)
+    # the speed scales a check's passes and sessions; its evaluation inferences are priced directly
+    assert e2.exact_s - e1.exact_s == pytest.approx(B.exact_fixed_s(small) + B.exact_fixed_s(big))
+    assert e2.reference_s == e1.reference_s > 0
+    assert B.exact_check_s(big, 64) > B.exact_check_s(big, 8)  # more evaluation samples cost more
     assert e1.gradient_s == pytest.approx(B.GRADIENT_COMPILE_RATIO * 2.0) == 2 * e1.alone_gradient_s
     assert B.speed(10.0, 5.0) == 2.0
     assert B.speed(100.0, 1.0) == B.SPEED_RANGE[1] and B.speed(0.1, 1.0) == B.SPEED_RANGE[0]

@@ -65,6 +65,11 @@ def test_model_knobs_without_an_accuracy_constraint():
     assert w.kind == "no-accuracy-constraint" and w.model is None and "fidelity>=" in w.message
     assert unconstrained_accuracy("precision", parse_constraints(["fidelity>=0.99"])) == ()
     assert unconstrained_accuracy("none", ()) == ()
+    floor = parse_constraints(["fidelity>=0.99", "agreement>=0.99"])
+    (f,) = unconstrained_accuracy("precision", parse_constraints(["area_mm2<=4"]), floor)
+    assert f.kind == "accuracy-floor" and "fidelity>=0.99, agreement>=0.99" in f.message
+    assert "--no-accuracy-floor" in f.message
+    assert unconstrained_accuracy("precision", parse_constraints(["agreement>=0.9"])) == ()
     assert unconstrained_accuracy("channels", parse_constraints(["fidelity<=0.99"])) != ()  # not a floor
 
 
@@ -89,7 +94,7 @@ def test_search_flags_every_degenerate_input(tmp_path, capsys):
     assert main(["search", str(bad), str(tiny), "--model-knobs", "precision", "--budget-evals", "8", "-q",
                  "-o", str(out)]) == 0
     err = capsys.readouterr().err
-    kinds = [("no-accuracy-constraint", None), ("constant-weights", str(bad)), ("zero-outputs", str(bad)),
+    kinds = [("accuracy-floor", None), ("constant-weights", str(bad)), ("zero-outputs", str(bad)),
              ("zero-outputs", str(tiny))]
     res = json.loads((out / "result.json").read_text())
     assert [(w["kind"], w["model"]) for w in res["warnings"]] == kinds

@@ -1,0 +1,184 @@
+"""Trusting the answer: accuracy measured per output (search/measures.py), calibration and
+evaluation on disjoint samples (search/samples.py), verdicts from measurements (search/api.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from symbiote.errors import SearchError
+from symbiote.frontend import load
+from symbiote.search import accuracy, api, measures, samples, verdict
+from symbiote.search.objectives import (Constraint, measured_violation, parse_constraints, search_constraints,
+                                        with_accuracy_floor)
+
+
+def _two_outputs(w_scores: np.ndarray) -> onnx.ModelProto:
+    """x[1,8] -> boxes[1,4] (x @ wb * 1000) and scores[1,10] (x @ w_scores): the boxes are
+    ~1000x larger than the class scores, as a detector's coordinates are."""
+    rng = np.random.default_rng(0)
+    wb = rng.standard_normal((8, 4)).astype(np.float32)
+    inits = [numpy_helper.from_array(wb, "wb"), numpy_helper.from_array(w_scores, "ws"),
+             numpy_helper.from_array(np.array(1000.0, np.float32), "k")]
+    nodes = [helper.make_node("MatMul", ["x", "wb"], ["b0"], name="box"), helper.make_node("Mul", ["b0", "k"], ["boxes"]),
+             helper.make_node("MatMul", ["x", "ws"], ["scores"], name="cls")]
+    g = helper.make_graph(nodes, "det", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+                          [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, 4]),
+                           helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 10])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_per_output_fidelity_catches_a_wrecked_small_output_the_concatenated_cosine_hides():
+    from symbiote.passes.ort_check import compare_outputs
+
+    rng = np.random.default_rng(1)
+    original = load(_two_outputs(rng.standard_normal((8, 10)).astype(np.float32)))
+    wrecked = load(_two_outputs(rng.standard_normal((8, 10)).astype(np.float32)))  # class scores unrelated
+    inputs = accuracy.calibration_inputs(original, None, samples=16)
+    r = accuracy.compare(original, wrecked, inputs, bootstrap=200)
+    by = {o["name"]: o for o in r.outputs}
+    assert by["boxes"]["cosine"] == pytest.approx(1.0, abs=1e-6) and by["boxes"]["top1"] == 1.0
+    assert by["scores"]["cosine"] < 0.6 and by["scores"]["rel_l2"] > 0.5
+    assert r.fidelity == pytest.approx(by["scores"]["cosine"])         # the least cosine over outputs
+    assert r.concatenated_cosine > 0.999                               # the old measure saw nothing
+    old = [compare_outputs(accuracy.outputs_of(original, [f])[0], accuracy.outputs_of(wrecked, [f])[0]).cosine
+           for f in inputs]
+    assert min(old) > 0.999
+    assert r.agreement is not None and r.agreement < 0.6               # class predictions changed
+    lo, hi = r.interval["fidelity"]
+    assert lo <= r.fidelity <= hi and hi - lo > 0
+    same = accuracy.compare(original, original, inputs)
+    assert same.fidelity == pytest.approx(1.0) and same.agreement == 1.0
+
+
+def test_top1_and_top5_agreement_per_position():
+    ref = np.zeros((1, 3, 10), np.float32)
+    ref[0, :, 0] = 5.0                                 # every position predicts class 0
+    cand = ref.copy()
+    cand[0, 1, 7] = 9.0                                # position 1 now predicts 7; 0 is still 2nd
+    st = measures.stats([[ref]], [[cand]], ["logits"])
+    m = measures.measure(st)
+    assert m.outputs[0].top1 == pytest.approx(2 / 3) and m.agreement == pytest.approx(2 / 3)
+    assert m.outputs[0].top5 == 1.0                    # class 0 stays among the top 5
+    small = measures.measure(measures.stats([[ref[..., :4]]], [[cand[..., :4]]], ["logits"]))
+    assert small.outputs[0].top5 is None               # top-5 only over more than 5 entries
+    # --logits: only the named outputs count as scores
+    named = measures.measure(measures.stats([[ref, ref]], [[cand, ref]], ["a", "b"], logits=["b"]))
+    assert named.outputs[0].top1 is None and named.agreement == 1.0
+    with pytest.raises(SearchError, match="nosuch"):
+        api.check_logits(["nosuch"], [load(_two_outputs(np.ones((8, 10), np.float32)))])
+    api.check_logits(["scores"], [load(_two_outputs(np.ones((8, 10), np.float32)))])
+    # no score output: no agreement
+    flat = measures.measure(measures.stats([[np.ones((4, 1), np.float32)]], [[np.ones((4, 1), np.float32)]], ["y"]))
+    assert flat.agreement is None and flat.fidelity == pytest.approx(1.0)
+
+
+def test_agreement_is_a_constraint_measured_not_estimated():
+    (c,) = parse_constraints(["agreement>=0.99"])
+    assert (c.metric, c.op, c.bound) == ("agreement", ">=", 0.99)
+    assert measured_violation((c,), {"agreement": 0.95}) > 0
+    assert measured_violation((c,), {"agreement": 0.995}) == 0
+    assert measured_violation((c,), {"agreement": None}) == 0      # no score output: undefined, not counted
+    # the search has no agreement estimate: it steers by the fidelity proxy instead
+    both = parse_constraints(["agreement>=0.99", "fidelity>=0.99", "area_mm2<=4"])
+    assert [str(x) for x in search_constraints(both)] == ["fidelity>=0.99", "area_mm2<=4"]
+    with pytest.raises(SearchError):
+        Constraint.parse("agreemnt>=0.9")
+
+
+def test_accuracy_floor_applies_only_when_model_knobs_are_unbounded():
+    area = parse_constraints(["area_mm2<=4"])
+    cons, floor = with_accuracy_floor("channels+precision", area)
+    assert [str(c) for c in floor] == ["fidelity>=0.99", "agreement>=0.99"] and cons == area + floor
+    assert with_accuracy_floor("channels+precision", area, enabled=False) == (area, ())
+    assert with_accuracy_floor("none", area) == (area, ())
+    own = parse_constraints(["agreement>=0.9"])
+    assert with_accuracy_floor("precision", own) == (own, ())
+
+
+def test_calibration_and_evaluation_samples_are_disjoint(tmp_path):
+    g = load(_two_outputs(np.ones((8, 10), np.float32)))
+    s = samples.split(g, seed=3)
+    assert len(s.evaluation) >= 64 and len(s.calibration) == 4
+    cal = {f["x"].tobytes() for f in s.calibration}
+    assert not cal & {f["x"].tobytes() for f in s.evaluation}       # no evaluation sample was calibrated on
+    f = tmp_path / "data.npz"
+    x = np.random.default_rng(0).standard_normal((7, 8)).astype(np.float32)
+    np.savez(f, x=x)
+    half = samples.split(g, calibration=f)
+    assert len(half.calibration) == 4 and len(half.evaluation) == 3
+    assert np.array_equal(half.calibration[0]["x"], x[0:1]) and np.array_equal(half.evaluation[0]["x"], x[4:5])
+    ev = tmp_path / "eval.npz"
+    np.savez(ev, x=x[:2])
+    both = samples.split(g, calibration=f, eval_data=ev)
+    assert len(both.calibration) == 7 and len(both.evaluation) == 2
+    one = tmp_path / "one.npz"
+    np.savez(one, x=x[:1])
+    with pytest.raises(SearchError, match="eval-data"):
+        samples.split(g, calibration=one)
+
+
+def test_verdict_comes_from_the_measurement_and_the_proxy_is_clipped():
+    fid = parse_constraints(["fidelity>=0.99", "area_mm2<=4"])
+    # the proxy's fidelity (-17.5: far outside a cosine's range) plays no part in the cost verdict
+    assert verdict.cost_violation([{"area_mm2": 3.0, "fidelity": -17.5}], fid) == 0
+    assert verdict.cost_violation([{"area_mm2": 5.0, "fidelity": 1.0}], fid) > 0
+    # the first candidate meets the costs and the proxy but not the measurement: the second wins
+    assert verdict.decide([(0.0, 0.3), (0.0, 0.0)]) == (1, True)
+    assert verdict.decide([(0.0, 0.3), (0.1, 0.0)]) == (1, False)      # nothing meets both: least violating
+    r = accuracy.AccuracyReport(0.5, float("nan"), 0.0, 64, agreement=None)
+    d = verdict.accuracy_dict(r, {"fidelity": -17.5}, "seeded")
+    assert d["proxy_fidelity"] == -1.0 and d["fidelity"] == 0.5
+
+
+@pytest.mark.slow
+def test_run_marks_infeasible_what_the_proxy_accepts_but_onnxruntime_rejects(monkeypatch):
+    from symbiote.search.driver import SearchSettings
+
+    real = accuracy.compare
+    checked: list[int] = []
+
+    def measured_badly(original, candidate, inputs, **kw):
+        r = real(original, candidate, inputs, **kw)
+        if "reference" not in kw:                                    # the proxy's probes: untouched
+            return r
+        checked.append(len(inputs))
+        return accuracy.AccuracyReport(0.5, r.top1, r.max_abs, r.samples, agreement=r.agreement, outputs=r.outputs)
+
+    cfg = api.RunConfig(models=("zoo:tiny_cnn",), constraints=parse_constraints(["fidelity>=0.9"]),
+                        settings=SearchSettings(budget_evals=64, use_gradient=False), exact_candidates=2)
+    good = api.run(cfg)
+    assert good.feasible and good.networks[0].accuracy["fidelity"] >= 0.9
+    monkeypatch.setattr(accuracy, "compare", measured_badly)
+    bad = api.run(cfg)
+    assert not bad.feasible and bad.violation > 0 and bad.networks[0].accuracy["fidelity"] == 0.5
+    assert checked and min(checked) >= 64                              # measured on the evaluation samples
+    assert -1.0 <= bad.networks[0].accuracy["proxy_fidelity"] <= 1.0
+
+
+@pytest.mark.slow
+def test_cli_reports_per_output_measures_on_the_evaluation_half(tmp_path):
+    import json
+
+    from symbiote.cli import main
+
+    model = tmp_path / "det.onnx"
+    onnx.save(_two_outputs(np.random.default_rng(1).standard_normal((8, 10)).astype(np.float32)), str(model))
+    data = tmp_path / "data.npz"
+    np.savez(data, x=np.random.default_rng(2).standard_normal((10, 8)).astype(np.float32))
+    out = tmp_path / "run"
+    assert main(["search", str(model), "--calibration", str(data), "--logits", "scores", "--model-knobs",
+                 "precision", "--constraint", "agreement>=0.5", "--budget-evals", "8", "-q", "-o", str(out)]) == 0
+    res = json.loads((out / "result.json").read_text())
+    acc = res["best"]["networks"]["det"]["accuracy"]
+    assert acc["samples"] == 5 and "5-9 evaluate" in acc["samples_from"]      # the second half of the file
+    names = {o["name"]: o for o in acc["outputs"]}
+    assert set(names) == {"boxes", "scores"} and names["boxes"]["top1"] is None  # only --logits count
+    assert acc["agreement"] == names["scores"]["top1"]
+    assert res["constraints"] == ["agreement>=0.5"] and res["accuracy_floor"] == []
+    report = (out / "report.md").read_text()
+    assert "## Accuracy per output" in report and "| scores |" in report
+    assert main(["search", str(model), "--logits", "nosuch", "--budget-evals", "8", "-q",
+                 "-o", str(tmp_path / "x")]) != 0                         # a user error, said on stderr

@@ -332,14 +332,24 @@ def process_start(clock: Callable[[], float] = time.monotonic) -> float:
     return clock() - max(0.0, age)
 
 
-def command_start(argv0: str | None = None, clock: Callable[[], float] = time.monotonic) -> float:
-    """When the command started: the process start when this process is the ``symbiote``
-    command (its script, or ``python -m symbiote``), else now (a call from Python)."""
+#: a process that had lived longer than this when the command line was imported ran
+#: something else first and then exec'd ``symbiote`` (``bash -c "pip install . && symbiote
+#: ..."`` execs its last command in place): its start is not the command's
+EXEC_GAP_S = 5.0
+
+
+def command_start(argv0: str | None = None, clock: Callable[[], float] = time.monotonic,
+                  entered: float | None = None, started: float | None = None) -> float:
+    """When the command started, on ``clock``: the process start when this process is the
+    ``symbiote`` command (its script, or ``python -m symbiote``) and was not exec'd from an
+    older process (``entered``, when the command line was imported, is within
+    :data:`EXEC_GAP_S` of it), else ``entered``; now for a call from Python."""
     from pathlib import Path
 
     p = Path(sys.argv[0] if argv0 is None else argv0)
     if p.name == "symbiote" or (p.name == "__main__.py" and p.parent.name == "symbiote"):
-        return process_start(clock)
+        started = process_start(clock) if started is None else started
+        return started if entered is None or entered - started <= EXEC_GAP_S else entered
     return clock()
 
 

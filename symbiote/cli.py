@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from importlib import import_module
 
 from symbiote import __version__
 from symbiote.errors import SymbioteError
+
+#: when the command line was imported (time.monotonic), the earliest moment symbiote sees:
+#: ``--budget-seconds`` counts from here when the process was exec'd from an older one
+ENTERED = time.monotonic()
 
 #: command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {

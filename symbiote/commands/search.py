@@ -151,7 +151,9 @@ def _progress(quiet: bool, settings):
     from symbiote.commands.progress import reporter
     from symbiote.search.budget import Budget, command_start
 
-    start = command_start()
+    from symbiote.cli import ENTERED
+
+    start = command_start(entered=ENTERED)
     shown = reporter(quiet, settings, start)
     clock = Budget(settings.budget_seconds, start, say=lambda note: print(f"symbiote search: {note}", file=sys.stderr),
                    phase=shown.phase)

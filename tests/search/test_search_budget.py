@@ -302,6 +302,14 @@ def test_the_budget_counts_from_the_process_start_only_for_the_command_itself():
     assert B.command_start("/site-packages/symbiote/__main__.py", clock) <= 1000.0
 
 
+def test_a_command_execd_by_an_older_process_counts_from_its_own_start():
+    """``bash -c "pip install . && symbiote search ..."`` execs symbiote in the shell's process,
+    which started before the install: the budget must not count the install."""
+    clock = FakeClock(1000.0)
+    assert B.command_start("/venv/bin/symbiote", clock, entered=999.8, started=999.5) == 999.5  # a fresh process
+    assert B.command_start("/venv/bin/symbiote", clock, entered=999.8, started=950.0) == 999.8  # exec'd after 50 s
+
+
 # ---- end to end (tiny models, no calibration) ----------------------------------------------
 @pytest.mark.slow
 def test_cli_logs_progress_off_a_terminal_and_times_its_phases(tmp_path, capsys):

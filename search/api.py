@@ -35,6 +35,7 @@ import numpy as np
 
 from symbiote.backends import DEFAULT_BACKEND
 from symbiote.errors import SearchError
+from symbiote.ir.digest import graph_digest
 from symbiote.search import accuracy, budget as budgets, codesign, degenerate, measures, regret, samples, verdict
 from symbiote.search.prepare import DEFAULT_PREPARE, canonical, prepare_graph
 from symbiote.search.driver import Progress, Search, SearchResult, SearchSettings
@@ -411,7 +412,7 @@ def _context(cfg: RunConfig, cd: codesign.CoDesign) -> dict[str, Any]:
     return {"backend": cfg.backend, "hw_fixed": dict(cd.hw_fixed), "calibration": cfg.calibration,
             "eval_data": cfg.eval_data,
             "prepare": canonical(cfg.prepare), "inputs": input_options(cfg),
-            "models": {n.name: codesign.workload_digest(n.workload) for n in cd.networks}}
+            "models": {n.name: graph_digest(n.graph)[:16] for n in cd.networks}}  # weights included
 
 
 def input_options(cfg: RunConfig) -> list[dict[str, Any]]:

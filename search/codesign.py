@@ -53,24 +53,6 @@ class Network:
         return tuple(self.workload.names[i] for i in self.mac_layers)
 
 
-def workload_digest(wl: Any) -> str:
-    """A hash of a Workload's columns (names, ops and every array): the model's content."""
-    import dataclasses
-    import hashlib
-
-    h = hashlib.sha256()
-    for f in dataclasses.fields(wl):
-        v = getattr(wl, f.name)
-        h.update(f.name.encode())
-        if isinstance(v, tuple | list | str | int | float):
-            h.update(repr(v).encode())
-        else:
-            a = np.ascontiguousarray(np.asarray(v))
-            h.update(f"{a.dtype}{a.shape}".encode())
-            h.update(a.tobytes())
-    return h.hexdigest()[:16]
-
-
 def network_name(src: str) -> str:
     s = str(src)
     if s.startswith("zoo:"):

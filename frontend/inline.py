@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import onnx
 
-from symbiote.errors import SymbioteError
+from symbiote.errors import InvalidModelError, SymbioteError
 from symbiote.frontend.build import outer_names
 from symbiote.frontend.fold import fold_and_infer
 from symbiote.frontend.rules import canonical_op
@@ -73,6 +73,9 @@ def inline_if(graph: Graph, node: Node, branch: str) -> list[Node]:
             vmap[id(v)] = nv
             if nv.name != name:
                 renames[name] = nv.name
+    if len(body.outputs) != len(node.outputs):
+        raise InvalidModelError(f"If {node.name!r}: its {branch} has {len(body.outputs)} outputs but the node has "
+                                f"{len(node.outputs)}")
     claimed: dict[int, Value] = {}
     for k, bo in enumerate(body.outputs):
         if bo.producer is not None and id(bo) not in claimed:

@@ -168,7 +168,10 @@ def _fit_value(decl: DeclaredInput, value: Any, given: Sequence[int] | None, sou
         try:
             with np.errstate(all="ignore"):
                 cast = arr.astype(want)
-            fits = bool(np.array_equal(cast, arr))
+            # integers and booleans must round-trip exactly; a float target takes any number
+            # (0.1 into float32 rounds, as the model's own input would)
+            fits = (np.issubdtype(want, np.floating) and np.issubdtype(arr.dtype, np.number)
+                    and not np.issubdtype(arr.dtype, np.complexfloating)) or bool(np.array_equal(cast, arr))
         except (TypeError, ValueError):
             fits = False
         if not fits:

@@ -240,6 +240,7 @@ def output_types(node: Node, scope: Scope) -> list[Out] | None:
     if body is None:
         return None
     trip, _ = trip_count(node)
+    early = node.onnx_op == "Loop" and _stops_early(body, node)
     if node.onnx_op == "Loop":
         n_carried = len(node.inputs) - 2
         first = 1
@@ -262,7 +263,7 @@ def output_types(node: Node, scope: Scope) -> list[Out] | None:
             keeps = o.shape is not None and init is not None and init.shape is not None and tuple(o.shape) == tuple(init.shape)
             outs.append((tuple(o.shape) if keeps else None, o.dtype))
         else:
-            if trip is None or o.shape is None:
+            if trip is None or o.shape is None or early:  # an early stop leaves fewer than `trip` rows
                 outs.append((None, o.dtype))
                 continue
             s = tuple(o.shape)

@@ -1,6 +1,6 @@
 """``graph_digest(graph)``: a hash of everything a graph computes with.
 
-Every node (op, domain, the names it reads and writes, its attributes, subgraph bodies
+The opset imports; every node (op, domain, the names it reads and writes, its attributes, subgraph bodies
 included), every constant's full bytes, dtype and shape, and the graph's inputs and
 outputs. Two graphs with the same digest compute the same function, so results measured
 on one (e.g. per-layer quantization sensitivities) may be reused for the other; any change
@@ -32,7 +32,7 @@ def _attr_bytes(value: Any) -> bytes:
 
 def graph_digest(graph: Graph) -> str:
     """A hex SHA-256 of the graph's content (see the module docstring)."""
-    h = hashlib.sha256()
+    h = hashlib.sha256(repr(sorted(graph.opset.items())).encode())  # an op's meaning depends on its opset
     for v in graph.inputs:
         h.update(f"in|{v.name}|{v.dtype}|{v.shape}".encode())
     for name in sorted(graph.constants):

@@ -3,7 +3,7 @@ and the conformance tests."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,13 +69,26 @@ def session(model: Any):
 
 def run_model(model: Any, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     """Run an ONNX model in a :func:`session`; feeds it does not take are ignored."""
+    return _run_all(session(model), [feeds])[0]
+
+
+def _run_all(sess: Any, feeds_list: Sequence[Mapping[str, np.ndarray]]) -> list[list[np.ndarray]]:
     import onnxruntime as ort
 
-    sess = session(model)
     names = {i.name for i in sess.get_inputs()}
     quiet = ort.RunOptions()
     quiet.log_severity_level = 4  # a failure is raised (and reported) by the caller, not logged twice
-    return sess.run(None, {k: v for k, v in feeds.items() if k in names}, quiet)
+    return [sess.run(None, {k: v for k, v in feeds.items() if k in names}, quiet) for feeds in feeds_list]
+
+
+def run_many(graph: Graph, feeds_list: Sequence[Mapping[str, np.ndarray]]) -> list[list[np.ndarray]]:
+    """The graph's outputs in onnxruntime on each feed, from one session. Raises
+    :class:`symbiote.errors.ModelRunError` (one line, what to do) when the model fails on them."""
+    sess = session(to_model(graph))
+    try:
+        return _run_all(sess, feeds_list)
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
+        raise ModelRunError(_rejects(graph, feeds_list[0] if feeds_list else {}, e)) from None
 
 
 def run(graph: Graph, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
@@ -115,10 +128,7 @@ def compare(original: Graph, result: Graph, seed: int = 0) -> Comparison:
     those inputs: the model, not the passes, rejects them (fix such inputs with
     ``input_values`` / ``--input-value``)."""
     feeds = random_inputs(original, seed)
-    try:
-        before = run(original, feeds)
-    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
-        raise ModelRunError(_rejects(original, feeds, e)) from None
+    (before,) = run_many(original, [feeds])
     return compare_outputs(before, run(result, feeds))
 
 
@@ -128,7 +138,7 @@ def _rejects(graph: Graph, feeds: Mapping[str, np.ndarray], error: Exception) ->
     hint = (f"; if an input takes only some values (e.g. a sample rate), fix it with --input-value NAME=VALUE "
             f"(scalar inputs here: {', '.join(scalars)})" if scalars else "")
     return (f"{graph.meta.get('source', graph.name)}: the original model fails in onnxruntime on seeded random inputs "
-            f"(floats ~ N(0, 1), integers in {{0, 1}}): {first}{hint}")
+            f"(floats ~ N(0, 1), integers in {{0, 1}}, unless given as data): {first}{hint}")
 
 
 def allclose(original: Graph, result: Graph, rtol: float = 1e-4, atol: float = 1e-5, seed: int = 0) -> bool:

@@ -301,16 +301,11 @@ def calibration_inputs(graph, path: str | Path | None = None, samples: int = 4, 
 
 
 def outputs_of(graph, inputs: Sequence[Mapping[str, np.ndarray]]) -> list[list[np.ndarray]]:
-    """The graph's outputs in onnxruntime on each feed (one session for all of them)."""
-    import onnxruntime as ort
+    """The graph's outputs in onnxruntime on each feed (one session; ``ModelRunError`` when
+    the model fails on them: :func:`symbiote.passes.ort_check.run_many`)."""
+    from symbiote.passes.ort_check import run_many
 
-    from symbiote.passes.ort_check import session, to_model
-
-    sess = session(to_model(graph))
-    names = {i.name for i in sess.get_inputs()}
-    quiet = ort.RunOptions()
-    quiet.log_severity_level = 4
-    return [sess.run(None, {k: v for k, v in feeds.items() if k in names}, quiet) for feeds in inputs]
+    return run_many(graph, inputs)
 
 
 def compare(original, candidate, inputs: list[dict], logits: Sequence[str] = (),

@@ -67,7 +67,7 @@ class RunConfig:
     eval_data: str | None = None
     eval_samples: int = samples.EVAL_SAMPLES
     logits: tuple[str, ...] = ()         # outputs holding scores (--logits; default: inferred)
-    accuracy_floor: bool = True          # fidelity/agreement>=0.99 when model knobs are on and unbounded
+    accuracy_floor: bool = True          # fidelity>=0.99 (agreement too with logits) when model knobs are on and unbounded
     exact_candidates: int = 6
     #: per model (parallel to ``models``), the ``load`` arguments: input name -> shape, and
     #: input name -> value (the input becomes a constant); one mapping applies to every model
@@ -190,7 +190,7 @@ def build(cfg: RunConfig, networks: Sequence[codesign.Network] | None = None) ->
 
 def constraints_of(cfg: RunConfig) -> tuple[tuple[Constraint, ...], tuple[Constraint, ...]]:
     """The run's constraints (the user's plus the accuracy floor, when it applies) and the floor added."""
-    return with_accuracy_floor(cfg.model_knobs, cfg.constraints, cfg.accuracy_floor)
+    return with_accuracy_floor(cfg.model_knobs, cfg.constraints, cfg.accuracy_floor, scores_named=bool(cfg.logits))
 
 
 def split_of(cfg: RunConfig, graph) -> samples.Split:
@@ -269,7 +269,7 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
     check_logits(cfg.logits, [net.graph for net in cd.networks])
     cache = calibration_cache(cd, cfg)
     for net, src in zip(cd.networks, _sources(cfg, cd)):
-        emit(degenerate.zero_outputs(outputs_on(net.graph, cache[net.name].split.calibration), src))
+        emit(degenerate.zero_outputs(accuracy.outputs_of(net.graph, cache[net.name].split.calibration), src))
     watch.enter("compile")
     ev = evaluator_for(cd.problem)
     base = _per_net(ev, cd.baseline())  # compiles the evaluator (once: one batch size)
@@ -389,15 +389,6 @@ def _plan(cfg: RunConfig, cd: codesign.CoDesign, watch: budgets.Stopwatch) -> bu
 def calibration_cache(cd: codesign.CoDesign, cfg: RunConfig) -> dict[str, Samples]:
     """Network name -> its calibration and evaluation samples (search/samples.py)."""
     return {net.name: Samples(split_of(cfg, net.graph)) for net in cd.networks}
-
-
-def outputs_on(graph, inputs: Sequence[Mapping[str, np.ndarray]]) -> list[list[np.ndarray]]:
-    """The graph's outputs in onnxruntime on each feed (one session)."""
-    from symbiote.passes.ort_check import session, to_model
-
-    sess = session(to_model(graph))
-    names = {i.name for i in sess.get_inputs()}
-    return [sess.run(None, {k: v for k, v in feeds.items() if k in names}) for feeds in inputs]
 
 
 def _sources(cfg: RunConfig, cd: codesign.CoDesign) -> list[str]:

@@ -104,8 +104,9 @@ def unconstrained_accuracy(model_knobs: str, constraints: Iterable[Any],
         return (Degenerate("accuracy-floor", None,
                            f"--model-knobs {model_knobs} lets the search change the model and no accuracy "
                            f"constraint was given, so the default floor applies: "
-                           f"{', '.join(str(c) for c in floor)} (measured on the evaluation samples; agreement "
-                           "where an output holds scores); give your own --constraint, or --no-accuracy-floor"),)
+                           f"{', '.join(str(c) for c in floor)} (measured on the evaluation samples; --logits NAME adds "
+                           "agreement>=0.99 on those score outputs); give your own --constraint, or "
+                           "--no-accuracy-floor"),)
     return (Degenerate("no-accuracy-constraint", None,
                        f"--model-knobs {model_knobs} lets the search change the model, but no constraint "
                        "bounds its accuracy, so it may trade any amount of it for cost; add "

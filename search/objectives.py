@@ -202,13 +202,16 @@ def measured_violation(constraints: tuple[Constraint, ...], measured: Mapping[st
 ACCURACY_FLOOR = 0.99
 
 
-def with_accuracy_floor(model_knobs: str, constraints: tuple[Constraint, ...],
-                        enabled: bool = True) -> tuple[tuple[Constraint, ...], tuple[Constraint, ...]]:
+def with_accuracy_floor(model_knobs: str, constraints: tuple[Constraint, ...], enabled: bool = True,
+                        scores_named: bool = False) -> tuple[tuple[Constraint, ...], tuple[Constraint, ...]]:
     """``constraints`` plus, when the search may change the model (``model_knobs`` not
     ``none``), ``enabled`` and no ``>=`` bound on an accuracy metric was given, the floor
-    ``fidelity>=0.99`` and ``agreement>=0.99`` (the latter counts only where score outputs
-    exist). Returns (the constraints, the floor added)."""
+    ``fidelity>=0.99``, and ``agreement>=0.99`` when the user named the score outputs
+    (``scores_named``, ``--logits``): an inferred "score" output may be box coordinates or
+    hidden features, whose argmax means nothing. Returns (the constraints, the floor added)."""
     if not enabled or model_knobs == "none" or any(is_accuracy(c) and c.op == ">=" for c in constraints):
         return tuple(constraints), ()
-    floor = (Constraint("fidelity", ">=", ACCURACY_FLOOR), Constraint("agreement", ">=", ACCURACY_FLOOR))
+    floor = (Constraint("fidelity", ">=", ACCURACY_FLOOR),)
+    if scores_named:
+        floor += (Constraint("agreement", ">=", ACCURACY_FLOOR),)
     return tuple(constraints) + floor, floor

@@ -137,6 +137,18 @@ def write_all(o: RunOutcome, out_dir: str | Path) -> dict[str, Path]:
         files[net.name] = dest
     write_text(out / "pareto.csv", pareto_csv(o))
     files["pareto"] = out / "pareto.csv"
-    write_text(out / "result.json", json.dumps(result_dict(o), indent=2) + "\n")
+    write_text(out / "result.json", json.dumps(_finite(result_dict(o)), indent=2, allow_nan=False) + "\n")
     files["result"] = out / "result.json"
     return files
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float as None: strict JSON (``allow_nan=False``),
+    which every parser reads (a measure that is undefined, e.g. agreement with no score output)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

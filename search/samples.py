@@ -5,7 +5,7 @@ figure that is reported or decides feasibility is measured on the *evaluation* s
 which the search never saw:
 
 * ``--eval-data FILE.npz``: evaluation = every sample of the file; calibration =
-  ``--calibration FILE.npz`` (all of it) when given, else seeded random inputs;
+  ``--calibration FILE.npz`` (all of it; another file) when given, else seeded random inputs;
 * ``--calibration FILE.npz`` alone: its first half (rounded up) calibrates, the rest
   evaluates (it needs at least 2 samples);
 * neither: seeded random inputs, ``calibration_samples`` of them from seeds
@@ -39,6 +39,10 @@ def split(graph, calibration: str | Path | None = None, eval_data: str | Path | 
     from symbiote.search.accuracy import calibration_inputs
 
     if eval_data is not None:
+        if calibration is not None and Path(calibration).resolve() == Path(eval_data).resolve():
+            raise SearchError(f"--calibration and --eval-data are the same file ({eval_data}): the evaluation must "
+                              "be data the search never saw; give --calibration alone (it is split in half) or "
+                              "two files")
         ev = calibration_inputs(graph, eval_data)
         cal = calibration_inputs(graph, calibration, calibration_samples, seed=seed)
         how = (f"calibration: {calibration}" if calibration else f"calibration: {calibration_samples} seeded random") \

@@ -178,3 +178,24 @@ def test_two_model_search_gives_each_model_its_shapes(tmp_path, capsys):
     assert [i["input_shapes"] for i in res["settings"]["inputs"]] == [{"pixel_values": [1, 3, 16, 16]},
                                                                         {"pixel_values": [1, 3, 24, 24]}]
     assert all(n["regret"] is not None for n in res["best"]["networks"].values())
+
+
+def test_search_says_in_one_line_when_the_model_rejects_its_random_inputs(tmp_path, capsys):
+    """A model that fails in onnxruntime unless a scalar input takes one value (a sample
+    rate): the search stops with one line that names --input-value, not a traceback."""
+    import importlib.util
+    from pathlib import Path
+
+    import onnx
+
+    from symbiote.cli import main
+
+    spec = importlib.util.spec_from_file_location("passes_cli", Path(__file__).parent / "passes" / "test_passes_cli.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    src = tmp_path / "vad.onnx"
+    onnx.save(mod._sample_rate_model(), str(src))
+    rc = main(["search", str(src), "--model-knobs", "none", "--budget-evals", "16", "-q", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    assert "fails in onnxruntime" in err and "--input-value" in err

@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "axis has >= 2 entries)")
     parser.add_argument("--no-accuracy-floor", action="store_true",
                         help="with model knobs on and no accuracy constraint, do not apply the default floor "
-                             "fidelity>=0.99, agreement>=0.99")
+                             "fidelity>=0.99 (and agreement>=0.99 with --logits)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in -o DIR")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress (bars, or log lines off a terminal)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")

@@ -134,3 +134,10 @@ def test_inlined_names_stay_unique_and_nested_subgraphs_follow_renames(tmp_path)
     x = np.random.default_rng(3).standard_normal((2, 3)).astype(np.float32)
     for sign in (1, -1):  # both inner branches
         _same_outputs(_nested_model("u"), path, {"x": sign * np.abs(x)})
+
+
+def test_a_float_input_takes_any_number_rounded_to_its_dtype(cf_models):
+    """0.1 has no exact float32, yet it is a perfectly good value for a float32 input."""
+    g = load(cf_models.if_lstm("data"), input_values={"x": np.full((cf_models.SEQ, 1, cf_models.INP), 0.1)})
+    assert g.meta["input_values"]["x"][0][0][0] == pytest.approx(0.1, abs=1e-7)
+    assert not g.inputs  # x became a constant

@@ -188,3 +188,31 @@ def test_a_constant_if_nested_in_a_costed_branch_is_costed_with_it(cf_models):
     assert s.macs == cf_models.lstm_macs()
     assert "costed as the dearer branch 'then_branch'" in s.control_flow[0]
     assert g.node("outer").output.shape == (1, cf_models.HIDDEN)
+
+
+def test_a_loop_that_can_stop_early_has_no_static_scan_length():
+    """M=10 is only an upper bound when the body's condition can end the loop sooner
+    (here after 3 iterations): the stacked output's length is not known statically."""
+    body = helper.make_graph(
+        [helper.make_node("Less", ["i", "three"], ["cond_out"], name="more"),
+         helper.make_node("Identity", ["h_in"], ["h_out"], name="carry"),
+         helper.make_node("Identity", ["h_in"], ["h_scan"], name="emit")],
+        "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                 helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+                 helper.make_tensor_value_info("h_in", F, None)],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("h_out", F, None),
+         helper.make_tensor_value_info("h_scan", F, None)],
+        [numpy_helper.from_array(np.array(2, np.int64), "three")])
+    g = helper.make_graph([helper.make_node("Loop", ["M", "go", "x"], ["h_final", "hs"], name="loop", body=body)], "early",
+                          [helper.make_tensor_value_info("x", F, [1])],
+                          [helper.make_tensor_value_info("h_final", F, [1]), helper.make_tensor_value_info("hs", F, None)],
+                          [numpy_helper.from_array(np.array(10, np.int64), "M"), numpy_helper.from_array(np.array(True), "go")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    import onnxruntime as ort
+
+    ran = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": np.ones(1, np.float32)})
+    assert ran[1].shape[0] < 10  # the loop did stop early
+    graph = load(m)
+    assert graph.node("loop").outputs[1].shape is None
+    assert graph.node("loop").outputs[0].shape == (1,)

@@ -91,6 +91,8 @@ def test_agreement_is_a_constraint_measured_not_estimated():
 def test_accuracy_floor_applies_only_when_model_knobs_are_unbounded():
     area = parse_constraints(["area_mm2<=4"])
     cons, floor = with_accuracy_floor("channels+precision", area)
+    assert [str(c) for c in floor] == ["fidelity>=0.99"] and cons == area + floor  # "scores" only inferred
+    cons, floor = with_accuracy_floor("channels+precision", area, scores_named=True)  # --logits given
     assert [str(c) for c in floor] == ["fidelity>=0.99", "agreement>=0.99"] and cons == area + floor
     assert with_accuracy_floor("channels+precision", area, enabled=False) == (area, ())
     assert with_accuracy_floor("none", area) == (area, ())
@@ -182,3 +184,15 @@ def test_cli_reports_per_output_measures_on_the_evaluation_half(tmp_path):
     assert "## Accuracy per output" in report and "| scores |" in report
     assert main(["search", str(model), "--logits", "nosuch", "--budget-evals", "8", "-q",
                  "-o", str(tmp_path / "x")]) != 0                         # a user error, said on stderr
+
+
+def test_the_same_file_cannot_calibrate_and_evaluate(tmp_path):
+    from symbiote.frontend.zoo import build
+    from symbiote.search.samples import split
+
+    g = load(build("tiny_cnn"))
+    x = g.inputs[0]
+    path = tmp_path / "data.npz"
+    np.savez(path, **{x.name: np.zeros((4, *x.shape[1:]), np.float32)})
+    with pytest.raises(SearchError, match="same file"):
+        split(g, calibration=path, eval_data=str(path))

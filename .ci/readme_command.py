@@ -1,8 +1,9 @@
 """Print one of the README's two set-up commands (``main`` or ``test``), exactly as written.
 
 README.md holds them as the first line of the code block under "## Run it on a built-in
-model" and "## Run the tests"; .ci/run runs them from here so that CI runs what the
-README says, not a copy of it.
+model" and "## Run the tests". .ci/run takes the main command from here, so CI runs what
+the README says; it writes the test command out literally (it must be the first thing
+CI installs) and tests/test_packaging.py checks that the two agree.
 """
 
 from __future__ import annotations

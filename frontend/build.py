@@ -88,15 +88,20 @@ def _annotations(n: onnx.NodeProto, label: str) -> dict[str, Any]:
     return out
 
 
+def subgraphs(n: onnx.NodeProto) -> list[onnx.GraphProto]:
+    """The bodies a node's GRAPH and GRAPHS attributes hold (the messages themselves:
+    ``sub.CopyFrom(...)`` rewrites one in place)."""
+    return [sub for a in n.attribute for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs))]
+
+
 def outer_names(g: onnx.GraphProto) -> set[str]:
     """Names a subgraph reads from enclosing scopes (recursively)."""
     defined = {i.name for i in g.input} | {t.name for t in g.initializer} | {o for n in g.node for o in n.output}
     used: set[str] = set()
     for n in g.node:
         used.update(i for i in n.input if i)
-        for a in n.attribute:
-            for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
-                used |= outer_names(sub)
+        for sub in subgraphs(n):
+            used |= outer_names(sub)
     used.update(o.name for o in g.output)
     return used - defined
 
@@ -138,9 +143,8 @@ def add_nodes(graph: Graph, g: onnx.GraphProto, values: dict[str, Value], base_d
         if unnamed:
             meta["_unnamed_outputs"] = unnamed
         outer = set()
-        for a in n.attribute:
-            for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
-                outer |= outer_names(sub)
+        for sub in subgraphs(n):
+            outer |= outer_names(sub)
         if outer:
             meta["_outer_inputs"] = sorted(outer)
             keep |= outer

@@ -25,7 +25,7 @@ from __future__ import annotations
 import onnx
 
 from symbiote.errors import InvalidModelError, SymbioteError
-from symbiote.frontend.build import outer_names
+from symbiote.frontend.build import outer_names, subgraphs
 from symbiote.frontend.fold import fold_and_infer
 from symbiote.frontend.rules import canonical_op
 from symbiote.ir.control_flow import lowered_body, scope_of, taken_branch
@@ -39,7 +39,7 @@ def inline_constant_ifs(graph: Graph) -> list[str]:
     """Inline every If whose condition is constant, folding after each round; returns the
     names of the inlined nodes (also appended to ``graph.meta["inlined_ifs"]``)."""
     done: list[str] = []
-    skipped: set[int] = set()  # Ifs whose branch cannot be lowered stay (costed as opaque, with a note)
+    skipped: dict[int, Node] = {}  # Ifs whose branch cannot be lowered stay (costed, with a note); held, so ids stay theirs
     for _ in range(MAX_ROUNDS):
         todo = [(n, b) for n in graph.nodes if id(n) not in skipped and (b := taken_branch(n)) is not None]
         if not todo:
@@ -48,7 +48,7 @@ def inline_constant_ifs(graph: Graph) -> list[str]:
             try:
                 lowered_body(node, branch, scope_of(graph))
             except SymbioteError:
-                skipped.add(id(node))
+                skipped[id(node)] = node
                 continue
             inline_if(graph, node, branch)
             done.append(node.name)
@@ -175,12 +175,8 @@ def _rename_reads(g: onnx.GraphProto, renames: dict[str, str]) -> onnx.GraphProt
         for i, name in enumerate(n.input):
             if name in live:
                 n.input[i] = live[name]
-        for a in n.attribute:
-            if a.type == onnx.AttributeProto.GRAPH:
-                a.g.CopyFrom(_rename_reads(a.g, live))
-            elif a.type == onnx.AttributeProto.GRAPHS:
-                for j in range(len(a.graphs)):
-                    a.graphs[j].CopyFrom(_rename_reads(a.graphs[j], live))
+        for sub in subgraphs(n):
+            sub.CopyFrom(_rename_reads(sub, live))
     for o in out.output:
         if o.name in live:
             o.name = live[o.name]

@@ -42,6 +42,7 @@ from onnx import helper, numpy_helper
 from symbiote import __version__
 from symbiote.errors import SymbioteError
 from symbiote.frontend.attrs import META_PREFIX, to_attribute
+from symbiote.frontend.build import subgraphs
 from symbiote.ir import dtypes
 from symbiote.ir.graph import Graph, Node, Value
 
@@ -154,20 +155,15 @@ def _without_shapeless_value_info(g: onnx.GraphProto) -> onnx.GraphProto:
     del out.value_info[:]
     out.value_info.extend(keep)
     for n in out.node:
-        for a in n.attribute:
-            if a.type == onnx.AttributeProto.GRAPH:
-                a.g.CopyFrom(_without_shapeless_value_info(a.g))
-            elif a.type == onnx.AttributeProto.GRAPHS:
-                for j in range(len(a.graphs)):
-                    a.graphs[j].CopyFrom(_without_shapeless_value_info(a.graphs[j]))
+        for sub in subgraphs(n):
+            sub.CopyFrom(_without_shapeless_value_info(sub))
     return out
 
 
 def _has_shapeless(g: onnx.GraphProto) -> bool:
     if any(_shapeless(vi) for vi in g.value_info):
         return True
-    return any(_has_shapeless(sub) for n in g.node for a in n.attribute
-               for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)))
+    return any(_has_shapeless(sub) for n in g.node for sub in subgraphs(n))
 
 
 def graph_proto(graph: Graph, *, value_info: bool = True) -> onnx.GraphProto:
@@ -217,9 +213,8 @@ def _all_nodes(graph: Graph):
 def _proto_nodes(g: onnx.GraphProto):
     for n in g.node:
         yield n
-        for a in n.attribute:
-            for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
-                yield from _proto_nodes(sub)
+        for sub in subgraphs(n):
+            yield from _proto_nodes(sub)
 
 
 def _ir_version(graph: Graph, opsets: list[onnx.OperatorSetIdProto]) -> int:
@@ -251,10 +246,9 @@ def to_onnx(graph: Graph, *, value_info: bool = True) -> onnx.ModelProto:
 
 def _subgraphs(g: onnx.GraphProto):
     for n in g.node:
-        for a in n.attribute:
-            for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
-                yield sub
-                yield from _subgraphs(sub)
+        for sub in subgraphs(n):
+            yield sub
+            yield from _subgraphs(sub)
 
 
 def _repair_subgraph_types(model: onnx.ModelProto) -> None:

@@ -215,9 +215,7 @@ def exact_check(cd: codesign.CoDesign, idx: np.ndarray, cfg: RunConfig,
     for net, mk in zip(cd.networks, cd.model_knobs_of(idx)):
         widths = {k: v for k, v in mk["widths"].items()
                   if v != net.groups.groups[net.free_ids[net.group_names.index(k)]].width}
-        if net.name not in inputs_cache:
-            inputs_cache[net.name] = Samples(split_of(cfg, net.graph))
-        smp = inputs_cache[net.name]
+        smp = inputs_cache[net.name]  # calibration_cache: every network's samples
         if smp.reference is None:
             smp.reference = accuracy.outputs_of(net.graph, smp.split.evaluation)
         graph = accuracy.apply_model_knobs(net.graph, widths, mk["bits"], inputs=smp.split.calibration)

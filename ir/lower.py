@@ -46,11 +46,14 @@ Annotations read from ``node.meta`` (left by passes): ``fused_into`` (an activat
 into its producer: kind FREE, no cost), ``fused_activation`` (the producer applies it in
 its output stage: no extra cost), ``fusion_group`` (a tensor between two nodes of the same
 group stays on chip), ``input_on_chip`` / ``output_on_chip`` (explicit), ``sparsity``
-(fraction of zero weights), ``weight_bits`` / ``act_bits``.
+(fraction of zero weights), ``sparsity_pattern`` (``"2:4"``: column ``sparsity_24`` = 1,
+else 0), ``weight_bits`` / ``act_bits``.
 
 **Precision default**: a layer without ``weight_bits``/``act_bits`` annotations is costed at
-``default_bits`` (8: int8 inference, the word size SCALE-Sim assumes). ``default_bits=None``
-takes the bits of the tensors' dtypes instead (float32 -> 32).
+``default_bits`` (8: int8 inference, the word size SCALE-Sim assumes) and marked
+``bits_given = 0``: a template with a ``datapath`` knob prices it at the datapath's width
+instead (:mod:`symbiote.backends.datapath`). ``default_bits=None`` takes the bits of the
+tensors' dtypes instead (float32 -> 32), marked given.
 
 Channel groups (``symbiote.ir.channel_groups``) turn into linear maps ``base + map @ widths``
 for ``k``, ``c``, ``groups``, ``in_elems`` and ``out_elems``. A tensor's element count follows
@@ -217,6 +220,8 @@ def _table(graph: Graph, groups: ChannelGroups | None, default_bits: int | None)
         cols["weight_bits"][i] = cols["act_bits"][i] if mm_act else float(node.meta.get("weight_bits", w_bits))
         cols["input_on_chip"][i], cols["output_on_chip"][i] = _on_chip(graph, node)
         cols["sparsity"][i] = float(node.meta.get("sparsity", 0.0))
+        cols["sparsity_24"][i] = float(node.meta.get("sparsity_pattern") == "2:4")
+        cols["bits_given"][i] = float(default_bits is None or "weight_bits" in node.meta or "act_bits" in node.meta)
         if node.meta.get("fused_into") or _weight_format(node):
             cols["kind"][i] = FREE
     for f in WIDTH_FIELDS:

@@ -23,7 +23,10 @@ Layer kinds (``kind``):
 Every layer also has ``in_elems`` (activation elements read), ``out_elems`` (written),
 ``weight_elems`` (constant operand elements), ``weight_bits``/``act_bits`` (precision),
 ``input_on_chip``/``output_on_chip`` (0/1: the tensor stays on chip thanks to fusion, no
-DRAM traffic) and ``sparsity`` (fraction of zero weights).
+DRAM traffic), ``sparsity`` (fraction of zero weights) and ``sparsity_24`` (1 when the
+weights are 2:4 structured -- at most 2 non-zeros in every 4 consecutive weights along the
+reduction axis, ``node.meta["sparsity_pattern"] == "2:4"`` from the ``sparsify`` pass --
+else 0; a template with a 2:4 datapath stores them compressed and skips the zero half).
 
 Model knobs: ``widths0: f32[G]`` (the width of every channel group), ``free: bool[G]``, and
 per-layer linear maps so that each channel-dependent column is ``base + map @ widths``
@@ -48,7 +51,8 @@ KIND_NAMES = ("mac", "vector", "memory", "free")
 LAYER_FIELDS = (
     "n", "k", "c", "p", "q", "r", "s", "groups", "stride_h", "stride_w", "dil_h", "dil_w",
     "repeat", "w_repeat", "vec_ops", "in_elems", "out_elems", "weight_elems",
-    "weight_bits", "act_bits", "input_on_chip", "output_on_chip", "sparsity",
+    "weight_bits", "act_bits", "input_on_chip", "output_on_chip", "sparsity", "sparsity_24",
+    "bits_given",
 )
 #: columns that depend linearly on the channel widths: name -> (base field, map field)
 WIDTH_FIELDS = ("k", "c", "groups", "in_elems", "out_elems")
@@ -83,6 +87,8 @@ class Workload:
     input_on_chip: jax.Array
     output_on_chip: jax.Array
     sparsity: jax.Array
+    sparsity_24: jax.Array      # 0/1: weights are 2:4 structured (see the module doc)
+    bits_given: jax.Array       # 0/1: weight_bits/act_bits were given (else a datapath prices the row at its own width)
     # model knobs
     widths0: jax.Array          # f32[G]
     free: jax.Array             # bool[G]
@@ -124,13 +130,15 @@ class Workload:
         new["groups"] = g
         return dataclasses.replace(self, **new, weight_elems=weight)
 
-    def with_bits(self, weight_bits: jax.Array, act_bits: jax.Array) -> Workload:
-        """The workload at the given per-layer bit-widths (``f32[L]`` each, or scalars)."""
+    def with_bits(self, weight_bits: jax.Array, act_bits: jax.Array, given: jax.Array | None = None) -> Workload:
+        """The workload at the given per-layer bit-widths (``f32[L]`` each, or scalars);
+        ``given``: which rows' bits count as given (default: every row)."""
         shape = self.kind.shape
         return dataclasses.replace(
             self,
             weight_bits=jnp.broadcast_to(jnp.asarray(weight_bits, jnp.float32), shape),
             act_bits=jnp.broadcast_to(jnp.asarray(act_bits, jnp.float32), shape),
+            bits_given=jnp.broadcast_to(jnp.asarray(1.0 if given is None else given, jnp.float32), shape),
         )
 
     def to_numpy(self) -> dict[str, np.ndarray]:

@@ -25,8 +25,36 @@ class Comparison:
         return {"max_abs": self.max_abs, "max_rel": self.max_rel, "cosine": self.cosine, "outputs": self.outputs}
 
 
+#: ops an index tensor passes through unchanged in value on its way to a Gather
+_INDEX_PATH = frozenset({"Cast", "Reshape", "Unsqueeze", "Squeeze", "Flatten", "Identity", "Expand"})
+
+
+def index_range(graph: Graph, v) -> int | None:
+    """The number of rows of the constant table an integer input indexes, when it reaches a
+    Gather's indices (through value-preserving ops: Cast, Reshape, ...): a vocabulary, a
+    position table, token types. None when it does not."""
+    frontier, seen, sizes = [v], set(), []
+    while frontier:
+        x = frontier.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        for node, i in x.uses:
+            if node.onnx_op == "Gather" and i == 1:
+                data = node.input(0)
+                axis = int(node.attrs.get("axis", 0) or 0)
+                if data is not None and data.shape is not None and isinstance(data.shape[axis], int):
+                    sizes.append(int(data.shape[axis]))
+            elif node.onnx_op in _INDEX_PATH and i == 0:
+                frontier.extend(node.outputs)
+    return min(sizes) if sizes else None
+
+
 def random_inputs(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
-    """Seeded inputs: floats ~ N(0, 1); integers in {0, 1} (valid token ids, type ids and masks)."""
+    """Seeded inputs that look like real ones: floats ~ N(0, 1) (normalized images, features);
+    an integer input that indexes a table (token ids into a vocabulary, token types,
+    positions: :func:`index_range`) uniform over the table's rows; other integers named like
+    a mask all ones (nothing masked), else in {0, 1}; booleans in {False, True}."""
     rng = np.random.default_rng(seed)
     feeds: dict[str, np.ndarray] = {}
     for v in graph.inputs:
@@ -38,7 +66,13 @@ def random_inputs(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
         elif v.dtype == "bool":
             feeds[v.name] = rng.integers(0, 2, v.shape).astype(bool)
         else:
-            feeds[v.name] = rng.integers(0, 2, v.shape).astype(np_dt)
+            rows = index_range(graph, v)
+            if rows is not None:
+                feeds[v.name] = rng.integers(0, rows, v.shape).astype(np_dt)
+            elif "mask" in v.name.lower():
+                feeds[v.name] = np.ones(v.shape, np_dt)
+            else:
+                feeds[v.name] = rng.integers(0, 2, v.shape).astype(np_dt)
     return feeds
 
 

@@ -3,9 +3,10 @@
 Every compute layer (Conv, ConvTranspose, Gemm, MatMul, LSTM/GRU/RNN) gets
 ``meta["weight_bits"]`` and ``meta["act_bits"]``: ``default`` unless ``layers={node:
 bits}`` names it. The model stays float (exact). With ``export_qdq=true`` every constant
-weight of a layer at <= 8 bits is routed through a QuantizeLinear/DequantizeLinear pair
-(int8 storage, symmetric per-tensor scale = max|w| / (2^(bits-1) - 1)), which
-onnxruntime runs.
+weight of a layer at <= 8 bits is stored as integers (an int8 initializer) read through a
+DequantizeLinear, as onnxruntime's own static quantizer writes it, so the file shrinks:
+symmetric scale = max|w| / (2^(bits-1) - 1) per tensor, or per output channel with
+``per_channel=true`` (DequantizeLinear's ``axis``: :func:`weight_axis`).
 
 Activations need calibration data: ``act_ranges={layer: [in_amax, out_amax(, in1_amax)]}``
 gives, per layer, the largest |value| of its input activation (input 0), of its output
@@ -60,16 +61,56 @@ def constant_weight(node: Node) -> Value | None:
     return w if w is not None and w.is_const and w.dtype in ("float32", "float16") else None
 
 
-def _qdq_weight(graph: Graph, node: Node, w: Value, bits: int) -> None:
-    amax = float(np.abs(w.const).max()) if w.const.size else 0.0
-    scale = np.asarray(symmetric_scale(amax, bits), dtype=w.const.dtype)
+def weight_axis(node: Node) -> int | None:
+    """The output-channel axis of a layer's weight (per-channel quantization): Conv
+    ``[K, C/g, R, S]`` -> 0; ConvTranspose ``[C, K/g, R, S]`` -> 1 (one group only); Gemm
+    ``B`` -> 0 with ``transB``, else 1; MatMul ``[..., K_in, N]`` -> the last axis (None
+    for a 1-D weight)."""
+    w = node.input(_WEIGHT_SLOT.get(node.onnx_op, 1))
+    rank = len(w.shape) if w is not None and w.shape is not None else 0
+    if node.onnx_op == "Conv":
+        return 0
+    if node.onnx_op == "ConvTranspose":
+        return 1 if int(node.attrs.get("group", 1) or 1) == 1 else None
+    if node.onnx_op == "Gemm":
+        return 0 if int(node.attrs.get("transB", 0) or 0) else 1
+    if node.onnx_op == "MatMul" and rank >= 2:
+        return rank - 1
+    return None
+
+
+def quantize_weight(w: np.ndarray, bits: int, axis: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric ``bits``-bit quantization of ``w``, per tensor (``axis`` None) or per slice
+    along ``axis``: ``(integer values as int8, scale)``; the scale is ``max|w| / (2^(bits-1) - 1)``
+    of the tensor or slice (1.0 where all zero), the rounding half to even, as QuantizeLinear's."""
+    w = np.asarray(w)
+    if axis is None:
+        scale = np.asarray(symmetric_scale(float(np.abs(w).max()) if w.size else 0.0, bits), dtype=w.dtype)
+        shaped = scale
+    else:
+        axis = axis % w.ndim
+        amax = np.abs(w).max(axis=tuple(i for i in range(w.ndim) if i != axis)) if w.size else np.zeros(w.shape[axis])
+        scale = np.asarray([symmetric_scale(float(a), bits) for a in amax], dtype=w.dtype)
+        shaped = scale.reshape([-1 if i == axis else 1 for i in range(w.ndim)])
+    q = np.clip(np.round(w / shaped), -128, 127).astype(np.int8)
+    return q, scale
+
+
+def _qdq_weight(graph: Graph, node: Node, w: Value, bits: int, per_channel: bool) -> None:
+    """Store the weight as integers (int8 initializer) read through a DequantizeLinear, as
+    onnxruntime's own quantizer writes a static QDQ model; per output channel (an ``axis``
+    on DequantizeLinear) when ``per_channel`` and the layer has one."""
+    axis = weight_axis(node) if per_channel else None
+    q, scale = quantize_weight(w.const, bits, axis)
+    qi = graph.add_const(f"{w.name}.int{bits}", q)
     s = graph.add_const(f"{w.name}.scale", scale)
-    zp = graph.add_const(f"{w.name}.zero_point", np.asarray(0, dtype=np.int8))
-    q = graph.add_node(ops.ELEMENTWISE, "QuantizeLinear", [w, s, zp], [f"{w.name}.quantized"], name=f"{node.name}.weight_quant", before=node)
-    q.outputs[0].shape, q.outputs[0].dtype = w.shape, "int8"
-    dq = graph.add_node(ops.ELEMENTWISE, "DequantizeLinear", [q.outputs[0], s, zp], [f"{w.name}.dequantized"], name=f"{node.name}.weight_dequant", before=node)
+    zp = graph.add_const(f"{w.name}.zero_point", np.zeros(scale.shape, dtype=np.int8))
+    attrs = {"axis": int(axis)} if axis is not None else None
+    dq = graph.add_node(ops.ELEMENTWISE, "DequantizeLinear", [qi, s, zp], [f"{w.name}.dequantized"],
+                        name=f"{node.name}.weight_dequant", before=node, attrs=attrs)
     dq.outputs[0].shape, dq.outputs[0].dtype = w.shape, w.dtype
     node.set_input(_WEIGHT_SLOT[node.onnx_op], dq.outputs[0])
+    graph._drop_const_if_unused(w)
 
 
 def _fake_quant(graph: Graph, x: Value, owner: Node, bits: int, amax: float, tag: str, *, before: Node | None = None,
@@ -169,6 +210,7 @@ class SetPrecision(Pass):
     act_bits: int | None = None
     export_qdq: bool = False
     act_ranges: dict[str, tuple[float, ...]] | None = None
+    per_channel: bool = False
 
     name: ClassVar[str] = "set-precision"
 
@@ -207,7 +249,7 @@ class SetPrecision(Pass):
             act_slots = activation_slots(n)
             w = constant_weight(n)
             if self.export_qdq and bits <= 8 and w is not None:
-                _qdq_weight(graph, n, w, bits)
+                _qdq_weight(graph, n, w, bits, self.per_channel)
                 qdq += 1
             if self.export_qdq and abits <= 8 and n.name in (self.act_ranges or {}) and quantizes_activations(n):
                 act_qdq += _qdq_activations(graph, n, abits, self.act_ranges[n.name], act_slots)

@@ -259,12 +259,22 @@ class AccuracyReport:
     outputs: tuple[dict[str, Any], ...] = ()             # per output: name, cosine, rel_l2, top1, top5
     interval: Mapping[str, Any] | None = None            # {"fidelity": [lo, hi], "agreement": [lo, hi] | None}
     concatenated_cosine: float | None = None             # one cosine over every output (the old measure)
+    #: with labels: the candidate's top-1 accuracy, the original's, and their difference
+    accuracy: float | None = None
+    accuracy_original: float | None = None
+    accuracy_drop: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"fidelity": self.fidelity, "agreement": self.agreement, "top1": self.top1, "max_abs": self.max_abs,
                 "samples": self.samples, "evaluator": self.evaluator, "outputs": [dict(o) for o in self.outputs],
                 "interval": dict(self.interval) if self.interval is not None else None,
-                "concatenated_cosine": self.concatenated_cosine}
+                "concatenated_cosine": self.concatenated_cosine, "accuracy": self.accuracy,
+                "accuracy_original": self.accuracy_original, "accuracy_drop": self.accuracy_drop}
+
+    def measured(self) -> dict[str, float | None]:
+        """The measures accuracy constraints can name (None: not defined for this run)."""
+        return {"fidelity": self.fidelity, "agreement": self.agreement, "accuracy": self.accuracy,
+                "accuracy_drop": self.accuracy_drop}
 
 
 def calibration_inputs(graph, path: str | Path | None = None, samples: int = 4, seed: int = 0) -> list[dict]:
@@ -309,11 +319,13 @@ def outputs_of(graph, inputs: Sequence[Mapping[str, np.ndarray]]) -> list[list[n
 
 
 def compare(original, candidate, inputs: list[dict], logits: Sequence[str] = (),
-            reference: list[list[np.ndarray]] | None = None, bootstrap: int = 0, seed: int = 0) -> AccuracyReport:
+            reference: list[list[np.ndarray]] | None = None, bootstrap: int = 0, seed: int = 0,
+            labels: Sequence[np.ndarray] | None = None) -> AccuracyReport:
     """Run both graphs in onnxruntime on every feed and measure per output
     (:mod:`symbiote.search.measures`). ``logits``: the score outputs (default: inferred);
     ``reference``: the original's outputs on ``inputs`` when already known; ``bootstrap``:
-    resamples for the 95% intervals (0: none)."""
+    resamples for the 95% intervals (0: none); ``labels``: per feed, its labels (the
+    task's top-1 accuracy of both models is measured too)."""
     from symbiote.search import measures
 
     res = plugin_manager().hook.symbiote_evaluate_accuracy(original=original, candidate=candidate, inputs=inputs)
@@ -323,12 +335,22 @@ def compare(original, candidate, inputs: list[dict], logits: Sequence[str] = (),
                               float(res.get("max_abs", float("nan"))), len(inputs), str(res.get("evaluator", "plugin")),
                               agreement=None if agree is None else float(agree))
     ref = reference if reference is not None else outputs_of(original, inputs)
-    st = measures.stats(ref, outputs_of(candidate, inputs), [v.name for v in original.outputs], logits)
+    cand = outputs_of(candidate, inputs)
+    names = [v.name for v in original.outputs]
+    st = measures.stats(ref, cand, names, logits)
     m = measures.measure(st)
+    iv = measures.interval(st, bootstrap, seed) if bootstrap else None
+    acc = acc0 = None
+    if labels is not None:
+        ls = measures.label_stats(ref, cand, names, labels, logits)
+        a0, a1 = ls.accuracy()
+        acc0, acc = float(a0), float(a1)
+        if iv is not None:
+            iv = {**iv, **measures.label_interval(ls, bootstrap, seed)}
     return AccuracyReport(m.fidelity, float("nan") if m.agreement is None else m.agreement, m.max_abs, m.samples,
-                          agreement=m.agreement, outputs=tuple(o.as_dict() for o in m.outputs),
-                          interval=measures.interval(st, bootstrap, seed) if bootstrap else None,
-                          concatenated_cosine=m.concatenated_cosine)
+                          agreement=m.agreement, outputs=tuple(o.as_dict() for o in m.outputs), interval=iv,
+                          concatenated_cosine=m.concatenated_cosine, accuracy=acc, accuracy_original=acc0,
+                          accuracy_drop=None if acc is None else acc0 - acc)
 
 
 def reshape_pipeline(widths: Mapping[str, int], bits: Mapping[str, int] | None, default_bits: int = 8,
@@ -349,12 +371,17 @@ def reshape_pipeline(widths: Mapping[str, int], bits: Mapping[str, int] | None, 
 
 
 def apply_model_knobs(graph, widths: Mapping[str, int], bits: Mapping[str, int] | None, default_bits: int = 8,
-                      inputs: list[dict] | None = None):
-    """The reshaped graph: channel widths resized, then per-layer precision set with QDQ
+                      inputs: list[dict] | None = None, extra: Sequence[Any] = ()):
+    """The reshaped graph: channel widths resized, then the registered knobs' passes
+    (``extra``: :mod:`symbiote.search.knobs`), then per-layer precision set with QDQ
     weights and, given calibration ``inputs``, QDQ activations (ranges measured on the
-    resized graph over ``inputs``: static post-training calibration)."""
+    reshaped graph over ``inputs``: static post-training calibration)."""
+    from symbiote.passes.base import Pipeline
     from symbiote.search.sensitivity import activation_ranges
 
+    if extra:
+        graph = Pipeline([*reshape_pipeline(widths, None).passes, *extra])(graph).graph
+        widths = {}
     if bits is None or inputs is None:
         pipe = reshape_pipeline(widths, bits, default_bits)
         return pipe(graph).graph if pipe.passes else graph

@@ -42,10 +42,15 @@ from symbiote.search.driver import Progress, Search, SearchResult, SearchSetting
 from symbiote.search.objectives import Constraint, Objective, derive, search_constraints, with_accuracy_floor
 from symbiote.search.problem import evaluator_for
 
-#: continuous technology knobs held at their defaults unless freed (``--free-knob``):
-#: with an EDP objective and no power constraint, a faster clock or wider DRAM is always
-#: "better", which is a technology choice, not a design one.
-HELD_BY_DEFAULT = ("dram_gbps", "clock_ghz")
+#: technology knobs held at their defaults unless freed (``--free-knob``): with an EDP
+#: objective and no power constraint, a faster clock or wider DRAM is always "better",
+#: which is a technology choice, not a design one; the datapath's number format decides
+#: how the model is quantized (what the exact check measures), the user's choice
+#: (``--set datapath=fp16``).
+HELD_BY_DEFAULT = ("dram_gbps", "clock_ghz", "datapath")
+#: with model knobs on, the share of the search's budget that searches the hardware alone
+#: (the models as given), so that the answer is never worse than a hardware-only search's
+HARDWARE_ONLY_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,8 @@ class RunOutcome:
     constraints: tuple[Constraint, ...] = ()  # as applied: the user's, plus the accuracy floor when it applies
     floor: tuple[Constraint, ...] = ()        # the accuracy floor added (empty: none)
     timing: budgets.Timing | None = None  # measured phases, the time plan and its notes (budget.py)
+    #: why the answer leaves the models as given although model knobs were on (None: it does not)
+    answer_note: str | None = None
 
 
 def _per_net(ev, idx: np.ndarray) -> list[dict[str, float]]:
@@ -160,7 +167,8 @@ def prepare(cfg: RunConfig, model: str, graph: Any = None) -> codesign.Network:
     # of them (as the exact check calibrates its quantizers); the evaluation ones stay unseen
     inputs = split_of(cfg, graph).calibration
     return codesign.prepare_network(model, graph=graph, calibrate=cfg.model_knobs != "none",
-                                    calibration_inputs=inputs[:1], range_inputs=inputs)
+                                    calibration_inputs=inputs[:1], range_inputs=inputs,
+                                    knobs=codesign.registered_knobs(cfg.model_knobs))
 
 
 def build(cfg: RunConfig, networks: Sequence[codesign.Network] | None = None) -> codesign.CoDesign:
@@ -218,11 +226,28 @@ def exact_check(cd: codesign.CoDesign, idx: np.ndarray, cfg: RunConfig,
         smp = inputs_cache[net.name]  # calibration_cache: every network's samples
         if smp.reference is None:
             smp.reference = accuracy.outputs_of(net.graph, smp.split.evaluation)
-        graph = accuracy.apply_model_knobs(net.graph, widths, mk["bits"], inputs=smp.split.calibration)
+        graph = accuracy.apply_model_knobs(net.graph, widths, mk["bits"] if mk["bits"] is not None
+                                           else at_datapath(cd, idx, net), inputs=smp.split.calibration,
+                                           extra=cd.knob_passes(mk))
         out.append((graph, accuracy.compare(net.graph, graph, smp.split.evaluation, logits=cfg.logits,
                                             reference=smp.reference, bootstrap=measures.BOOTSTRAP,
-                                            seed=cfg.settings.seed)))
+                                            seed=cfg.settings.seed, labels=smp.split.labels)))
     return out
+
+
+def at_datapath(cd: codesign.CoDesign, idx: np.ndarray, net: codesign.Network) -> dict[str, int] | None:
+    """Without a precision knob, the model runs at the datapath's precision: every layer
+    ``set-precision`` quantizes at the datapath's bits when it is an integer format (the
+    exact check then measures that quantized model); None (float) otherwise."""
+    from symbiote.backends import datapath
+
+    hw = cd.hardware(idx)
+    if "datapath" not in hw or datapath.FLOAT[datapath.CHOICES.index(hw["datapath"])]:
+        return None
+    b = codesign.datapath_bits(cd.template, hw)
+    from symbiote.passes.precision import quantizable
+
+    return {n.name: int(b) for n in net.graph.nodes if quantizable(n)}
 
 
 def check_logits(logits: Sequence[str], graphs: Sequence[Any]) -> None:
@@ -232,6 +257,17 @@ def check_logits(logits: Sequence[str], graphs: Sequence[Any]) -> None:
     if unknown:
         raise SearchError(f"--logits {', '.join(unknown)}: not an output of the model(s); outputs: "
                           f"{', '.join(sorted(outputs))}")
+
+
+def check_labels(constraints: Sequence[Constraint], cache: Mapping[str, "Samples"]) -> None:
+    """A bound on ``accuracy`` or ``accuracy_drop`` needs labels for every network's evaluation samples."""
+    from symbiote.search.objectives import LABEL_METRICS
+
+    named = sorted({c.metric for c in constraints if c.metric in LABEL_METRICS})
+    missing = [name for name, smp in cache.items() if smp.split.labels is None]
+    if named and missing:
+        raise SearchError(f"{' and '.join(named)} need labels: give --eval-data FILE.npz holding a 'labels' array "
+                          f"(integer classes, one per sample) for {', '.join(missing)}")
 
 
 def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
@@ -251,6 +287,7 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
 
     constraints, floor = constraints_of(cfg)
     emit(degenerate.unconstrained_accuracy(cfg.model_knobs, cfg.constraints, floor))
+    emit(degenerate.random_evaluation(cfg.model_knobs, cfg.calibration, cfg.eval_data))
     if networks is None:
         networks = []
         for i, m in enumerate(cfg.models):
@@ -266,6 +303,7 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
     cd = build(cfg, networks)
     check_logits(cfg.logits, [net.graph for net in cd.networks])
     cache = calibration_cache(cd, cfg)
+    check_labels(constraints, cache)
     for net, src in zip(cd.networks, _sources(cfg, cd)):
         emit(degenerate.zero_outputs(accuracy.outputs_of(net.graph, cache[net.name].split.calibration), src))
     watch.enter("compile")
@@ -278,36 +316,56 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
     joint_settings = _share(settings, 0.5 if n > 1 else 1.0)
     if plan is not None:
         joint_settings = replace(joint_settings, budget_seconds=plan.search_s, gradient_in_budget=plan.gradient)
+    hw_only = hardware_only(cfg, cd)
+    if hw_only is not None:  # a share of the search's budget goes to the hardware alone
+        hw_settings = replace(_share(joint_settings, HARDWARE_ONLY_SHARE), use_gradient=False)
+        joint_settings = _share(joint_settings, 1.0 - HARDWARE_ONLY_SHARE)
     ckdir = Path(out_dir) if out_dir is not None else None
     ck = ckdir / "checkpoint.npz" if ckdir else None
     res = Search(cd.problem, joint_settings, context=_context(cfg, cd)).run(ck, resume=resume and ck is not None and ck.exists(),
                                                   progress=(lambda p: progress("joint", p)) if progress else None)
+    as_given = None  # the best hardware found for the models as given, in the joint genome
+    if hw_only is not None:
+        cd_hw, sub = hw_only
+        ck_h = ckdir / "checkpoint-hardware.npz" if ckdir else None
+        r_h = Search(cd_hw.problem, hw_settings, evaluator=sub, context=_context(cfg, cd_hw)).run(
+            ck_h, resume=resume and ck_h is not None and ck_h.exists(),
+            progress=(lambda p: progress("hardware-only", p)) if progress else None)
+        as_given = sub.embed(r_h.best)[0]
     watch.enter("exact")
     # exact check of the best candidates, in the search's order: a candidate must meet the
     # cost constraints (area, latency, power...) and, measured in onnxruntime on the
-    # evaluation samples, the accuracy ones; the proxy's estimate decides nothing here
-    order = _candidates(cd, res, cfg.exact_candidates)
+    # evaluation samples, the accuracy ones; the proxy's estimate decides nothing here.
+    # The last candidate is the hardware-only search's best (the models as given); it is
+    # always checked, and the answer is the feasible candidate with the best objective, so
+    # it is never worse than leaving the models alone
+    order = _candidates(cd, res, cfg.exact_candidates, as_given)
     tried: list[tuple[np.ndarray, list, tuple[float, float]]] = []
     rejected = 0
-    for idx in budgets.in_time(order, watch, plan):
+
+    def check(idx: np.ndarray) -> tuple[float, float]:
         cv = verdict.cost_violation(_per_net(ev, idx), constraints)
-        if cv > 0:
-            rejected += 1
-            continue
         checks_i = exact_check(cd, idx, cfg, cache)
         tried.append((idx, checks_i, (cv, verdict.measured_of(checks_i, constraints))))
-        if tried[-1][2][1] <= 0:
+        return tried[-1][2]
+
+    for idx in budgets.in_time(order, watch, plan):
+        if verdict.cost_violation(_per_net(ev, idx), constraints) > 0 and not np.array_equal(idx, order[-1]):
+            rejected += 1
+            continue
+        if max(check(idx)) <= 0:
             break
         rejected += 1
-    if (not tried or tried[-1][2][1] > 0) and not any(np.array_equal(t[0], res.best) for t in tried):
+    if not any(np.array_equal(t[0], order[-1]) for t in tried):
+        check(order[-1])
+    if not any(max(t[2]) <= 0 for t in tried) and not any(np.array_equal(t[0], res.best) for t in tried):
         # nothing met every constraint: the search's best is measured too, and the least
         # violating of those measured is reported, marked infeasible
-        checks_b = exact_check(cd, res.best, cfg, cache)
-        tried.append((res.best, checks_b, (verdict.cost_violation(_per_net(ev, res.best), constraints),
-                                           verdict.measured_of(checks_b, constraints))))
-    k, feasible = verdict.decide([t[2] for t in tried])
+        check(res.best)
+    k, feasible = verdict.decide([t[2] for t in tried], [_geo(cd, ev, t[0]) for t in tried])
     chosen, checks = tried[k][0], tried[k][1]
     viol = 0.0 if feasible else float(sum(tried[k][2]))
+    note = _answer_note(cd, tried, k, feasible, as_given)
     per = _per_net(ev, chosen)
     objs = cd.problem.objectives
     regrets = [regret.Regret(None, None)] * n
@@ -342,7 +400,7 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
     geo = float(np.exp(np.mean([np.log(_objective_of(objs, m)) for m in per])))
     return RunOutcome(cfg, cd, res, chosen, cd.hardware(chosen), geo, nets, front, rejected,
                       feasible=feasible, violation=viol, warnings=tuple(found), timing=watch.timing(plan),
-                      constraints=constraints, floor=floor)
+                      constraints=constraints, floor=floor, answer_note=note)
 
 
 # ---- the time budget (search/budget.py) ----------------------------------------------
@@ -419,10 +477,13 @@ def _share(s: SearchSettings, frac: float) -> SearchSettings:
                    budget_seconds=None if s.budget_seconds is None else s.budget_seconds * frac)
 
 
-def _candidates(cd: codesign.CoDesign, res: SearchResult, k: int) -> list[np.ndarray]:
+def _candidates(cd: codesign.CoDesign, res: SearchResult, k: int,
+                as_given: np.ndarray | None = None) -> list[np.ndarray]:
     """The best design and the next ones with distinct model knobs, then a repair ladder
     from the best design towards the model as given: shrunk widths restored first, then
-    the lowest bit-widths below the original raised one step at a time."""
+    the lowest bit-widths below the original raised one step at a time; last, the best
+    hardware with the models as given (``as_given``: the hardware-only search's best; by
+    default the search's best hardware)."""
     out = [res.best]
     pool = [res.front.genomes[np.argsort(res.front.obj[:, 0])]]
     if res.archive is not None:
@@ -447,11 +508,55 @@ def _candidates(cd: codesign.CoDesign, res: SearchResult, k: int) -> list[np.nda
         low = below & (np.asarray(vals) == np.asarray(vals)[below].min())
         x[low] += 1  # the lowest precision first: 4 -> 5 bits, then 5 -> 6, ...
         ladder.append(x.copy())
-    x = res.best.copy()
-    x[model] = default[model]
-    ladder.append(x)  # last resort: the best hardware with the models as given
+    for k in cd.spec.knobs:  # each registered knob back to the model as given, one at a time
+        mine = np.array([g.kind == k for g in cd.space.genes], bool)
+        if (x[mine] != default[mine]).any():
+            x[mine] = default[mine]
+            ladder.append(x.copy())
     for g in ladder:
         if g[model].tobytes() not in seen:
             out.append(g)
             seen.add(g[model].tobytes())
-    return out
+    if as_given is None:
+        as_given = res.best.copy()
+        as_given[model] = default[model]
+    out = [g for g in out if not np.array_equal(g, as_given)]
+    return [*out, np.asarray(as_given, np.int32)]  # last resort: the best hardware, models as given
+
+
+def hardware_only(cfg: RunConfig, cd: codesign.CoDesign):
+    """With model knobs on, the hardware-only problem (the models as given) and an evaluator
+    that scores it through the joint problem's (no compile of its own): ``(codesign,
+    evaluator)``, or None (no model knob, or no free hardware knob)."""
+    from symbiote.search.problem import NetworkEvaluator
+
+    if cd.model_knobs == "none" or not len(cd.space.indices("hw")):
+        return None
+    cd_hw = build(replace(cfg, model_knobs="none"), cd.networks)
+    sub = NetworkEvaluator(evaluator_for(cd.problem), None, cd.space.positions_of(cd_hw.space), cd.space.default())
+    return cd_hw, sub
+
+
+def _geo(cd: codesign.CoDesign, ev, idx: np.ndarray) -> float:
+    """The geometric mean over networks of a design's first objective."""
+    return float(np.exp(np.mean([np.log(_objective_of(cd.problem.objectives, m)) for m in _per_net(ev, idx)])))
+
+
+def _answer_note(cd: codesign.CoDesign, tried: Sequence[tuple[np.ndarray, list, tuple[float, float]]], k: int,
+                 feasible: bool, as_given: np.ndarray | None) -> str | None:
+    """Why the answer leaves the models as given although model knobs were searched."""
+    if cd.model_knobs == "none" or not feasible:
+        return None
+    model = np.array([g.kind != "hw" for g in cd.space.genes], bool)
+    default = cd.space.default()[model]
+    if not np.array_equal(tried[k][0][model], default):
+        return None
+    changed = [t for t in tried if not np.array_equal(t[0][model], default)]
+    ok = [t for t in changed if max(t[2]) <= 0]
+    what = "the hardware-only search's best design" if as_given is not None else "the best hardware found"
+    given = "the models as given (run at the datapath's precision)"
+    if not ok:
+        return (f"no model change that was checked met the constraints ({len(changed)} measured in onnxruntime): "
+                f"the answer is {what}, with {given}")
+    return (f"{given} on {what} beat every checked design that changes them: the answer leaves "
+            "the models as given")

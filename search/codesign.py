@@ -14,6 +14,7 @@ every network's reshaped Workload; the fidelity is the accuracy proxy
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,29 @@ from symbiote.search.problem import Problem
 
 MODEL_KNOBS = ("none", "channels", "precision", "channels+precision")
 DEFAULT_BITS = (4, 5, 6, 8, 16)
+#: the model knobs that live in this module (the others are registered in search/knobs/)
+BUILT_IN_KNOBS = ("channels", "precision")
+
+
+def parse_model_knobs(text: str) -> tuple[str, ...]:
+    """``--model-knobs``: ``none`` or knob names joined by ``+`` (``channels``, ``precision``
+    and every registered knob, :mod:`symbiote.search.knobs`)."""
+    from symbiote.search import knobs
+
+    if text.strip() == "none":
+        return ()
+    parts = tuple(p.strip() for p in text.split("+"))
+    legal = (*BUILT_IN_KNOBS, *knobs.names())
+    bad = [p for p in parts if p not in legal]
+    if bad or not parts or len(set(parts)) != len(parts):
+        raise SearchError(f"--model-knobs {text!r}: expected none or knob names joined by '+' from "
+                          f"{', '.join(legal)} (e.g. channels+precision)")
+    return parts
+
+
+def registered_knobs(text: str) -> tuple[str, ...]:
+    """The registered (search/knobs/) knobs of a ``--model-knobs`` text."""
+    return tuple(k for k in parse_model_knobs(text) if k not in BUILT_IN_KNOBS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,6 +67,8 @@ class Network:
     mac_layers: tuple[int, ...]     # workload rows with a bit-width knob
     proxy: AccuracyProxy
     source: str = ""
+    #: the registered knobs fitted to this network (search/knobs/): knob name -> Fitted
+    fitted: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def group_names(self) -> tuple[str, ...]:
@@ -64,10 +90,12 @@ def network_name(src: str) -> str:
 
 def prepare_network(src: Any, name: str | None = None, input_shapes: Mapping[str, Any] | None = None,
                     graph: Any = None, calibrate: bool = True, calibration_inputs: list[dict] | None = None,
-                    range_inputs: list[dict] | None = None, input_values: Mapping[str, Any] | None = None) -> Network:
+                    range_inputs: list[dict] | None = None, input_values: Mapping[str, Any] | None = None,
+                    knobs: Sequence[str] = ()) -> Network:
     """Load (unless ``graph`` is given), analyse channel groups, lower, build the proxy
     (fitted to the exact check on a few probes when ``calibrate``: probes run on
-    ``calibration_inputs``, activation ranges come from ``range_inputs``, by default the same)."""
+    ``calibration_inputs``, activation ranges come from ``range_inputs``, by default the same)
+    and fit the registered model knobs ``knobs`` (search/knobs/) on the same probes."""
     from symbiote.ir import ops
     from symbiote.ir.channel_groups import analyze
     from symbiote.ir.lower import lower
@@ -94,7 +122,21 @@ def prepare_network(src: Any, name: str | None = None, input_shapes: Mapping[str
         inputs = calibration_inputs or accuracy.calibration_inputs(graph, None, samples=1)
         proxy = accuracy.calibrate(proxy, graph, groups, free, [wl.names[i] for i in macs], inputs,
                                    range_inputs=range_inputs)
-    return Network(name or network_name(src), graph, groups, wl, free, macs, proxy, str(src))
+    fitted = {}
+    for k in knobs:
+        from symbiote.search import knobs as registry
+
+        knob = registry.get(k)
+        inputs = calibration_inputs or accuracy_inputs(graph)
+        fitted[k] = knob.fit(graph, wl, knob.targets(graph, wl), inputs if calibrate else [])
+    return Network(name or network_name(src), graph, groups, wl, free, macs, proxy, str(src), fitted)
+
+
+def accuracy_inputs(graph: Any) -> list[dict]:
+    """One seeded random feed (the probes' default)."""
+    from symbiote.search import accuracy
+
+    return accuracy.calibration_inputs(graph, None, samples=1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,6 +151,7 @@ class Spec:
     hw_fixed: dict[str, Any]
     model_knobs: str
     bits_choices: tuple[int, ...] = DEFAULT_BITS
+    knobs: tuple[str, ...] = ()      # the registered model knobs searched (search/knobs/)
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,12 +195,26 @@ class CoDesign:
         return self.template.space.validate(d)
 
     def model_knobs_of(self, idx: np.ndarray) -> list[dict[str, Any]]:
+        """Per network: ``widths`` (group -> width), ``bits`` (layer -> bits, None without the
+        precision knob) and, per registered knob searched, target -> its setting."""
         g = self.space.structure(idx)
+        idx = np.asarray(idx)
         out = []
-        for net, mk in zip(self.networks, g.models):
+        for n, (net, mk) in enumerate(zip(self.networks, g.models)):
             widths = {k: v for k, v in mk.widths.items()}
-            out.append({"widths": widths, "bits": dict(mk.bits) if "precision" in self.model_knobs else None})
+            d: dict[str, Any] = {"widths": widths, "bits": dict(mk.bits) if "precision" in self.model_knobs else None}
+            for k in self.spec.knobs:
+                f = net.fitted[k]
+                d[k] = {t: f.options[j][int(idx[i])] for j, (t, i) in enumerate(zip(f.targets, self.space.indices(k, n)))}
+            out.append(d)
         return out
+
+    def knob_passes(self, chosen: Mapping[str, Any]) -> list[Any]:
+        """The passes that write one network's registered knob settings (``model_knobs_of``'s
+        entry) into its model."""
+        from symbiote.search import knobs
+
+        return [p for k in self.spec.knobs for p in knobs.get(k).passes(chosen.get(k) or {})]
 
     def details(self, idx: np.ndarray) -> list[Any]:
         """Full per-layer Metrics of one design, per network (jitted once per problem: for
@@ -180,6 +237,16 @@ class CoDesign:
 
 
 _DETAILS: "weakref.WeakKeyDictionary[CoDesign, Any]" = weakref.WeakKeyDictionary()
+
+
+def datapath_bits(template, hw: Mapping[str, Any]) -> int | None:
+    """The operand bits of the template's datapath in ``hw`` (its default when not given);
+    None for a template without a ``datapath`` knob (:mod:`symbiote.backends.datapath`)."""
+    from symbiote.backends import datapath
+
+    if "datapath" not in template.space:
+        return None
+    return int(datapath.BITS[datapath.CHOICES.index(hw.get("datapath", template.space["datapath"].default))])
 
 
 def _with_default(knob, grid: list[Any]) -> list[Any]:
@@ -236,7 +303,13 @@ def _split(spec: Spec, values: jnp.ndarray):
             rows = jnp.asarray(net.mac_layers)
             wb = jnp.asarray(wl.weight_bits).at[rows].set(values[bi])
             ab = jnp.asarray(wl.act_bits).at[rows].set(values[bi])
-            wl = wl.with_bits(wb, ab)
+            wl = wl.with_bits(wb, ab, jnp.asarray(wl.bits_given).at[rows].set(1.0))
+        for k in spec.knobs:
+            from symbiote.search import knobs
+
+            ki = space.indices(k, n)
+            if len(ki):
+                wl = knobs.get(k).workload(wl, net.fitted[k], values[ki])
         wls.append(wl)
     return hw, wls
 
@@ -256,7 +329,14 @@ def _metrics(spec: Spec, values: jnp.ndarray, relaxed: bool) -> dict[str, jnp.nd
         area.append(jnp.asarray(m.area_mm2).reshape(()))
         params.append(jnp.sum(jnp.where((wl.kind == MAC) & (wl.w_repeat == 1), wl.weight_elems, 0.0)))
         wi, bi = space.indices("width", n), space.indices("bits", n)
-        fid.append(net.proxy.fidelity(values[wi] if len(wi) else None, values[bi] if len(bi) else None))
+        f = net.proxy.fidelity(values[wi] if len(wi) else None, values[bi] if len(bi) else None)
+        for k in spec.knobs:
+            from symbiote.search import knobs
+
+            ki = space.indices(k, n)
+            if len(ki):
+                f = f - knobs.get(k).proxy_loss(net.fitted[k], values[ki])
+        fid.append(f)
     return {"latency_s": jnp.stack(lat), "latency_cycles": jnp.stack(cyc), "energy_pj": jnp.stack(en),
             "area_mm2": jnp.stack(area), "params": jnp.stack(params), "fidelity": jnp.stack(fid)}
 
@@ -266,26 +346,35 @@ def build(template, networks: Sequence[Network], *, model_knobs: str = "channels
           hw_grids: Mapping[str, Sequence[Any]] | None = None, hw_fixed: Mapping[str, Any] | None = None,
           bits_choices: Sequence[int] = DEFAULT_BITS, width_range: tuple[float, float] = (0.25, 2.0),
           max_points: int = 32) -> CoDesign:
-    if model_knobs not in MODEL_KNOBS:
-        raise SearchError(f"--model-knobs {model_knobs!r}: expected one of {', '.join(MODEL_KNOBS)}")
+    chosen = parse_model_knobs(model_knobs)
+    extra = registered_knobs(model_knobs)
     fixed = dict(template.space.validate(hw_fixed or {}, "search", complete=False)) if hw_fixed else {}
     if hw_grids:
         for k in hw_grids:
             if k not in template.space:
                 raise SearchError(f"unknown knob {k!r} of backend {template.name!r}")
     genes = _hw_genes(template, hw_grids, fixed, max_points)
-    bits = tuple(sorted(int(b) for b in bits_choices))
+    dp_bits = datapath_bits(template, fixed)
+    bits = tuple(sorted({int(b) for b in bits_choices} | ({dp_bits} if dp_bits else set())))
     for n, net in enumerate(networks):
-        if "channels" in model_knobs:
+        if "channels" in chosen:
             for gid, gname in zip(net.free_ids, net.group_names):
                 w0 = net.groups.groups[gid].width
                 vals = width_grid(w0, min_frac=width_range[0], max_frac=width_range[1])
                 genes.append(Gene(f"{net.name}/width/{gname}", vals, vals.index(float(w0)), "width", n, key=gname))
-        if "precision" in model_knobs:
-            base = 8 if 8 in bits else bits[len(bits) // 2]
+        if "precision" in chosen:
+            # the model as given runs at the datapath's precision (8 bits without a datapath knob)
+            base = dp_bits or (8 if 8 in bits else bits[len(bits) // 2])
             for lname in net.layer_names:
                 genes.append(Gene(f"{net.name}/bits/{lname}", tuple(float(b) for b in bits), bits.index(base),
                                   "bits", n, key=lname))
+        for k in extra:
+            f = net.fitted.get(k)
+            if f is None:
+                raise SearchError(f"model knob {k!r} was not fitted to network {net.name!r} (prepare it with knobs=...)")
+            for t, opts, d in zip(f.targets, f.options, f.default):
+                genes.append(Gene(f"{net.name}/{k}/{t}", tuple(float(i) for i in range(len(opts))), d, k, n, True,
+                                  tuple(opts), False, t))
     if not genes:
         raise SearchError("nothing to search: every hardware knob is fixed (--set) and --model-knobs is "
                           f"{model_knobs!r} (or the models have no free channel group / MAC layer)")
@@ -293,7 +382,7 @@ def build(template, networks: Sequence[Network], *, model_knobs: str = "channels
     if len(set(names)) != len(names):
         raise SearchError(f"two models share the name {names}: give distinct files")
     space = GenomeSpace(tuple(genes), names)
-    spec = Spec(space, template, tuple(networks), fixed, model_knobs, bits)
+    spec = Spec(space, template, tuple(networks), fixed, model_knobs, bits, extra)
     problem = Problem(space, lambda v: _metrics(spec, v, False), lambda v: _metrics(spec, v, True),
                       tuple(objectives), tuple(constraints), names)
     return CoDesign(problem, spec)

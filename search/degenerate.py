@@ -20,6 +20,11 @@ cost`` print :func:`constant_weights`.
   accuracy bound (``fidelity>=``, ``agreement>=``): the default floor
   (:func:`symbiote.search.objectives.with_accuracy_floor`) was applied, or, with
   ``--no-accuracy-floor``, nothing bounds it and it trades accuracy for cost without limit.
+* ``random-inputs`` (:func:`random_evaluation`): the search may change the model and its
+  accuracy is measured on seeded random inputs (no ``--calibration`` or ``--eval-data``):
+  fidelity and agreement on random inputs are a weak proxy for accuracy on real data (a
+  trained network's outputs on noise are not its outputs on data); the warning says how to
+  give real data.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from symbiote.search.objectives import ACCURACY_METRICS
+from symbiote.search.objectives import bounds_accuracy
 
 #: every float output within this of zero on every calibration input counts as "about zero"
 ZERO_OUTPUT_ATOL = 1e-6
@@ -98,7 +103,7 @@ def unconstrained_accuracy(model_knobs: str, constraints: Iterable[Any],
     """A warning when the search may change the model but the user bounded no accuracy
     metric: it says the default ``floor`` was applied, or, without one
     (``--no-accuracy-floor``), that nothing bounds the accuracy."""
-    if model_knobs == "none" or any(c.metric in ACCURACY_METRICS and c.op == ">=" for c in constraints):
+    if model_knobs == "none" or any(bounds_accuracy(c) for c in constraints):
         return ()
     if floor:
         return (Degenerate("accuracy-floor", None,
@@ -111,3 +116,14 @@ def unconstrained_accuracy(model_knobs: str, constraints: Iterable[Any],
                        f"--model-knobs {model_knobs} lets the search change the model, but no constraint "
                        "bounds its accuracy, so it may trade any amount of it for cost; add "
                        "--constraint 'fidelity>=0.99' (or --model-knobs none)"),)
+
+
+def random_evaluation(model_knobs: str, calibration: str | None, eval_data: str | None) -> tuple[Degenerate, ...]:
+    """A warning when the model may change and its accuracy is measured on random inputs."""
+    if model_knobs == "none" or calibration is not None or eval_data is not None:
+        return ()
+    return (Degenerate("random-inputs", None,
+                       "accuracy is measured on seeded random inputs: fidelity and agreement on random inputs "
+                       "are a weak proxy for accuracy on real data; give --eval-data FILE.npz (arrays named like "
+                       "the model's inputs, one sample per entry of the first axis, and 'labels' for the task's "
+                       "accuracy) and --calibration FILE.npz with real samples"),)

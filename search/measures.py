@@ -13,6 +13,11 @@ a quarter of its next-token predictions change. So each output is measured on it
   original's, and ``top5`` (when the last axis has more than 5 entries): the fraction
   where the original's arg-max is among the candidate's 5 highest.
 
+With labels (``labels`` in ``--eval-data``), the task's own measure: ``accuracy`` is the
+fraction of positions where the candidate's arg-max of the score output equals the label,
+``accuracy_original`` the same for the original, ``accuracy_drop`` their difference
+(original minus candidate; :class:`LabelStats`, paired over the same samples).
+
 The run's ``fidelity`` is the *minimum* over outputs of their cosine, its ``agreement`` the
 minimum ``top1`` over score outputs (None when no output holds scores). Both are computed
 from per-sample sufficient statistics (:class:`Stats`), so a seeded bootstrap over
@@ -160,7 +165,8 @@ def measure(st: Stats) -> Measures:
 
 def interval(st: Stats, resamples: int = BOOTSTRAP, seed: int = 0) -> dict[str, list[float] | None]:
     """Seeded bootstrap over samples: the 2.5th and 97.5th percentiles of ``fidelity`` and
-    ``agreement`` (None where undefined or with a single sample)."""
+    ``agreement`` (None where undefined or with a single sample); ``agreement``'s is widened
+    to the Wilson interval of its pooled positions (:func:`wilson`)."""
     if st.samples < 2 or resamples < 1:
         return {"fidelity": None, "agreement": None}
     rng = np.random.default_rng(seed)
@@ -168,4 +174,88 @@ def interval(st: Stats, resamples: int = BOOTSTRAP, seed: int = 0) -> dict[str, 
     cos, _, top1, _ = _summary(st, w)
     ci = lambda v: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]  # noqa: E731
     agree = agreement_of(top1, st.scores)
-    return {"fidelity": ci(fidelity_of(cos)), "agreement": None if agree is None else ci(agree)}
+    if agree is None:
+        return {"fidelity": ci(fidelity_of(cos)), "agreement": None}
+    # a proportion's bootstrap collapses to [1, 1] when every position agrees: widen it to
+    # the Wilson score interval of the least-agreeing score output's pooled positions
+    lo, hi = ci(agree)
+    o = np.flatnonzero(st.scores)[np.argmin(st.hit1.sum(0)[st.scores] / np.maximum(st.positions.sum(0)[st.scores], 1))]
+    wl, wh = wilson(float(st.hit1[:, o].sum()), float(st.positions[:, o].sum()))
+    return {"fidelity": ci(fidelity_of(cos)), "agreement": [min(lo, wl), max(hi, wh)]}
+
+
+def wilson(hits: float, n: float, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score 95% interval of a proportion ``hits / n`` (Wilson, JASA 1927): unlike
+    the normal or bootstrap interval, it does not collapse at 0 or n hits (64 of 64 gives
+    [0.943, 1])."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = hits / n
+    den = 1.0 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (float(max(0.0, mid - half)), float(min(1.0, mid + half)))
+
+
+@dataclass(frozen=True)
+class LabelStats:
+    """Per sample (f64[S]): positions whose arg-max equals the label, for the original and the
+    candidate, and the positions labelled."""
+
+    output: str
+    hit_ref: np.ndarray
+    hit_cand: np.ndarray
+    positions: np.ndarray
+
+    def accuracy(self, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(original's, candidate's) accuracy over samples weighted by ``w`` ([..., S])."""
+        w = np.ones(len(self.positions)) if w is None else w
+        pos = w @ self.positions
+        return (w @ self.hit_ref) / pos, (w @ self.hit_cand) / pos
+
+
+def score_output(names: Sequence[str], first: Sequence[np.ndarray], logits: Sequence[str] = ()) -> int:
+    """The index of the output that labels score: the first ``--logits`` output, else the only
+    score output (several, or none: an error that says to name it)."""
+    from symbiote.errors import SearchError
+
+    if logits:
+        return list(names).index(logits[0])
+    found = [i for i, (n, x) in enumerate(zip(names, first)) if is_scores(x, n)]
+    if len(found) != 1:
+        raise SearchError(f"labels need one score output to compare with; the model has "
+                          f"{len(found)} ({', '.join(names[i] for i in found) or 'none'}): name it with --logits")
+    return found[0]
+
+
+def label_stats(reference: Sequence[Sequence[np.ndarray]], candidate: Sequence[Sequence[np.ndarray]],
+                names: Sequence[str], labels: Sequence[np.ndarray], logits: Sequence[str] = ()) -> LabelStats:
+    """Top-1 hits against ``labels[s]`` (one label per position of the score output's arg-max)."""
+    from symbiote.errors import SearchError
+
+    if len(labels) != len(reference):
+        raise SearchError(f"{len(labels)} labels for {len(reference)} evaluation samples")
+    o = score_output(names, reference[0], logits)
+    hr, hc, pos = [], [], []
+    for s, (xs, ys) in enumerate(zip(reference, candidate)):
+        lab = np.asarray(labels[s]).reshape(-1)
+        pr, pc = np.argmax(np.asarray(xs[o]), -1).reshape(-1), np.argmax(np.asarray(ys[o]), -1).reshape(-1)
+        if lab.size != pr.size:
+            raise SearchError(f"labels of sample {s}: {lab.size} values for {pr.size} predictions of output "
+                              f"{names[o]!r}")
+        hr.append(float(np.sum(pr == lab)))
+        hc.append(float(np.sum(pc == lab)))
+        pos.append(float(lab.size))
+    return LabelStats(names[o], np.array(hr), np.array(hc), np.array(pos))
+
+
+def label_interval(ls: LabelStats, resamples: int = BOOTSTRAP, seed: int = 0) -> dict[str, list[float] | None]:
+    """Seeded paired bootstrap over samples: 95% intervals of ``accuracy`` and ``accuracy_drop``."""
+    n = len(ls.positions)
+    if n < 2 or resamples < 1:
+        return {"accuracy": None, "accuracy_drop": None}
+    rng = np.random.default_rng(seed)
+    w = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
+    ref, cand = ls.accuracy(w)
+    ci = lambda v: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]  # noqa: E731
+    return {"accuracy": ci(cand), "accuracy_drop": ci(ref - cand)}

@@ -6,8 +6,10 @@ the search works on its logarithm, so a product is a weighted sum of log metrics
 Several objectives (``--objective latency --objective energy``) make a Pareto search.
 
 A :class:`Constraint` is parsed from text such as ``"area_mm2<=4"``, ``"latency_ms<=5"``,
-``"power_w<=2"``, ``"params<=3e6"``, ``"fidelity>=0.99"`` or ``"agreement>=0.99"`` (top-1
-agreement of the score outputs, measured only: :func:`search_constraints`). Its *violation* is 0 when
+``"power_w<=2"``, ``"params<=3e6"``, ``"fidelity>=0.99"``, ``"agreement>=0.99"`` (top-1
+agreement of the score outputs), ``"accuracy>=0.95"`` or ``"accuracy_drop<=0.01"`` (top-1
+accuracy against the labels of ``--eval-data``); the last three are measured only:
+:func:`search_constraints`. Its *violation* is 0 when
 met and grows with the relative distance to the bound (a log ratio for positive
 quantities), so violations of different units can be summed.
 
@@ -42,6 +44,8 @@ _UNITS: dict[str, tuple[str, float]] = {
     "macs": ("macs", 1.0),
     "fidelity": ("fidelity", 1.0),
     "agreement": ("agreement", 1.0),
+    "accuracy": ("accuracy", 1.0),
+    "accuracy_drop": ("accuracy_drop", 1.0),
     "latency_cycles": ("latency_cycles", 1.0),
 }
 
@@ -50,12 +54,16 @@ _ALIASES = {"latency": "latency_s", "energy": "energy_pj", "area": "area_mm2", "
             "edp": "edp", "params": "params"}
 
 #: metrics that may be <= 0 (a log ratio makes no sense for them)
-_LINEAR = {"fidelity", "agreement"}
+_LINEAR = {"fidelity", "agreement", "accuracy", "accuracy_drop"}
 
 #: metrics that measure the model's accuracy: estimated in the search (``fidelity`` by the
-#: proxy; ``agreement`` has no estimate of its own, see :func:`search_constraints`),
-#: measured in onnxruntime on the evaluation samples, and only the measurement decides
-ACCURACY_METRICS = ("fidelity", "agreement")
+#: proxy; the others have no estimate of their own, see :func:`search_constraints`),
+#: measured in onnxruntime on the evaluation samples, and only the measurement decides.
+#: ``accuracy`` (top-1 against the labels of ``--eval-data``) and ``accuracy_drop`` (the
+#: original's accuracy minus the candidate's) need labels
+ACCURACY_METRICS = ("fidelity", "agreement", "accuracy", "accuracy_drop")
+#: the accuracy metrics that need labels
+LABEL_METRICS = ("accuracy", "accuracy_drop")
 
 METRIC_NAMES = tuple(sorted(set(_UNITS) | set(_ALIASES)))
 
@@ -175,15 +183,29 @@ def is_accuracy(c: Constraint) -> bool:
 
 
 def search_constraints(constraints: tuple[Constraint, ...]) -> tuple[Constraint, ...]:
-    """The constraints as the search sees them: the proxy estimates no agreement, so an
-    ``agreement>=a`` bound steers the search as ``fidelity>=a`` (top-1 changes need the
-    outputs to move; the measurement then decides). Duplicates are dropped."""
+    """The constraints as the search sees them. The proxy estimates only the fidelity, so
+    the other accuracy bounds steer the search through it (the measurement then decides):
+    ``agreement>=a`` as ``fidelity>=a`` (top-1 changes need the outputs to move),
+    ``accuracy_drop<=d`` as ``fidelity>=1-d``, ``accuracy>=a`` as the default floor
+    ``fidelity>=0.99`` (an absolute accuracy says nothing of how far the outputs may move).
+    Duplicates are dropped."""
     out: list[Constraint] = []
     for c in constraints:
-        c = Constraint("fidelity", c.op, c.bound) if c.metric == "agreement" else c
+        if c.metric == "agreement":
+            c = Constraint("fidelity", c.op, c.bound)
+        elif c.metric == "accuracy_drop":
+            c = Constraint("fidelity", ">=", 1.0 - c.bound)
+        elif c.metric == "accuracy":
+            c = Constraint("fidelity", ">=", ACCURACY_FLOOR)
         if c not in out:
             out.append(c)
     return tuple(out)
+
+
+def bounds_accuracy(c: Constraint) -> bool:
+    """Whether ``c`` bounds an accuracy measure from the safe side (a floor on a measure, a
+    ceiling on a drop)."""
+    return is_accuracy(c) and (c.op == "<=" if c.metric == "accuracy_drop" else c.op == ">=")
 
 
 def measured_violation(constraints: tuple[Constraint, ...], measured: Mapping[str, float | None]) -> float:
@@ -205,11 +227,11 @@ ACCURACY_FLOOR = 0.99
 def with_accuracy_floor(model_knobs: str, constraints: tuple[Constraint, ...], enabled: bool = True,
                         scores_named: bool = False) -> tuple[tuple[Constraint, ...], tuple[Constraint, ...]]:
     """``constraints`` plus, when the search may change the model (``model_knobs`` not
-    ``none``), ``enabled`` and no ``>=`` bound on an accuracy metric was given, the floor
+    ``none``), ``enabled`` and no bound on an accuracy metric was given (:func:`bounds_accuracy`), the floor
     ``fidelity>=0.99``, and ``agreement>=0.99`` when the user named the score outputs
     (``scores_named``, ``--logits``): an inferred "score" output may be box coordinates or
     hidden features, whose argmax means nothing. Returns (the constraints, the floor added)."""
-    if not enabled or model_knobs == "none" or any(is_accuracy(c) and c.op == ">=" for c in constraints):
+    if not enabled or model_knobs == "none" or any(bounds_accuracy(c) for c in constraints):
         return tuple(constraints), ()
     floor = (Constraint("fidelity", ">=", ACCURACY_FLOOR),)
     if scores_named:

@@ -5,7 +5,8 @@
   top-1/top-5 agreement, the run's fidelity and agreement with bootstrap 95% intervals, and
   the proxy's estimate beside them as ``proxy_fidelity``, clipped to [-1, 1]; ``metrics``'
   ``fidelity``, here and in the Pareto front and ``pareto.csv``, is that estimate, clipped
-  alike; ``feasible`` comes from the measurement), regret in multi-model mode, with ``regret_note`` saying why
+  alike; ``feasible`` comes from the measurement; ``answer_note`` says why the answer
+  leaves the models as given although model knobs were searched, else null), regret in multi-model mode, with ``regret_note`` saying why
   when it is unreliable), the baseline, the Pareto front, ``timing`` (seconds per phase,
   the ``--budget-seconds`` plan and what was announced about it),
   the run's settings (with each model's input shapes and values) and seed, the
@@ -55,6 +56,7 @@ def result_dict(o: RunOutcome) -> dict[str, Any]:
         "models": list(cfg.models),
         "objective": o.objective,
         "feasible": o.feasible,
+        "answer_note": o.answer_note,
         "violation": o.violation,
         "warnings": [w.as_dict() for w in o.warnings],
         "objectives": [ob.text for ob in o.codesign.problem.objectives],

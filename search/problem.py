@@ -120,12 +120,13 @@ class Evaluator:
 
 
 class NetworkEvaluator:
-    """Network ``i`` of a joint problem scored alone, through the joint problem's evaluator
-    (no compile of its own): a genome of the single-network problem is written into the
-    joint genome at ``positions`` (the other genes stay at ``fill``), and network ``i``'s
-    objectives and violation are read back."""
+    """A sub-problem scored through the joint problem's evaluator (no compile of its own):
+    a genome of the sub-problem is written into the joint genome at ``positions`` (the other
+    genes stay at ``fill``). With ``i``, network ``i``'s objectives and violation are read
+    back (one network alone); with ``i=None``, every network's, as the joint problem scores
+    them (the hardware-only search: hardware genes free, the models as given)."""
 
-    def __init__(self, joint: Evaluator, i: int, positions: np.ndarray, fill: np.ndarray):
+    def __init__(self, joint: Evaluator, i: int | None, positions: np.ndarray, fill: np.ndarray):
         self.joint, self.i = joint, i
         self.positions = np.asarray(positions, np.int64)
         self.fill = np.asarray(fill, np.int32)
@@ -137,11 +138,14 @@ class NetworkEvaluator:
         return out
 
     def __call__(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.i is None:
+            return self.joint(self.embed(idx))
         obj, viol = self.joint.network_scores(self.embed(idx))
         return obj[:, :, self.i], viol[:, self.i]
 
     def metrics(self, idx: np.ndarray) -> dict[str, np.ndarray]:
-        return {k: v[:, self.i: self.i + 1] for k, v in self.joint.metrics(self.embed(idx)).items()}
+        m = self.joint.metrics(self.embed(idx))
+        return m if self.i is None else {k: v[:, self.i: self.i + 1] for k, v in m.items()}
 
 
 _EVALUATORS: "weakref.WeakKeyDictionary[Problem, Evaluator]" = weakref.WeakKeyDictionary()

@@ -63,6 +63,9 @@ def _accuracy_lines(o: RunOutcome) -> list[str]:
                 f"| {_fmt(m.get('top5'))} |" for m in acc["outputs"]]
         if acc.get("concatenated_cosine") is not None:
             out += ["", f"One cosine over all outputs concatenated (not used): {_fmt(acc['concatenated_cosine'])}"]
+        if acc.get("accuracy") is not None:
+            out += ["", f"Top-1 accuracy against the labels: {_measured(acc, 'accuracy')} (original "
+                        f"{_fmt(acc.get('accuracy_original'))}; drop {_measured(acc, 'accuracy_drop')})"]
         out.append("")
     return out
 
@@ -158,7 +161,8 @@ def write_report(o: RunOutcome, out_dir: str | Path) -> Path:
              "(a layer's bit-width sets its weights and activations, both quantized in the exact check); "
              f"seed {o.config.settings.seed}; "
              f"{o.result.evals} evaluations in {o.result.elapsed_s:.1f} s; genome of {cd.space.dim} knobs",
-             f"- candidates dropped by the exact check in onnxruntime: {o.rejected}", "",
+             f"- candidates dropped by the exact check in onnxruntime: {o.rejected}",
+             *([f"- **the models are left as given**: {o.answer_note}"] if o.answer_note else []), "",
              *([f"**WARNING: no design met the constraints; this is the least-violating one found "
                 f"(total violation {o.violation:.3g}). Loosen the constraints or give more budget.**", ""]
                if not o.feasible else []),
@@ -200,7 +204,12 @@ def write_report(o: RunOutcome, out_dir: str | Path) -> Path:
             for v in mk["bits"].values():
                 hist[v] = hist.get(v, 0) + 1
             lines.append("Bit-widths (layers per precision): " + ", ".join(f"{k} bits: {c}" for k, c in sorted(hist.items())))
-        if not changed and not mk.get("bits"):
+        others = {k: {t: v for t, v in d.items() if v != "dense"} for k, d in mk.items()
+                  if k not in ("widths", "bits") and isinstance(d, dict)}
+        for k, d in others.items():
+            if d:
+                lines.append(f"{k.capitalize()}: " + ", ".join(f"`{t}`={v}" for t, v in d.items()))
+        if not changed and not mk.get("bits") and not any(others.values()):
             lines.append("The model is used as given.")
         lines.append("")
     lines += ["## Plots", ""]

@@ -44,12 +44,11 @@ class Sensitivities:
 
 
 def quantize_weight(w: np.ndarray, bits: int) -> np.ndarray:
-    """What QuantizeLinear -> DequantizeLinear of ``set-precision(export_qdq=true)`` computes."""
-    from symbiote.passes.precision import symmetric_scale
+    """What the DequantizeLinear of ``set-precision(export_qdq=true)`` reads back (per tensor)."""
+    from symbiote.passes import precision
 
-    w = np.asarray(w)
-    scale = np.asarray(symmetric_scale(float(np.abs(w).max()) if w.size else 0.0, bits), dtype=w.dtype)
-    return (np.clip(np.round(w / scale), -128, 127) * scale).astype(w.dtype)
+    q, scale = precision.quantize_weight(np.asarray(w), bits)
+    return (q.astype(np.asarray(w).dtype) * scale).astype(np.asarray(w).dtype)
 
 
 #: scale of a disabled activation quantizer in the probe model: x / 2^-60 * 2^-60 == x

@@ -3,7 +3,7 @@
 A design is feasible when its cost metrics (area, latency, power, ...: the cost model's,
 exact) meet the cost constraints and its accuracy, *measured* in onnxruntime on the
 evaluation samples (:mod:`symbiote.search.measures`), meets the accuracy constraints
-(``fidelity>=``, ``agreement>=``). The proxy's fidelity estimate steers the search but
+(``fidelity>=``, ``agreement>=``, with labels ``accuracy>=`` and ``accuracy_drop<=``). The proxy's fidelity estimate steers the search but
 decides nothing here; it is reported beside the measurement, clipped to [-1, 1] (it is an
 estimated cosine: a linear loss model can run far below -1).
 """
@@ -28,17 +28,17 @@ def cost_violation(per: Sequence[Mapping[str, float]], constraints: Sequence[Con
 def measured_of(checks: Sequence[tuple[Any, accuracy.AccuracyReport]],
                 constraints: Sequence[Constraint]) -> float:
     """Total violation of the accuracy constraints by the measured fidelity and agreement."""
-    return float(sum(measured_violation(tuple(constraints), {"fidelity": r.fidelity, "agreement": r.agreement})
-                     for _, r in checks))
+    return float(sum(measured_violation(tuple(constraints), r.measured()) for _, r in checks))
 
 
-def decide(candidates: Sequence[tuple[float, float]]) -> tuple[int, bool]:
-    """The verdict from (cost violation, measured accuracy violation) per checked candidate,
-    in the search's order: the first meeting both, else the least violating overall, marked
-    infeasible. Returns (its index, feasible)."""
-    for i, (cv, mv) in enumerate(candidates):
-        if cv <= 0 and mv <= 0:
-            return i, True
+def decide(candidates: Sequence[tuple[float, float]], objectives: Sequence[float] | None = None) -> tuple[int, bool]:
+    """The verdict from (cost violation, measured accuracy violation) per checked candidate:
+    of those meeting both, the one with the lowest ``objectives`` value (without
+    ``objectives``: the first, in the search's order); else the least violating overall,
+    marked infeasible. Returns (its index, feasible)."""
+    ok = [i for i, (cv, mv) in enumerate(candidates) if cv <= 0 and mv <= 0]
+    if ok:
+        return (min(ok, key=lambda i: (objectives[i], i)) if objectives is not None else ok[0]), True
     return int(np.argmin([cv + mv for cv, mv in candidates])), False
 
 

@@ -17,10 +17,28 @@ Memory: operands that do not fit in the cache are refetched once per tile column
 
 Energy: per-action tables (tables.py) -- MACs, cache accesses (capacity-scaled SRAM energy
 per bit, each operand byte read once from cache per use of a tile), DRAM bits, leakage.
-Area: ``units * macs_per_cycle`` PEs at 16 bits plus the cache.
+Area: ``units * (macs_per_cycle + vector_lanes)`` PEs of the ``datapath`` format plus the
+cache. The ``datapath`` knob (:mod:`symbiote.backends.datapath`, default fp16, the A100's
+dense tensor-core format) also sets the bits of rows whose precision was not given and, on
+a floating-point datapath, the MAC energy (FP multiply + add); the rate rule above keeps
+the tensor cores' faster narrow formats.
+
+Sparsity (workload columns ``sparsity`` and ``sparsity_24``): unstructured sparsity only
+gates MAC energy, x ``(1 - sparsity)``; no cycle or byte changes. 2:4 structured rows
+(``sparsity_24 = 1``) on a design with ``sparse_24 = yes`` (NVIDIA's Sparse Tensor Cores:
+2x math throughput on 2:4 weights, NVIDIA A100 Tensor Core GPU Architecture whitepaper,
+2020) (a) store the weights compressed: ``0.5 * (weight_bits + 2)`` bits per weight (the
+kept half plus a 2-bit index per kept value; x ``0.5 + 1/weight_bits``) in the weight
+operand's DRAM bytes and cache reads (B panels), and (b) run the reduction halved: compute
+cycles ``waves * ceil(K/2 * tile_m * tile_n / rate)``; the alignment test, activation and
+output traffic are unchanged. ``sparse_24 = yes`` makes every MAC unit
+``SPARSE_24_PE_AREA_OVERHEAD`` (10%) larger (an assumption, see the systolic model); on
+``no`` a 2:4 row costs as unstructured sparsity. ``macs``/``utilization`` count
+dense-equivalent MACs.
 
 Relaxation: ceil -> ``1 + smooth_relu(x - 1)``, max -> 8-norm (see the systolic model); the
-alignment test is a property of the workload, constant in the hardware knobs.
+alignment test is a property of the workload, constant in the hardware knobs;
+``sparse_24`` logits weigh the 2:4 effects by the probability of "yes".
 """
 
 from __future__ import annotations
@@ -30,9 +48,9 @@ from collections.abc import Mapping
 import jax
 import jax.numpy as jnp
 
-from symbiote.backends import tables
+from symbiote.backends import datapath, tables
 from symbiote.backends.metrics import Metrics
-from symbiote.backends.systolic.model import _overflow, smooth_max, soft_ceil
+from symbiote.backends.systolic.model import SPARSE_24_PE_AREA_OVERHEAD, _overflow, smooth_max, soft_ceil, sparse_24_bits, sparse_24_on
 from symbiote.ir.workload import FREE, MAC, MEMORY, VECTOR, Workload
 
 
@@ -49,7 +67,8 @@ def roofline_metrics(hw: Mapping[str, jax.Array], wl: Workload, *, relaxed: bool
     kind = wl.kind
     is_mac, is_vec = kind == MAC, kind == VECTOR
     is_moved = is_vec | (kind == MEMORY)
-    wb, ab = wl.weight_bits, wl.act_bits
+    wb = datapath.row_bits(hw, wl.bits_given, wl.weight_bits)
+    ab = datapath.row_bits(hw, wl.bits_given, wl.act_bits)
     bits = jnp.maximum(wb, ab)
     rate = hw["macs_per_cycle"] * jnp.where(bits <= 16.0, 16.0 / jnp.maximum(bits, 4.0), hw["fp32_rate"])
     g = wl.groups
@@ -61,9 +80,11 @@ def roofline_metrics(hw: Mapping[str, jax.Array], wl: Workload, *, relaxed: bool
     rate = rate * jnp.where(ok, 1.0, hw["misaligned_rate"])
     tiles = gemms * ceil(m / tm) * ceil(nf / tn)
     waves = ceil(tiles / units)
-    mac_compute = waves * ceil(kred * tm * tn / rate)
+    sp24 = sparse_24_on(hw) * wl.sparsity_24                # 2:4 rows on a 2:4 datapath (module doc)
+    wbs = sparse_24_bits(wb, sp24)                          # stored bits per weight
+    mac_compute = waves * ceil(kred * (1.0 - 0.5 * sp24) * tm * tn / rate)
     a_bytes = wl.in_elems * ab / 8.0 * (1.0 - wl.input_on_chip)
-    b_bytes = wl.weight_elems * wb / 8.0
+    b_bytes = wl.weight_elems * wbs / 8.0
     o_bytes = wl.out_elems * ab / 8.0 * (1.0 - wl.output_on_chip)
     cache = hw["cache_mb"] * 1024.0 * 1024.0
     refetch = 1.0 + (ceil(nf / tn) - 1.0) * _overflow(a_bytes + b_bytes, cache)
@@ -79,16 +100,17 @@ def roofline_metrics(hw: Mapping[str, jax.Array], wl: Workload, *, relaxed: bool
     macs = wl.macs
     e_cache = tables.sram_pj_per_bit(hw["cache_mb"] * 1024.0)
     # each tile reads its A panel (tile_m x K) and B panel (K x tile_n) from the cache
-    cache_bits = jnp.where(is_mac, tiles * kred * (tm * ab + tn * wb) + o_bytes * 8.0, (wl.in_elems + wl.out_elems) * ab)
-    area = units * hw["macs_per_cycle"] * tables.pe_area_mm2(16.0, 16.0) + tables.sram_area_mm2(hw["cache_mb"] * 1024.0) \
-        + units * hw["vector_lanes"] * tables.pe_area_mm2(16.0, 16.0)
+    cache_bits = jnp.where(is_mac, tiles * kred * (tm * ab + tn * wbs) + o_bytes * 8.0, (wl.in_elems + wl.out_elems) * ab)
+    pe = datapath.pe_area_mm2(hw)
+    area = units * hw["macs_per_cycle"] * pe * (1.0 + SPARSE_24_PE_AREA_OVERHEAD * sparse_24_on(hw)) \
+        + tables.sram_area_mm2(hw["cache_mb"] * 1024.0) + units * hw["vector_lanes"] * pe
     peak = units * hw["macs_per_cycle"]
     return Metrics(
         latency_cycles=latency,
         compute_cycles=compute,
         latency_s=latency_s,
-        energy_mac_pj=jnp.where(is_mac, macs * (1.0 - wl.sparsity) * tables.mac_pj(wb, ab), 0.0)
-        + jnp.where(is_vec, wl.out_elems * wl.vec_ops * tables.mac_pj(ab, ab), 0.0),
+        energy_mac_pj=jnp.where(is_mac, macs * (1.0 - wl.sparsity) * datapath.mac_pj(hw, wb, ab), 0.0)
+        + jnp.where(is_vec, wl.out_elems * wl.vec_ops * datapath.mac_pj(hw, ab, ab), 0.0),
         energy_sram_pj=jnp.where(kind == FREE, 0.0, cache_bits * e_cache),
         energy_dram_pj=dram * 8.0 * tables.dram_pj_per_bit(),
         energy_noc_pj=jnp.zeros_like(latency),

@@ -33,6 +33,32 @@ Vector layers (element-wise, normalization, pooling, softmax) take
 (reshape, transpose, concat, gather, opaque) copy ``out_elems`` through it; both overlap
 with their DRAM traffic ``(in + out) * act_bytes`` (+ parameters). FREE layers cost nothing.
 
+Sparsity (workload columns ``sparsity`` and ``sparsity_24``):
+
+* unstructured (any ``sparsity``): zero weights only gate the multiplier: MAC energy x
+  ``(1 - sparsity)``. No cycle, SRAM or DRAM figure changes (the zeros are still stored,
+  moved and scheduled).
+* 2:4 structured rows (``sparsity_24 = 1``) on a design with ``sparse_24 = yes``:
+  (a) the weights are stored compressed, the 2 kept values of every 4 plus a 2-bit index
+  per kept value: each weight costs ``0.5 * (weight_bits + 2)`` bits instead of
+  ``weight_bits`` (x ``0.5 + 1/weight_bits``: 0.625 at 8 bits), in every figure of the
+  weight operand -- DRAM bytes (refetches included; whether they fit the filter SRAM is
+  judged at the compressed size), filter SRAM reads and PE-to-PE forwarding of the filter
+  stream; (b) the array skips the zero half of the reduction:
+  compute cycles are those of the mapping with ``window`` (``C/g*R*S``) halved, the 2x math
+  rate NVIDIA's Sparse Tensor Cores get from 2:4 sparsity (NVIDIA A100 Tensor Core GPU
+  Architecture whitepaper, 2020, "Fine-Grained Structured Sparsity"). Activation and
+  output traffic, and the refetch/fold counts of the traffic model, stay those of the dense
+  mapping (every activation is still read; a PE's selection mux picks the 2 of 4 it needs).
+  MAC energy keeps the ``(1 - sparsity)`` gating; the muxes' energy is not modelled.
+  ``macs`` and ``utilization`` count the dense-equivalent MACs, so a 2:4 row's
+  utilization can reach 2 (as NVIDIA quotes dense-equivalent sparse TOPS).
+  ``sparse_24 = yes`` costs area: every PE is ``SPARSE_24_PE_AREA_OVERHEAD`` (10%) larger
+  for its 4:1 activation-select muxes and index register -- an assumption, not a published
+  figure (at 45 nm an 8-bit 4:1 mux plus a 2-bit register is ~50-60 um^2, about 10% of the
+  ~620 um^2 8-bit PE of tables.pe_area_mm2). On ``sparse_24 = no`` a 2:4 row is costed as
+  unstructured sparsity.
+
 Energy: MACs (zero weights gate the multiplier: ``(1 - sparsity)``), vector ALU ops,
 SRAM accesses (per-bit energy scaled with each SRAM's capacity), DRAM bits, forwarding, and
 leakage = area x time. Area: rows*cols PEs at the widest precision of the workload, the
@@ -42,7 +68,9 @@ Relaxation (``relaxed=True``): ``ceil(x)`` -> ``1 + smooth_relu(x - 1)`` with
 ``smooth_relu(z) = (z + sqrt(z^2 + 0.25)) / 2`` (equals x for large x, >= 1, smooth, cheap); ``max(a, b)`` -> the 8-norm ``(a^8 + b^8)^(1/8)``
 (scale-free, within 9% of max); ``min(a, b)`` -> ``a*b / smooth_max(a, b)``; the dataflow -> the softmax-weighted mix of the three
 dataflows' metrics (logits given as the knob's last axis; a scalar index evaluates that
-dataflow alone, with no gradient for it).
+dataflow alone, with no gradient for it); ``sparse_24`` given as logits ("no", "yes")
+scales the 2:4 effects and the area overhead by the softmax probability of "yes" (a
+scalar index: that choice alone).
 """
 
 from __future__ import annotations
@@ -53,13 +81,35 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from symbiote.backends import tables
+from symbiote.backends import datapath, tables
 from symbiote.backends.metrics import Metrics
 from symbiote.backends.systolic.mapping import IS, OS, WS, fold_cycles, spatio_temporal
 from symbiote.ir.workload import FREE, MAC, MEMORY, VECTOR, Workload
 
 SOFT_CEIL_TEMPERATURE = 0.5
 SMOOTH_MAX_P = 8.0
+#: extra PE area of a ``sparse_24 = yes`` design (assumption, see the module doc)
+SPARSE_24_PE_AREA_OVERHEAD = 0.10
+#: index bits stored per kept weight of a 2:4 group (which 2 of the 4 positions)
+SPARSE_24_INDEX_BITS = 2.0
+
+
+def sparse_24_on(hw: Mapping[str, jax.Array]) -> jax.Array:
+    """1.0 on a design with the 2:4 sparse datapath (knob ``sparse_24`` = "yes"), 0.0 without
+    (or when the design has no such knob); logits over ("no", "yes") give the softmax
+    probability of "yes" (relaxed designs)."""
+    if "sparse_24" not in hw:
+        return jnp.float32(0.0)
+    x = jnp.asarray(hw["sparse_24"], jnp.float32)
+    if x.ndim and x.shape[-1] == 2:
+        return jax.nn.softmax(x, axis=-1)[..., 1]
+    return jnp.clip(jnp.round(x), 0.0, 1.0)
+
+
+def sparse_24_bits(weight_bits, sp24):
+    """Stored bits per weight: ``weight_bits``, or on 2:4 rows (``sp24`` = 1) half of the
+    weights at ``weight_bits`` plus a ``SPARSE_24_INDEX_BITS`` index each."""
+    return weight_bits + sp24 * (0.5 * (weight_bits + SPARSE_24_INDEX_BITS) - weight_bits)
 
 
 def soft_ceil(x):
@@ -89,13 +139,13 @@ def _overflow(x, cap):
     return jnp.maximum(x - cap, 0.0) / jnp.maximum(x, 1.0)
 
 
-def area_mm2(hw: Mapping[str, jax.Array], wl: Workload) -> jax.Array:
-    is_mac = wl.kind == MAC
-    wmax = jnp.max(jnp.where(is_mac, wl.weight_bits, 1.0))
-    amax = jnp.max(wl.act_bits)
-    pes = hw["rows"] * hw["cols"] * tables.pe_area_mm2(wmax, amax)
+def area_mm2(hw: Mapping[str, jax.Array], wl: Workload | None = None) -> jax.Array:
+    """The chip's area: PEs and vector lanes of the datapath's format (:mod:`..datapath`),
+    the three SRAMs. It does not depend on the model costed on it (``wl`` is ignored)."""
+    pe = datapath.pe_area_mm2(hw)
+    pes = hw["rows"] * hw["cols"] * pe * (1.0 + SPARSE_24_PE_AREA_OVERHEAD * sparse_24_on(hw))
     srams = tables.sram_area_mm2(hw["ifmap_sram_kb"]) + tables.sram_area_mm2(hw["filter_sram_kb"]) + tables.sram_area_mm2(hw["ofmap_sram_kb"])
-    vector = hw["vector_width"] * tables.pe_area_mm2(amax, amax)
+    vector = hw["vector_width"] * pe
     return pes + srams + vector
 
 
@@ -137,29 +187,34 @@ def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: 
 
     # ---- MAC rows: mapping (per GEMM); workload-only terms are computed once, not per design
     m = rs.mac
-    wb, ab = wl.weight_bits[m], wl.act_bits[m]
+    wb = datapath.row_bits(hw, wl.bits_given[m], wl.weight_bits[m])
+    ab = datapath.row_bits(hw, wl.bits_given[m], wl.act_bits[m])
     accb = tables.acc_bits(wb, ab)
     g = wl.groups[m]
     gemms = g * wl.repeat[m]
     px = wl.n[m] * wl.p[m] * wl.q[m]
     window = wl.c[m] / g * wl.r[m] * wl.s[m]
     filters = wl.k[m] / g
+    sp24 = sparse_24_on(hw) * wl.sparsity_24[m]           # 2:4 rows on a 2:4 datapath (module doc)
+    wbs = sparse_24_bits(wb, sp24)                        # stored bits per weight
     sr, sc, t = spatio_temporal(px, window, filters, df)
     rf = ceil(sr / rows)
     cf = ceil(sc / cols)
     folds = rf * cf
-    mac_compute = gemms * folds * fold_cycles(rows, cols, t, df)
+    sr_x, sc_x, t_x = spatio_temporal(px, window * (1.0 - 0.5 * sp24), filters, df)  # the reduction the array runs
+    mac_compute = gemms * (ceil(sr_x / rows) * ceil(sc_x / cols)) * fold_cycles(rows, cols, t_x, df) \
+        * datapath.passes(hw, wb, ab, relaxed)
     a_reads = jnp.where(df == IS, sr * sc, t * sr * cf)
     b_reads = jnp.where(df == OS, t * sc * rf, jnp.where(df == WS, sr * sc, t * sr * cf))
     o_writes = jnp.where(df == OS, sr * sc, t * sc * rf)
     o_reads = jnp.where(df == OS, 0.0, t * sc * (rf - 1.0))
     o_bits = jnp.where(df == OS, ab, accb)
-    mac_sram_pj = gemms * (a_reads * ab * e_if + b_reads * wb * e_f + (o_writes + o_reads) * o_bits * e_of)
-    stream_bits = jnp.where(df == IS, b_reads * wb, a_reads * ab) * cols
-    down_bits = jnp.where(df == OS, b_reads * wb, o_writes * accb) * rows
+    mac_sram_pj = gemms * (a_reads * ab * e_if + b_reads * wbs * e_f + (o_writes + o_reads) * o_bits * e_of)
+    stream_bits = jnp.where(df == IS, b_reads * wbs, a_reads * ab) * cols
+    down_bits = jnp.where(df == OS, b_reads * wbs, o_writes * accb) * rows
     noc_pj = gemms * (stream_bits + down_bits) * tables.forward_pj_per_bit(wb, ab)
     a_bytes = wl.in_elems[m] * ab / 8.0 * (1.0 - wl.input_on_chip[m])
-    b_bytes = wl.weight_elems[m] * wb / 8.0
+    b_bytes = wl.weight_elems[m] * wbs / 8.0
     o_bytes = wl.out_elems[m] * ab / 8.0 * (1.0 - wl.output_on_chip[m])
     psum_bytes = wl.out_elems[m] * accb / 8.0 / gemms
     ref_a = 1.0 + jnp.where(df == WS, (cf - 1.0) * _overflow(a_bytes / gemms, hw["ifmap_sram_kb"] * half), 0.0)
@@ -178,17 +233,18 @@ def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: 
     mac_fill = (a_bytes + b_bytes + o_bytes) / gemms * inv_bw / folds
     mac_latency = smax(mac_compute, mac_dram * inv_bw) + mac_fill
     macs = wl.macs[m]
-    mac_pj = macs * (1.0 - wl.sparsity[m]) * tables.mac_pj(wb, ab)
+    mac_pj = macs * (1.0 - wl.sparsity[m]) * datapath.mac_pj(hw, wb, ab)
 
     # ---- vector / memory rows
     v = rs.vec
-    vab = wl.act_bits[v]
+    vab = datapath.row_bits(hw, wl.bits_given[v], wl.act_bits[v])
+    vwb = datapath.row_bits(hw, wl.bits_given[v], wl.weight_bits[v])
     out_e, in_e = wl.out_elems[v], wl.in_elems[v]
     vec_compute = ceil(out_e * wl.vec_ops[v] / vw)
-    vec_dram = (in_e * (1.0 - wl.input_on_chip[v]) + out_e * (1.0 - wl.output_on_chip[v])) * vab / 8.0 + wl.weight_elems[v] * wl.weight_bits[v] / 8.0
+    vec_dram = (in_e * (1.0 - wl.input_on_chip[v]) + out_e * (1.0 - wl.output_on_chip[v])) * vab / 8.0 + wl.weight_elems[v] * vwb / 8.0
     vec_latency = smax(vec_compute, vec_dram * inv_bw)
     vec_sram_pj = (in_e * e_if + out_e * e_of) * vab
-    alu_pj = rs.vec_alu * out_e * wl.vec_ops[v] * tables.mac_pj(vab, vab)
+    alu_pj = rs.vec_alu * out_e * wl.vec_ops[v] * datapath.mac_pj(hw, vab, vab)
 
     # ---- per layer, in workload order
     latency = rs.assemble(mac_latency, vec_latency)

@@ -31,12 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="edp (default), latency, energy, area or a product like latency^2*energy; "
                              "repeat for a Pareto search")
     parser.add_argument("--constraint", action="append", metavar="C",
-                        help="e.g. area_mm2<=4, latency_ms<=5, power_w<=2, params<=3e6, fidelity>=0.99, agreement>=0.99 "
-                             "(repeatable; fidelity = the least per-output cosine, agreement = the least top-1 "
-                             "agreement of the score outputs, both measured on the evaluation samples)")
-    parser.add_argument("--model-knobs", default="channels+precision",
-                        choices=("none", "channels", "precision", "channels+precision"),
-                        help="what the search may change in the model (default channels+precision)")
+                        help="e.g. area_mm2<=4, latency_ms<=5, power_w<=2, params<=3e6, fidelity>=0.99, agreement>=0.99, "
+                             "accuracy>=0.95, accuracy_drop<=0.01 (repeatable; fidelity = the least per-output cosine, "
+                             "agreement = the least top-1 agreement of the score outputs, accuracy = top-1 against "
+                             "the 'labels' of --eval-data; all measured on the evaluation samples)")
+    parser.add_argument("--model-knobs", default="channels+precision", metavar="KNOBS",
+                        help="what the search may change in the model: none, or knobs joined by '+' from "
+                             f"{', '.join(_model_knob_names())} (default channels+precision)")
     add_prepare_argument(parser)
     add_input_arguments(parser, several=True)
     parser.add_argument("--bits", default="4,5,6,8,16", help="bit-widths a layer may take (default 4,5,6,8,16)")
@@ -47,11 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], dest="sets", metavar="KNOB=VALUE",
                         help="hold a hardware knob at a value (repeatable)")
     parser.add_argument("--free-knob", action="append", default=[], metavar="KNOB",
-                        help="also search a technology knob held by default (dram_gbps, clock_ghz)")
+                        help="also search a technology knob held by default (dram_gbps, clock_ghz, datapath)")
     parser.add_argument("--calibration", metavar="FILE.npz", help="inputs (arrays named like the model inputs): "
                         "without --eval-data, the first half (rounded up) calibrates the quantizers and the proxy, "
                         "the rest evaluates; default: seeded random inputs")
-    parser.add_argument("--eval-data", metavar="FILE.npz", help="evaluation inputs, all of them (then --calibration "
+    parser.add_argument("--eval-data", metavar="FILE.npz", help="evaluation inputs, all of them, and optionally "
+                        "'labels' (integer classes, one per sample: accuracy and accuracy_drop) (then --calibration "
                         "calibrates with all of its samples); default: the second half of --calibration, else "
                         "64 seeded random inputs from a stream apart from the calibration's")
     parser.add_argument("--logits", action="append", default=[], metavar="NAME",
@@ -64,6 +66,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in -o DIR")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress (bars, or log lines off a terminal)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+
+
+def _model_knob_names() -> tuple[str, ...]:
+    """The built-in model knobs and the registered ones (search/knobs/), with no heavy import."""
+    from symbiote.search import knobs
+
+    return ("channels", "precision", *knobs.names())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,10 +131,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"{n.name}: EDP {n.baseline['edp']:.4g} -> {n.metrics['edp']:.4g} pJ*s "
               f"({n.baseline['edp'] / max(n.metrics['edp'], 1e-300):.2f}x), latency {n.metrics['latency_s'] * 1e3:.4g} ms, "
               f"area {n.metrics['area_mm2']:.3g} mm2, fidelity {_fmt(acc.get('fidelity'))}"
-              f"{_ci(acc, 'fidelity')}, agreement {_fmt(acc.get('agreement'))}{_ci(acc, 'agreement')}{reg}")
+              f"{_ci(acc, 'fidelity')}, agreement {_fmt(acc.get('agreement'))}{_ci(acc, 'agreement')}{_task(acc)}{reg}")
     print(f"hardware: {', '.join(f'{k}={v}' for k, v in outcome.hardware.items())}")
     if outcome.floor:
         print(f"accuracy floor applied (no accuracy constraint given): {', '.join(str(c) for c in outcome.floor)}")
+    if outcome.answer_note:
+        print(f"note: {outcome.answer_note}")
     if not outcome.feasible:
         print(f"warning: no design met the constraints; the least-violating one is reported "
               f"(violation {outcome.violation:.3g}); see result.json 'feasible'")
@@ -136,6 +147,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _fmt(x) -> str:
     return "n/a" if x is None else f"{x:.4f}"
+
+
+def _task(acc: dict) -> str:
+    """``, accuracy A (original B, drop D)`` when the evaluation samples have labels."""
+    if acc.get("accuracy") is None:
+        return ""
+    return (f", accuracy {acc['accuracy']:.4f}{_ci(acc, 'accuracy')} (original {acc['accuracy_original']:.4f}, "
+            f"drop {acc['accuracy_drop']:+.4f})")
 
 
 def _ci(acc: dict, key: str) -> str:

@@ -94,7 +94,7 @@ def test_search_flags_every_degenerate_input(tmp_path, capsys):
     assert main(["search", str(bad), str(tiny), "--model-knobs", "precision", "--budget-evals", "8", "-q",
                  "-o", str(out)]) == 0
     err = capsys.readouterr().err
-    kinds = [("accuracy-floor", None), ("constant-weights", str(bad)), ("zero-outputs", str(bad)),
+    kinds = [("accuracy-floor", None), ("random-inputs", None), ("constant-weights", str(bad)), ("zero-outputs", str(bad)),
              ("zero-outputs", str(tiny))]
     res = json.loads((out / "result.json").read_text())
     assert [(w["kind"], w["model"]) for w in res["warnings"]] == kinds
@@ -107,3 +107,24 @@ def test_search_flags_every_degenerate_input(tmp_path, capsys):
     assert main(["search", str(tiny), "--model-knobs", "none", "--budget-evals", "4", "-q",
                  "-o", str(tmp_path / "ok")]) == 0
     assert [w["kind"] for w in json.loads((tmp_path / "ok" / "result.json").read_text())["warnings"]] == ["zero-outputs"]
+
+
+def test_random_evaluation_inputs_are_called_a_weak_proxy_and_real_data_is_explained():
+    from symbiote.search.degenerate import random_evaluation
+
+    (w,) = random_evaluation("channels+precision", None, None)
+    assert w.kind == "random-inputs" and "weak proxy" in w.message and "--eval-data" in w.message
+    assert random_evaluation("none", None, None) == ()                 # the model is not changed
+    assert random_evaluation("precision", None, "eval.npz") == ()      # real data given
+    assert random_evaluation("precision", "cal.npz", None) == ()
+
+
+def test_integer_inputs_that_index_a_table_get_ids_over_the_whole_table():
+    from symbiote.frontend import load
+    from symbiote.passes.ort_check import index_range, random_inputs
+
+    g = load("zoo:bert")
+    ids = g.inputs[0]
+    assert index_range(g, ids) == 30522                     # BERT's vocabulary
+    x = random_inputs(g, seed=0)[ids.name]
+    assert x.min() >= 0 and x.max() < 30522 and len(np.unique(x)) > 16   # not just {0, 1}

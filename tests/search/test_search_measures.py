@@ -196,3 +196,70 @@ def test_the_same_file_cannot_calibrate_and_evaluate(tmp_path):
     np.savez(path, **{x.name: np.zeros((4, *x.shape[1:]), np.float32)})
     with pytest.raises(SearchError, match="same file"):
         split(g, calibration=path, eval_data=str(path))
+
+
+def _labelled(tmp_path, n: int = 24):
+    """The two-output model, n evaluation samples in a file with labels: the original's own
+    predictions on the first half, a wrong class on the rest (accuracy 0.5 exactly)."""
+    rng = np.random.default_rng(3)
+    ws = rng.standard_normal((8, 10)).astype(np.float32)
+    graph = load(_two_outputs(ws))
+    x = rng.standard_normal((n, 1, 8)).astype(np.float32)
+    pred = np.argmax(x[:, 0] @ ws, -1)
+    labels = np.where(np.arange(n) < n // 2, pred, (pred + 1) % 10).astype(np.int64)
+    np.savez(tmp_path / "eval.npz", x=x, labels=labels)
+    return graph, ws, tmp_path / "eval.npz"
+
+
+def test_labels_give_the_task_accuracy_of_both_models_and_its_drop(tmp_path):
+    graph, ws, path = _labelled(tmp_path)
+    sp = samples.split(graph, eval_data=path)
+    assert len(sp.labels) == len(sp.evaluation) == 24
+    same = accuracy.compare(graph, graph, sp.evaluation, labels=sp.labels, logits=("scores",), bootstrap=100)
+    assert same.accuracy == same.accuracy_original == 0.5 and same.accuracy_drop == 0.0
+    # a candidate whose class scores are another matrix: its accuracy is what its own arg-max gives
+    wo = np.random.default_rng(9).standard_normal((8, 10)).astype(np.float32)
+    other = load(_two_outputs(wo))
+    r = accuracy.compare(graph, other, sp.evaluation, labels=sp.labels, logits=("scores",), bootstrap=100)
+    x = np.concatenate([f["x"] for f in sp.evaluation])
+    expect = float(np.mean(np.argmax(x @ wo, -1) == np.asarray(sp.labels).ravel()))
+    assert r.accuracy == pytest.approx(expect) and r.accuracy_drop == pytest.approx(0.5 - expect)
+    lo, hi = r.interval["accuracy_drop"]
+    assert lo <= r.accuracy_drop <= hi
+    assert r.measured()["accuracy_drop"] == r.accuracy_drop
+
+
+def test_labels_with_two_score_outputs_and_no_logits_are_an_error(tmp_path):
+    graph, _, path = _labelled(tmp_path)
+    sp = samples.split(graph, eval_data=path)
+    with pytest.raises(SearchError, match="--logits"):
+        accuracy.compare(graph, graph, sp.evaluation, labels=sp.labels)
+
+
+def test_bad_labels_are_refused(tmp_path):
+    graph, _, _ = _labelled(tmp_path)
+    np.savez(tmp_path / "few.npz", x=np.zeros((4, 1, 8), np.float32), labels=np.zeros(3, np.int64))
+    with pytest.raises(SearchError, match="3 entries for 4 samples"):
+        samples.split(graph, eval_data=tmp_path / "few.npz")
+    np.savez(tmp_path / "float.npz", x=np.zeros((4, 1, 8), np.float32), labels=np.zeros(4, np.float32))
+    with pytest.raises(SearchError, match="integer"):
+        samples.split(graph, eval_data=tmp_path / "float.npz")
+
+
+def test_accuracy_constraints_parse_steer_and_count_as_a_floor():
+    drop = Constraint.parse("accuracy_drop<=0.02")
+    assert drop.metric == "accuracy_drop" and drop.op == "<=" and drop.bound == 0.02
+    assert search_constraints((drop,)) == (Constraint("fidelity", ">=", 0.98),)
+    assert search_constraints((Constraint.parse("accuracy>=0.9"),)) == (Constraint("fidelity", ">=", 0.99),)
+    cons, floor = with_accuracy_floor("channels", (drop,))
+    assert floor == () and cons == (drop,)                       # the user's bound replaces the floor
+    assert measured_violation((drop,), {"accuracy_drop": 0.01}) == 0.0
+    assert measured_violation((drop,), {"accuracy_drop": 0.05}) > 0.0
+
+
+def test_an_accuracy_constraint_without_labels_is_refused_before_the_search():
+    graph = load(_two_outputs(np.random.default_rng(1).standard_normal((8, 10)).astype(np.float32)))
+    cfg = api.RunConfig(models=("det",), constraints=(Constraint.parse("accuracy_drop<=0.01"),), eval_samples=4,
+                        settings=api.SearchSettings(budget_evals=10))
+    with pytest.raises(SearchError, match="labels"):
+        api.run(cfg, networks=[api.prepare(cfg, "det", graph)])

@@ -1,0 +1,103 @@
+"""The datapath: the number format a design's processing elements compute in.
+
+A template with a ``datapath`` knob (:data:`CHOICES`) builds its PEs for one format, so its
+area is the chip's whatever model is costed on it (before, the PE was sized by the widest
+layer of the model being costed, and one ``hardware.yaml`` described a different chip per
+model). The rules every template with the knob follows:
+
+* **Area**: a PE of the datapath's format: an integer PE of ``b x b`` bits
+  (:func:`symbiote.backends.tables.pe_area_mm2`), or a floating-point multiplier and adder
+  of the format's width ([H14]: FP16 multiply 1640 um^2, add 1360 um^2; FP32 multiply 7700
+  um^2, add 4184 um^2, 45 nm) plus the same pipeline registers.
+* **Rows without a precision of their own run at the datapath's width**: a Workload row
+  whose bits were not given (``bits_given = 0``: no ``set-precision`` annotation and no
+  bit-width gene) is priced at the datapath's bits (8 for int8, 16 for fp16, ...). So
+  ``symbiote cost MODEL --set datapath=fp16`` prices the model in fp16, and a search with
+  ``--model-knobs none`` prices (and checks, :mod:`symbiote.search.api`) the model at the
+  datapath's precision.
+* **Energy**: on an integer datapath a narrower row gates the unused bits (MAC energy at the
+  row's widths, :func:`symbiote.backends.tables.mac_pj`); on a floating-point datapath every
+  MAC costs the format's multiply plus an add of the same format ([H14]: FP16 1.1 + 0.4 pJ,
+  FP32 3.7 + 0.9 pJ).
+* **Rows wider than the datapath** (e.g. a 16-bit layer on an int8 array) run in several
+  passes, as bit-serial and bit-fusion arrays split wide operands into datapath-wide
+  pieces: compute cycles x ``ceil(wb / b) * ceil(ab / b)`` (the relaxed model uses the ratios
+  without the ceilings).
+
+[H14] M. Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+
+from symbiote.backends import tables
+
+#: the formats a datapath may have (the ``datapath`` knob's choices, in this order)
+CHOICES = ("int8", "int16", "fp16", "fp32")
+#: bits per operand of each choice
+BITS = (8.0, 16.0, 16.0, 32.0)
+#: 1.0 for floating-point formats
+FLOAT = (0.0, 0.0, 1.0, 1.0)
+#: [H14] floating-point multiply / add energy (pJ) and area (um^2), by choice (0 for integers)
+FP_MULT_PJ = (0.0, 0.0, 1.1, 3.7)
+FP_ADD_PJ = (0.0, 0.0, 0.4, 0.9)
+FP_MULT_UM2 = (0.0, 0.0, 1640.0, 7700.0)
+FP_ADD_UM2 = (0.0, 0.0, 1360.0, 4184.0)
+#: the default: int8 inference, the word size SCALE-Sim assumes (today's costs unchanged)
+DEFAULT = "int8"
+
+
+def _weights(hw: Mapping[str, jax.Array]) -> jax.Array:
+    """One-hot (exact design) or softmax (relaxed logits) weights over :data:`CHOICES`;
+    int8 for a design without the knob."""
+    if "datapath" not in hw:
+        return jax.nn.one_hot(CHOICES.index(DEFAULT), len(CHOICES))
+    x = jnp.asarray(hw["datapath"], jnp.float32)
+    if x.ndim and x.shape[-1] == len(CHOICES):
+        return jax.nn.softmax(x, axis=-1)
+    return jax.nn.one_hot(jnp.clip(jnp.round(x), 0, len(CHOICES) - 1).astype(jnp.int32), len(CHOICES))
+
+
+def _pick(hw: Mapping[str, jax.Array], table) -> jax.Array:
+    return jnp.sum(_weights(hw) * jnp.asarray(table, jnp.float32), axis=-1)
+
+
+def bits(hw: Mapping[str, jax.Array]) -> jax.Array:
+    """The datapath's operand width."""
+    return _pick(hw, BITS)
+
+
+def is_float(hw: Mapping[str, jax.Array]) -> jax.Array:
+    return _pick(hw, FLOAT)
+
+
+def row_bits(hw: Mapping[str, jax.Array], given: jax.Array, row: jax.Array) -> jax.Array:
+    """A row's bits: its own where given, else the datapath's."""
+    return jnp.where(given > 0.5, row, bits(hw))
+
+
+def pe_area_mm2(hw: Mapping[str, jax.Array]) -> jax.Array:
+    """One PE of the datapath's format (see the module doc)."""
+    b = bits(hw)
+    fp = (_pick(hw, FP_MULT_UM2) + _pick(hw, FP_ADD_UM2)) * 1e-6 + 3.0 * b * tables.FLIPFLOP_UM2_PER_BIT * 1e-6
+    f = is_float(hw)
+    return f * fp + (1.0 - f) * tables.pe_area_mm2(b, b)
+
+
+def mac_pj(hw: Mapping[str, jax.Array], wb: jax.Array, ab: jax.Array) -> jax.Array:
+    """One MAC of a row at ``wb x ab`` bits on the datapath (see the module doc)."""
+    fp = _pick(hw, FP_MULT_PJ) + _pick(hw, FP_ADD_PJ)
+    return is_float(hw) * fp + (1.0 - is_float(hw)) * tables.mac_pj(wb, ab)
+
+
+def passes(hw: Mapping[str, jax.Array], wb: jax.Array, ab: jax.Array, relaxed: bool = False) -> jax.Array:
+    """How many times a row's MACs go through the array: 1 when the operands fit the
+    datapath, ``ceil(wb / b) * ceil(ab / b)`` when wider."""
+    b = bits(hw)
+    if relaxed:
+        return jnp.maximum(wb / b, 1.0) * jnp.maximum(ab / b, 1.0)
+    return jnp.ceil(wb / b) * jnp.ceil(ab / b)

@@ -1,0 +1,105 @@
+"""Never worse than leaving the model alone: the answer is the feasible checked design with
+the best objective, the hardware-only search's best among the candidates (search/api.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from symbiote.frontend import load, zoo
+from symbiote.search import api, verdict
+from symbiote.search.driver import SearchSettings
+from symbiote.search.objectives import parse_constraints
+
+#: a small hardware space both searches enumerate many times over in their budgets
+GRIDS = {"rows": [4, 8, 16, 32], "cols": [4, 8, 16, 32], "dataflow": ["os", "ws", "is"],
+         "ifmap_sram_kb": [8, 64], "filter_sram_kb": [8, 64], "ofmap_sram_kb": [8, 64], "vector_width": [8, 64],
+         "sparse_24": ["no"]}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load(zoo.build("tiny_cnn", image_size=16, channels=(8, 16, 16)))
+
+
+def _cfg(knobs: str, **kw) -> api.RunConfig:
+    return api.RunConfig(models=("tiny",), model_knobs=knobs, hw_grids=GRIDS, eval_samples=16,
+                         settings=SearchSettings(budget_evals=1500, seed=0, use_gradient=False), **kw)
+
+
+def test_knobs_that_cannot_meet_the_constraint_return_the_hardware_only_design(tiny):
+    # any narrower channel group changes a random-weight network's outputs by far more than
+    # 1e-5 of cosine (measured); growing one is exact but only costs more: no model change
+    # can win, so the answer must be the hardware-only search's best with the model as given
+    # an fp32 datapath: the model as given is checked in float, exactly (the int8 default
+    # would quantize it, and 8 bits alone cost more than 1e-5 of cosine)
+    bound = parse_constraints(["fidelity>=0.99999"])
+    joint_cfg = _cfg("channels", constraints=bound, hw_fixed={"datapath": "fp32"})
+    joint = api.run(joint_cfg, networks=[api.prepare(joint_cfg, "tiny", tiny)])
+    none_cfg = _cfg("none", constraints=bound, hw_fixed={"datapath": "fp32"})
+    alone = api.run(none_cfg, networks=[api.prepare(none_cfg, "tiny", tiny)])
+    assert joint.feasible and alone.feasible
+    groups = joint.codesign.networks[0].groups
+    widths = joint.networks[0].model_knobs["widths"]
+    assert all(w == groups.by_name(g).width for g, w in widths.items())      # the model as given
+    assert joint.objective <= alone.objective * (1 + 1e-9)                   # never worse than hardware-only
+    assert joint.answer_note is not None and "models as given" in joint.answer_note
+    assert joint.networks[0].accuracy["fidelity"] >= 0.99999
+
+
+def test_a_better_joint_design_still_wins_over_the_hardware_only_one(tiny):
+    # with room to trade accuracy the joint answer changes the model and beats hardware-only
+    cfg = _cfg("channels", constraints=parse_constraints(["fidelity>=0.5"]))
+    out = api.run(cfg, networks=[api.prepare(cfg, "tiny", tiny)])
+    none_cfg = _cfg("none")
+    alone = api.run(none_cfg, networks=[api.prepare(none_cfg, "tiny", tiny)])
+    assert out.feasible and out.answer_note is None
+    assert out.objective < alone.objective
+
+
+def test_the_verdict_takes_the_best_feasible_objective_not_the_first():
+    assert verdict.decide([(0.0, 0.0), (0.0, 0.0), (1.0, 0.0)], [5.0, 3.0, 1.0]) == (1, True)
+    assert verdict.decide([(0.0, 0.1), (0.2, 0.0)], [1.0, 2.0]) == (0, False)     # least violating
+    assert verdict.decide([(0.0, 0.0), (0.0, 0.0)]) == (0, True)                  # no objectives: the first
+
+
+def test_result_json_says_why_the_models_are_left_as_given(tiny, tmp_path):
+    from symbiote.search.outputs import write_all
+
+    cfg = _cfg("channels", constraints=parse_constraints(["fidelity>=0.99999"]), hw_fixed={"datapath": "fp32"})
+    out = api.run(cfg, networks=[api.prepare(cfg, "tiny", tiny)])
+    write_all(out, tmp_path)
+    res = json.loads((tmp_path / "result.json").read_text())
+    assert res["feasible"] is True and "models as given" in res["answer_note"]
+    net = res["best"]["networks"]["tiny"]
+    assert net["accuracy"]["fidelity"] >= 0.99999 and np.isfinite(net["metrics"]["edp"])
+
+
+def _quantized_layers(graph) -> int:
+    return sum(n.onnx_op == "DequantizeLinear" and n.input(0).is_const and n.input(0).dtype == "int8"
+               for n in graph.nodes)
+
+
+@pytest.mark.parametrize("dp, quantized", [("int8", True), ("fp16", False)])
+def test_model_knobs_none_checks_the_model_at_the_datapaths_precision(tiny, dp, quantized):
+    cfg = _cfg("none", hw_fixed={"datapath": dp})
+    out = api.run(cfg, networks=[api.prepare(cfg, "tiny", tiny)])
+    assert out.hardware["datapath"] == dp
+    checked = out.networks[0].graph
+    convs = sum(n.onnx_op in ("Conv", "Gemm") for n in tiny.nodes)
+    # what is priced (the rows at the datapath's bits) is what is checked
+    assert _quantized_layers(checked) == (convs if quantized else 0)
+    fid = out.networks[0].accuracy["fidelity"]
+    assert (fid < 1.0 - 1e-7) if quantized else fid == pytest.approx(1.0, abs=1e-6)
+
+
+def test_the_bit_gene_default_is_the_datapaths_width(tiny):
+    from symbiote.search import codesign
+
+    for dp, b in (("int8", 8), ("int16", 16), ("fp32", 32)):
+        cfg = _cfg("precision", hw_fixed={"datapath": dp})
+        cd = api.build(cfg, [api.prepare(cfg, "tiny", tiny)])
+        bits = {int(v) for v in cd.model_knobs_of(cd.space.default())[0]["bits"].values()}
+        assert bits == {b} and codesign.datapath_bits(cd.template, cd.hardware(cd.space.default())) == b

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 #: the knob modules, by name (each defines ``KNOB``)
 REGISTERED: dict[str, str] = {
+    "sparsity": "symbiote.search.knobs.sparsity",
 }
 
 

@@ -1,0 +1,106 @@
+"""Conformance of every registered model knob (search/knobs/), and the sparsity knob."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from symbiote.backends.manager import get_template
+from symbiote.errors import SearchError
+from symbiote.frontend import load, zoo
+from symbiote.ir.channel_groups import analyze
+from symbiote.ir.lower import lower
+from symbiote.search import accuracy, api, codesign, knobs
+from symbiote.search.driver import SearchSettings
+from symbiote.search.objectives import parse_constraints
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    g = load(zoo.build("tiny_cnn", image_size=16, channels=(8, 16, 16)))
+    return g, lower(g, analyze(g))
+
+
+@pytest.fixture(scope="module")
+def inputs(tiny):
+    return accuracy.calibration_inputs(tiny[0], None, samples=2)
+
+
+@pytest.mark.parametrize("name", knobs.names())
+def test_every_registered_knob_is_neutral_at_its_default_and_real_elsewhere(name, tiny, inputs):
+    import jax.numpy as jnp
+
+    graph, wl = tiny
+    knob = knobs.get(name)
+    targets = knob.targets(graph, wl)
+    assert targets, f"{name}: no target on tiny_cnn"
+    f = knob.fit(graph, wl, targets, inputs)
+    assert f.targets == targets and len(f.options) == len(f.default) == len(targets)
+    default = jnp.asarray(f.default, jnp.float32)
+    # the default is the model as given: no workload change, no proxy loss, no pass
+    before, after = wl.to_numpy(), knob.workload(wl, f, default).to_numpy()
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    assert float(knob.proxy_loss(f, default)) == 0.0
+    assert knob.passes({t: f.options[j][f.default[j]] for j, t in enumerate(targets)}) == []
+    # the last option of every target: a cost effect, a proxy loss, a model that runs and differs
+    last = jnp.asarray([len(o) - 1 for o in f.options], jnp.float32)
+    t = get_template("systolic")
+    hw = {k.name: jnp.float32(k.encode(k.default)) for k in t.space.knobs}
+    e0 = float(t.cost(hw, wl).total_energy_pj)
+    e1 = float(t.cost(hw, knob.workload(wl, f, last)).total_energy_pj)
+    assert e1 != e0
+    assert float(knob.proxy_loss(f, last)) > 0.0
+    chosen = {tt: f.options[j][-1] for j, tt in enumerate(targets)}
+    from symbiote.passes.base import Pipeline
+
+    changed = Pipeline(knob.passes(chosen))(graph).graph
+    r = accuracy.compare(graph, changed, inputs)
+    assert r.fidelity < 1.0
+
+
+def test_sparsity_options_and_their_cost_and_proxy(tiny, inputs):
+    graph, wl = tiny
+    knob = knobs.get("sparsity")
+    f = knob.fit(graph, wl, knob.targets(graph, wl), inputs)
+    by = dict(zip(f.targets, f.options))
+    # the stem conv reduces over 3 input channels x 3 x 3 (C=3: no 2:4 groups); the others can
+    stem = [t for t in f.targets if graph.node(t).input(1).shape[1] % 4]
+    assert stem and all("2:4" not in by[t] for t in stem)
+    assert any("2:4" in o for o in f.options)
+    assert all(o[0] == "dense" for o in f.options)
+    # the proxy loss grows with the zeroed fraction (removed weight energy is monotone)
+    import jax.numpy as jnp
+
+    losses = [float(knob.proxy_loss(f, jnp.full(len(f.targets), float(i)))) for i in range(4)]
+    assert losses == sorted(losses) and losses[0] == 0.0 < losses[1]
+
+
+def test_a_search_with_the_sparsity_knob_writes_and_checks_sparse_weights(tiny):
+    graph, _ = tiny
+    cfg = api.RunConfig(models=("tiny",), model_knobs="sparsity", eval_samples=16,
+                        constraints=parse_constraints(["fidelity>=0.9"]),
+                        settings=SearchSettings(budget_evals=600, seed=0, use_gradient=False))
+    out = api.run(cfg, networks=[api.prepare(cfg, "tiny", graph)])
+    chosen = out.networks[0].model_knobs["sparsity"]
+    assert set(chosen) == set(out.codesign.networks[0].fitted["sparsity"].targets)
+    written = out.networks[0].graph
+    for layer, setting in chosen.items():
+        w = written.node(layer).input(1)
+        w = np.asarray((w.producer.input(0) if not w.is_const else w).const)   # through the int8 DequantizeLinear
+        zeros = float(np.mean(w == 0))
+        if setting == "dense":
+            assert zeros < 0.05
+        elif setting == "2:4":
+            assert zeros >= 0.5 - 1e-9
+        else:
+            assert zeros == pytest.approx(float(setting.rstrip("%")) / 100, abs=0.02)
+    assert out.feasible and out.networks[0].accuracy["fidelity"] >= 0.9
+    assert any(v != "dense" for v in chosen.values())           # the knob was used, and it pays
+    assert out.networks[0].metrics["edp"] < out.networks[0].baseline["edp"]
+
+
+def test_model_knobs_text_is_checked():
+    assert codesign.parse_model_knobs("channels+sparsity") == ("channels", "sparsity")
+    assert codesign.parse_model_knobs("none") == ()
+    with pytest.raises(SearchError, match="sparsity"):
+        codesign.parse_model_knobs("channels+widths")

@@ -38,7 +38,7 @@ computed its own way (a real validation set, a task metric); the first answer wi
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -263,18 +263,21 @@ class AccuracyReport:
     accuracy: float | None = None
     accuracy_original: float | None = None
     accuracy_drop: float | None = None
+    #: the user's metric (``--metric``, search/metric.py): ``metric.NAME`` and ``metric.NAME_drop``
+    user: Mapping[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"fidelity": self.fidelity, "agreement": self.agreement, "top1": self.top1, "max_abs": self.max_abs,
                 "samples": self.samples, "evaluator": self.evaluator, "outputs": [dict(o) for o in self.outputs],
                 "interval": dict(self.interval) if self.interval is not None else None,
                 "concatenated_cosine": self.concatenated_cosine, "accuracy": self.accuracy,
-                "accuracy_original": self.accuracy_original, "accuracy_drop": self.accuracy_drop}
+                "accuracy_original": self.accuracy_original, "accuracy_drop": self.accuracy_drop,
+                "metric": dict(self.user)}
 
     def measured(self) -> dict[str, float | None]:
         """The measures accuracy constraints can name (None: not defined for this run)."""
         return {"fidelity": self.fidelity, "agreement": self.agreement, "accuracy": self.accuracy,
-                "accuracy_drop": self.accuracy_drop}
+                "accuracy_drop": self.accuracy_drop, **self.user}
 
 
 def calibration_inputs(graph, path: str | Path | None = None, samples: int = 4, seed: int = 0) -> list[dict]:

@@ -37,6 +37,7 @@ from symbiote.backends import DEFAULT_BACKEND
 from symbiote.errors import SearchError
 from symbiote.ir.digest import graph_digest
 from symbiote.search import accuracy, budget as budgets, codesign, degenerate, measures, regret, samples, verdict
+from symbiote.search import metric as user_metric
 from symbiote.search.prepare import DEFAULT_PREPARE, canonical, prepare_graph
 from symbiote.search.driver import Progress, Search, SearchResult, SearchSettings
 from symbiote.search.objectives import Constraint, Objective, derive, search_constraints, with_accuracy_floor
@@ -79,6 +80,7 @@ class RunConfig:
     input_shapes: Sequence[Mapping[str, Sequence[int]]] | Mapping[str, Sequence[int]] | None = None
     input_values: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None
     prepare: str = DEFAULT_PREPARE       # exact passes run first ("none": the model as given)
+    metric: str | None = None            # the user's metric, MODULE:FUNCTION or an entry point (search/metric.py)
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,7 @@ class Samples:
 
     split: samples.Split
     reference: list[list[np.ndarray]] | None = None
+    metric_original: dict[str, float] | None = None   # the user's metric of the prepared original
 
 
 def exact_check(cd: codesign.CoDesign, idx: np.ndarray, cfg: RunConfig,
@@ -229,9 +232,15 @@ def exact_check(cd: codesign.CoDesign, idx: np.ndarray, cfg: RunConfig,
         graph = accuracy.apply_model_knobs(net.graph, widths, mk["bits"] if mk["bits"] is not None
                                            else at_datapath(cd, idx, net), inputs=smp.split.calibration,
                                            extra=cd.knob_passes(mk))
-        out.append((graph, accuracy.compare(net.graph, graph, smp.split.evaluation, logits=cfg.logits,
-                                            reference=smp.reference, bootstrap=measures.BOOTSTRAP,
-                                            seed=cfg.settings.seed, labels=smp.split.labels)))
+        report = accuracy.compare(net.graph, graph, smp.split.evaluation, logits=cfg.logits,
+                                  reference=smp.reference, bootstrap=measures.BOOTSTRAP,
+                                  seed=cfg.settings.seed, labels=smp.split.labels)
+        if cfg.metric:
+            if smp.metric_original is None:
+                smp.metric_original = user_metric.evaluate(cfg.metric, net.graph)
+            report = replace(report, user=user_metric.measured(user_metric.evaluate(cfg.metric, graph),
+                                                               smp.metric_original))
+        out.append((graph, report))
     return out
 
 
@@ -257,6 +266,27 @@ def check_logits(logits: Sequence[str], graphs: Sequence[Any]) -> None:
     if unknown:
         raise SearchError(f"--logits {', '.join(unknown)}: not an output of the model(s); outputs: "
                           f"{', '.join(sorted(outputs))}")
+
+
+def check_metric(cfg: RunConfig, constraints: Sequence[Constraint], cd: codesign.CoDesign,
+                 cache: Mapping[str, "Samples"]) -> None:
+    """``metric.NAME`` constraints need ``--metric``, and its function must return NAME: it is
+    run on each prepared original now (its values are the ``_drop`` references)."""
+    from symbiote.search.objectives import is_user_metric
+
+    named = sorted({c.metric for c in constraints if is_user_metric(c.metric)})
+    if named and not cfg.metric:
+        raise SearchError(f"{', '.join(named)}: a metric.NAME constraint needs --metric MODULE:FUNCTION")
+    if not cfg.metric:
+        return
+    for net in cd.networks:
+        smp = cache[net.name]
+        smp.metric_original = user_metric.evaluate(cfg.metric, net.graph)
+        have = set(user_metric.measured(smp.metric_original, smp.metric_original))
+        missing = [n for n in named if n not in have]
+        if missing:
+            raise SearchError(f"--metric {cfg.metric} returned {', '.join(sorted(smp.metric_original))} for "
+                              f"{net.name}; the constraints name {', '.join(missing)}")
 
 
 def check_labels(constraints: Sequence[Constraint], cache: Mapping[str, "Samples"]) -> None:
@@ -304,6 +334,7 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
     check_logits(cfg.logits, [net.graph for net in cd.networks])
     cache = calibration_cache(cd, cfg)
     check_labels(constraints, cache)
+    check_metric(cfg, constraints, cd, cache)
     for net, src in zip(cd.networks, _sources(cfg, cd)):
         emit(degenerate.zero_outputs(accuracy.outputs_of(net.graph, cache[net.name].split.calibration), src))
     watch.enter("compile")
@@ -436,7 +467,8 @@ def _plan(cfg: RunConfig, cd: codesign.CoDesign, watch: budgets.Stopwatch) -> bu
     slower = budgets.speed(watch.seconds.get("calibration", 0.0),
                            sum(budgets.calibration_s(s, cfg.calibration_samples) for s in sizes) if calibrated else 0.0)
     est = budgets.estimates(sizes, watch.seconds.get("compile", 0.0), slower, _eval_count(cfg))
-    plan = budgets.plan(clock.seconds, clock.elapsed(), est, len(cd.networks), cfg.settings.use_gradient)
+    plan = budgets.plan(clock.seconds, clock.elapsed(), est, len(cd.networks), cfg.settings.use_gradient,
+                        extra_checks=1.0 if cd.model_knobs != "none" else 0.0)
     for note in plan.notes:
         watch.say(note)
     return plan
@@ -457,7 +489,7 @@ def _sources(cfg: RunConfig, cd: codesign.CoDesign) -> list[str]:
 def _context(cfg: RunConfig, cd: codesign.CoDesign) -> dict[str, Any]:
     """What, beyond the problem's genes and settings, a resumed run must share with the first."""
     return {"backend": cfg.backend, "hw_fixed": dict(cd.hw_fixed), "calibration": cfg.calibration,
-            "eval_data": cfg.eval_data,
+            "eval_data": cfg.eval_data, "metric": cfg.metric,
             "prepare": canonical(cfg.prepare), "inputs": input_options(cfg),
             "models": {n.name: graph_digest(n.graph)[:16] for n in cd.networks}}  # weights included
 

@@ -234,9 +234,11 @@ class Plan:
         return False
 
 
-def plan(budget_s: float, spent_s: float, est: Estimates, networks: int = 1, gradient: bool = True) -> Plan:
+def plan(budget_s: float, spent_s: float, est: Estimates, networks: int = 1, gradient: bool = True,
+         extra_checks: float = 0.0) -> Plan:
     """Split what is left of ``budget_s`` after ``spent_s`` (measured) and the estimated
-    exact checks (:data:`EXACT_RESERVE` of them) and outputs. With one network the joint
+    exact checks (:data:`EXACT_RESERVE` of them, plus ``extra_checks``: the hardware-only
+    design's, always checked when model knobs are on) and outputs. With one network the joint
     search gets it all; with several, :data:`JOINT_SHARE` of it, and each single-network
     search an equal part of the rest, unless that part is under :data:`MIN_ALONE_S`: then
     they are left out (the regrets are not measured) and the joint search gets it all. A
@@ -244,7 +246,7 @@ def plan(budget_s: float, spent_s: float, est: Estimates, networks: int = 1, gra
     :data:`GRADIENT_SHARE` of the search's time (``SearchSettings.gradient_in_budget``).
     When even :data:`MIN_SEARCH_S` of search does not fit, the note says how long the run
     will take instead."""
-    exact = EXACT_RESERVE * est.exact_s + est.reference_s
+    exact = (EXACT_RESERVE + extra_checks) * est.exact_s + est.reference_s
     fixed = spent_s + exact + est.outputs_s
     free = budget_s - fixed
     notes: list[str] = []

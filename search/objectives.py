@@ -83,8 +83,21 @@ def derive(m: Mapping[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
     return out
 
 
+#: prefix of the user's own metrics (``--metric MODULE:FUNCTION``): ``metric.NAME`` is the
+#: value the function returned for the candidate, ``metric.NAME_drop`` the original's minus it
+USER_PREFIX = "metric."
+
+
+def is_user_metric(name: str) -> bool:
+    return name.startswith(USER_PREFIX) and len(name) > len(USER_PREFIX)
+
+
 def metric_value(m: Mapping[str, jnp.ndarray], name: str) -> jnp.ndarray:
     name = _ALIASES.get(name, name)
+    if is_user_metric(name):
+        if name not in m:
+            raise SearchError(f"metric {name!r} is not computed by this search (have: {', '.join(sorted(m))})")
+        return m[name]
     base, scale = _UNITS[name]
     if base not in m:
         raise SearchError(f"metric {name!r} is not computed by this search (have: {', '.join(sorted(m))})")
@@ -123,7 +136,7 @@ class Objective:
         return sum(w * jnp.log(jnp.maximum(metric_value(m, n), _TINY)) for n, w in self.terms)
 
 
-_CONSTRAINT_RE = re.compile(r"^\s*([a-z_0-9]+)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
+_CONSTRAINT_RE = re.compile(r"^\s*([a-z_0-9]+|metric\.[A-Za-z_0-9]+)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
 
 
 @dataclass(frozen=True)
@@ -134,11 +147,15 @@ class Constraint:
 
     @staticmethod
     def parse(text: str) -> "Constraint":
-        mt = _CONSTRAINT_RE.match(text.lower())
+        t = text.strip()
+        mt = _CONSTRAINT_RE.match(t if t.startswith(USER_PREFIX) else t.lower())
         if not mt:
-            raise SearchError(f"constraint {text!r}: expected METRIC<=VALUE or METRIC>=VALUE, e.g. area_mm2<=4")
+            raise SearchError(f"constraint {text!r}: expected METRIC<=VALUE or METRIC>=VALUE, e.g. area_mm2<=4 "
+                              f"(or {USER_PREFIX}NAME>=VALUE for a --metric function's NAME)")
         name, op, val = mt.groups()
         name = _ALIASES.get(name, name)
+        if is_user_metric(name):
+            return Constraint(name, "<=" if op.startswith("<") else ">=", float(val))
         if name not in _UNITS:
             raise SearchError(f"constraint {text!r}: unknown metric {name!r}; known: {', '.join(METRIC_NAMES)}")
         try:
@@ -155,7 +172,7 @@ class Constraint:
     def violation(self, m: Mapping[str, jnp.ndarray]) -> jnp.ndarray:
         """0 when met, else a positive, unit-free distance to the bound."""
         v = metric_value(m, self.metric)
-        if self.metric in _LINEAR:
+        if self.metric in _LINEAR or is_user_metric(self.metric):
             d = (self.bound - v) if self.op == ">=" else (v - self.bound)
             return jnp.maximum(d, 0.0) * 100.0  # 0.01 below a fidelity bound ~ a 1% log overshoot
         d = jnp.log(jnp.maximum(v, _TINY)) - jnp.log(self.bound)
@@ -179,7 +196,8 @@ def parse_constraints(texts: list[str] | tuple[str, ...] | None) -> tuple[Constr
 
 
 def is_accuracy(c: Constraint) -> bool:
-    return c.metric in ACCURACY_METRICS
+    """Accuracy metrics, the user's own (``metric.NAME``) included: measured only."""
+    return c.metric in ACCURACY_METRICS or is_user_metric(c.metric)
 
 
 def search_constraints(constraints: tuple[Constraint, ...]) -> tuple[Constraint, ...]:
@@ -195,7 +213,7 @@ def search_constraints(constraints: tuple[Constraint, ...]) -> tuple[Constraint,
             c = Constraint("fidelity", c.op, c.bound)
         elif c.metric == "accuracy_drop":
             c = Constraint("fidelity", ">=", 1.0 - c.bound)
-        elif c.metric == "accuracy":
+        elif c.metric == "accuracy" or is_user_metric(c.metric):
             c = Constraint("fidelity", ">=", ACCURACY_FLOOR)
         if c not in out:
             out.append(c)
@@ -205,6 +223,8 @@ def search_constraints(constraints: tuple[Constraint, ...]) -> tuple[Constraint,
 def bounds_accuracy(c: Constraint) -> bool:
     """Whether ``c`` bounds an accuracy measure from the safe side (a floor on a measure, a
     ceiling on a drop)."""
+    if is_user_metric(c.metric):
+        return True  # the user's metric: whichever way is better for it, the user bounded it
     return is_accuracy(c) and (c.op == "<=" if c.metric == "accuracy_drop" else c.op == ">=")
 
 

@@ -63,6 +63,8 @@ def _accuracy_lines(o: RunOutcome) -> list[str]:
                 f"| {_fmt(m.get('top5'))} |" for m in acc["outputs"]]
         if acc.get("concatenated_cosine") is not None:
             out += ["", f"One cosine over all outputs concatenated (not used): {_fmt(acc['concatenated_cosine'])}"]
+        if acc.get("metric"):
+            out += ["", "Your metric (--metric): " + ", ".join(f"{k} {_fmt(v)}" for k, v in acc["metric"].items())]
         if acc.get("accuracy") is not None:
             out += ["", f"Top-1 accuracy against the labels: {_measured(acc, 'accuracy')} (original "
                         f"{_fmt(acc.get('accuracy_original'))}; drop {_measured(acc, 'accuracy_drop')})"]

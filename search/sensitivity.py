@@ -174,11 +174,17 @@ def _add_probe_quantizers(model, graph, act_ranges: Mapping[str, Sequence[float]
     onnx.checker.check_model(model)
 
 
-def _cosine_loss(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
-    va = np.concatenate([np.asarray(x, np.float64).reshape(-1) for x in a])
-    vb = np.concatenate([np.asarray(x, np.float64).reshape(-1) for x in b])
-    na, nb = np.linalg.norm(va), np.linalg.norm(vb)
-    return 1.0 - (float(va @ vb / (na * nb)) if na > 0 and nb > 0 else float(na == nb))
+def _cosine_loss(a: Sequence[np.ndarray], b: Sequence[np.ndarray], outputs: int = 1) -> float:
+    """``1 - fidelity`` as the exact check measures it (:mod:`symbiote.search.measures`): the
+    least, over outputs, of each output's cosine over every feed. ``a``, ``b``: the outputs
+    of every feed in turn (``outputs`` per feed)."""
+    worst = 1.0
+    for o in range(outputs):
+        va = np.concatenate([np.asarray(x, np.float64).reshape(-1) for x in a[o::outputs]])
+        vb = np.concatenate([np.asarray(x, np.float64).reshape(-1) for x in b[o::outputs]])
+        na, nb = np.linalg.norm(va), np.linalg.norm(vb)
+        worst = min(worst, float(va @ vb / (na * nb)) if na > 0 and nb > 0 else float(na == nb))
+    return 1.0 - worst
 
 
 def layer_weights(graph, layer_names: Sequence[str]) -> dict[str, tuple[str, np.ndarray]]:
@@ -243,7 +249,7 @@ class Prober:
         return out
 
     def loss(self, override: Mapping[str, np.ndarray]) -> float:
-        return _cosine_loss(self.reference, self.run(override))
+        return _cosine_loss(self.reference, self.run(override), len(self.sess.get_outputs()))
 
 
 def _digest(inputs: list[dict], names: Sequence[str], probe_bits: int, graph,

@@ -60,6 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="an output holding scores (classes, a vocabulary) for the agreement measure "
                              "(repeatable; when given, only these count; default: every float output whose last "
                              "axis has >= 2 entries)")
+    parser.add_argument("--metric", metavar="MODULE:FUNCTION",
+                        help="your task metric: a function taking an ONNX model's path and returning {name: value}; "
+                             "constraints name metric.NAME and metric.NAME_drop (original minus candidate), "
+                             "e.g. --constraint 'metric.map_drop<=0.005'; also an entry point of group symbiote.metrics")
     parser.add_argument("--no-accuracy-floor", action="store_true",
                         help="with model knobs on and no accuracy constraint, do not apply the default floor "
                              "fidelity>=0.99 (and agreement>=0.99 with --logits)")
@@ -112,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         settings=SearchSettings(seed=args.seed, budget_evals=args.budget_evals, budget_seconds=args.budget_seconds),
         hw_fixed=hwfile.parse_sets(args.sets), free_knobs=tuple(args.free_knob), bits_choices=bits,
         calibration=args.calibration, prepare=args.prepare, eval_data=args.eval_data,
-        logits=tuple(args.logits), accuracy_floor=not args.no_accuracy_floor,
+        logits=tuple(args.logits), accuracy_floor=not args.no_accuracy_floor, metric=args.metric,
         input_shapes=tuple(m.shapes for m in inputs), input_values=tuple(m.values for m in inputs),
     )
     clock, shown = _progress(args.quiet, cfg.settings)
@@ -150,11 +154,15 @@ def _fmt(x) -> str:
 
 
 def _task(acc: dict) -> str:
-    """``, accuracy A (original B, drop D)`` when the evaluation samples have labels."""
-    if acc.get("accuracy") is None:
-        return ""
-    return (f", accuracy {acc['accuracy']:.4f}{_ci(acc, 'accuracy')} (original {acc['accuracy_original']:.4f}, "
-            f"drop {acc['accuracy_drop']:+.4f})")
+    """``, accuracy A (original B, drop D)`` when the evaluation samples have labels, and the
+    user's metric (``--metric``) values."""
+    out = ""
+    if acc.get("accuracy") is not None:
+        out += (f", accuracy {acc['accuracy']:.4f}{_ci(acc, 'accuracy')} (original {acc['accuracy_original']:.4f}, "
+                f"drop {acc['accuracy_drop']:+.4f})")
+    for k, v in (acc.get("metric") or {}).items():
+        out += f", {k} {v:.6g}"
+    return out
 
 
 def _ci(acc: dict, key: str) -> str:

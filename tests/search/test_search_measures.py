@@ -263,3 +263,78 @@ def test_an_accuracy_constraint_without_labels_is_refused_before_the_search():
                         settings=api.SearchSettings(budget_evals=10))
     with pytest.raises(SearchError, match="labels"):
         api.run(cfg, networks=[api.prepare(cfg, "det", graph)])
+
+
+def test_sensitivity_probes_price_the_least_per_output_cosine_as_the_check_measures():
+    """The proxy's per-layer probes measured one cosine over every output concatenated: the
+    class-score layer of a detector looked harmless next to its 1000x larger boxes."""
+    from symbiote.search import sensitivity as sens
+
+    ws = np.random.default_rng(5).standard_normal((8, 10)).astype(np.float32)
+    graph = load(_two_outputs(ws))
+    inputs = accuracy.calibration_inputs(graph, None, samples=4)
+    res = sens.layer_sensitivities(graph, ["cls"], inputs, 3)
+    quantized = load(_two_outputs(sens.quantize_weight(ws, 3)))        # the same 3-bit weights, written out
+    r = accuracy.compare(graph, quantized, inputs)
+    assert res.loss[0] == pytest.approx(1.0 - r.fidelity, rel=1e-3)
+    assert res.loss[0] > 100 * (1.0 - r.concatenated_cosine)           # what the old probes priced
+
+
+def _metric_module(tmp_path, monkeypatch, body: str) -> str:
+    (tmp_path / "my_task_metric.py").write_text(body)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+    import sys
+
+    sys.modules.pop("my_task_metric", None)
+    importlib.invalidate_caches()
+    return "my_task_metric:score"
+
+
+def test_the_users_metric_is_measured_on_the_written_candidate_and_decides(tmp_path, monkeypatch):
+    from symbiote.search import metric as user_metric
+
+    # the metric re-reads the written file: the share of class-score arg-maxes equal to class 3
+    # over fixed inputs (any function of the model file would do)
+    spec = _metric_module(tmp_path, monkeypatch, '''
+import numpy as np, onnxruntime as ort
+def score(path):
+    s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).standard_normal((32, 1, 8)).astype(np.float32)
+    preds = [int(np.argmax(s.run(["scores"], {"x": xi})[0])) for xi in x]
+    return {"hit3": float(np.mean(np.array(preds) == 3)), "calls": 1}
+''')
+    user_metric.load.cache_clear()
+    rng = np.random.default_rng(2)
+    graph = load(_two_outputs(rng.standard_normal((8, 10)).astype(np.float32)))
+    got = user_metric.evaluate(spec, graph)
+    assert set(got) == {"hit3", "calls"} and 0.0 <= got["hit3"] <= 1.0
+    m = user_metric.measured({"hit3": 0.25}, {"hit3": 0.5})
+    assert m == {"metric.hit3": 0.25, "metric.hit3_drop": 0.25}
+    c = Constraint.parse("metric.hit3_drop<=0.1")
+    assert c.metric == "metric.hit3_drop" and c.op == "<="
+    assert measured_violation((c,), m) > 0 and measured_violation((c,), {"metric.hit3_drop": 0.0}) == 0
+    # in a run: reported next to the other measures, and a constraint it names decides
+    cfg = api.RunConfig(models=("det",), model_knobs="precision", eval_samples=8, metric=spec,
+                        constraints=(Constraint.parse("metric.hit3_drop<=0.0"),),
+                        settings=api.SearchSettings(budget_evals=40, use_gradient=False))
+    out = api.run(cfg, networks=[api.prepare(cfg, "det", graph)])
+    acc = out.networks[0].accuracy
+    assert set(acc["metric"]) == {"metric.hit3", "metric.hit3_drop", "metric.calls", "metric.calls_drop"}
+    assert (acc["metric"]["metric.hit3_drop"] <= 0.0) == out.feasible
+
+
+def test_a_bad_metric_is_a_clear_error(tmp_path, monkeypatch):
+    from symbiote.search import metric as user_metric
+
+    graph = load(_two_outputs(np.random.default_rng(2).standard_normal((8, 10)).astype(np.float32)))
+    spec = _metric_module(tmp_path, monkeypatch, "def score(path):\n    return {'x': float('nan')}\n")
+    user_metric.load.cache_clear()
+    with pytest.raises(SearchError, match="not finite"):
+        user_metric.evaluate(spec, graph)
+    with pytest.raises(SearchError, match="cannot import"):
+        user_metric.load("no_such_module_here:score")
+    cfg = api.RunConfig(models=("det",), constraints=(Constraint.parse("metric.top1>=0.5"),), eval_samples=4,
+                        settings=api.SearchSettings(budget_evals=10))
+    with pytest.raises(SearchError, match="--metric"):
+        api.run(cfg, networks=[api.prepare(cfg, "det", graph)])

@@ -368,8 +368,9 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
     # cost constraints (area, latency, power...) and, measured in onnxruntime on the
     # evaluation samples, the accuracy ones; the proxy's estimate decides nothing here.
     # The last candidate is the hardware-only search's best (the models as given); it is
-    # always checked, and the answer is the feasible candidate with the best objective, so
-    # it is never worse than leaving the models alone
+    # checked whenever it could be the answer (no feasible candidate yet, or a better
+    # objective than the best feasible one), and the answer is the feasible candidate with
+    # the best objective, so it is never worse than leaving the models alone
     order = _candidates(cd, res, cfg.exact_candidates, as_given)
     tried: list[tuple[np.ndarray, list, tuple[float, float]]] = []
     rejected = 0
@@ -387,8 +388,9 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
         if max(check(idx)) <= 0:
             break
         rejected += 1
-    if not any(np.array_equal(t[0], order[-1]) for t in tried):
-        check(order[-1])
+    best_ok = min((_geo(cd, ev, t[0]) for t in tried if max(t[2]) <= 0), default=np.inf)
+    if not any(np.array_equal(t[0], order[-1]) for t in tried) and _geo(cd, ev, order[-1]) < best_ok:
+        check(order[-1])  # the models as given could still be the answer: measure them
     if not any(max(t[2]) <= 0 for t in tried) and not any(np.array_equal(t[0], res.best) for t in tried):
         # nothing met every constraint: the search's best is measured too, and the least
         # violating of those measured is reported, marked infeasible
@@ -468,7 +470,8 @@ def _plan(cfg: RunConfig, cd: codesign.CoDesign, watch: budgets.Stopwatch) -> bu
                            sum(budgets.calibration_s(s, cfg.calibration_samples) for s in sizes) if calibrated else 0.0)
     est = budgets.estimates(sizes, watch.seconds.get("compile", 0.0), slower, _eval_count(cfg))
     plan = budgets.plan(clock.seconds, clock.elapsed(), est, len(cd.networks), cfg.settings.use_gradient,
-                        extra_checks=1.0 if cd.model_knobs != "none" else 0.0)
+                        extra_checks=0.5 if cd.model_knobs != "none" else 0.0,
+                        candidates=cfg.exact_candidates if cd.model_knobs != "none" else 0)
     for note in plan.notes:
         watch.say(note)
     return plan

@@ -234,11 +234,17 @@ class Plan:
         return False
 
 
+#: when every candidate's exact check together costs at most this share of the budget, all
+#: of them are reserved (a small model's checks are cheap; a miss then costs no candidate)
+CHEAP_CHECKS_SHARE = 0.05
+
+
 def plan(budget_s: float, spent_s: float, est: Estimates, networks: int = 1, gradient: bool = True,
-         extra_checks: float = 0.0) -> Plan:
+         extra_checks: float = 0.0, candidates: int = 0) -> Plan:
     """Split what is left of ``budget_s`` after ``spent_s`` (measured) and the estimated
     exact checks (:data:`EXACT_RESERVE` of them, plus ``extra_checks``: the hardware-only
-    design's, always checked when model knobs are on) and outputs. With one network the joint
+    design's, checked when it could win, with model knobs on; all ``candidates`` + 1 when
+    that costs at most :data:`CHEAP_CHECKS_SHARE` of the budget) and outputs. With one network the joint
     search gets it all; with several, :data:`JOINT_SHARE` of it, and each single-network
     search an equal part of the rest, unless that part is under :data:`MIN_ALONE_S`: then
     they are left out (the regrets are not measured) and the joint search gets it all. A
@@ -246,7 +252,10 @@ def plan(budget_s: float, spent_s: float, est: Estimates, networks: int = 1, gra
     :data:`GRADIENT_SHARE` of the search's time (``SearchSettings.gradient_in_budget``).
     When even :data:`MIN_SEARCH_S` of search does not fit, the note says how long the run
     will take instead."""
-    exact = (EXACT_RESERVE + extra_checks) * est.exact_s + est.reference_s
+    checks = EXACT_RESERVE + extra_checks
+    if candidates and (candidates + 1) * est.exact_s <= CHEAP_CHECKS_SHARE * budget_s:
+        checks = max(checks, candidates + 1.0)
+    exact = checks * est.exact_s + est.reference_s
     fixed = spent_s + exact + est.outputs_s
     free = budget_s - fixed
     notes: list[str] = []

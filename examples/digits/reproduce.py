@@ -32,10 +32,15 @@ def _samples(data: dict[str, np.ndarray], name: str, path: Path) -> np.ndarray:
     raise SystemExit(f"{path}: no array named {name!r} (the model's input); has: {', '.join(data)}")
 
 
-def _session(model_path: str | Path):
+def _session(model_path: str | Path, optimize: bool = True):
+    """An onnxruntime CPU session; ``optimize=False`` turns its graph optimizations off (as
+    symbiote measures: QDQ pairs computed in float as written, not fused into integer kernels)."""
     import onnxruntime as ort
 
-    sess = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    opts = ort.SessionOptions()
+    if not optimize:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
     if len(sess.get_inputs()) != 1:
         raise SystemExit(f"{model_path}: {len(sess.get_inputs())} inputs; this script runs models with one input")
     return sess
@@ -54,14 +59,15 @@ def predictions(sess, x: np.ndarray) -> np.ndarray:
     return np.argmax(scores, axis=-1)
 
 
-def accuracy(model_path: str | Path, data_path: str | Path = DEFAULT_DATA) -> float:
-    """Top-1 accuracy of the model on every sample of ``data_path`` against its ``labels``."""
+def accuracy(model_path: str | Path, data_path: str | Path = DEFAULT_DATA, optimize: bool = True) -> float:
+    """Top-1 accuracy of the model on every sample of ``data_path`` against its ``labels``
+    (``optimize``: onnxruntime's default graph optimizations)."""
     data_path = Path(data_path)
     with np.load(data_path) as z:
         data = {k: z[k] for k in z.files}
     if "labels" not in data:
         raise SystemExit(f"{data_path}: no array named 'labels'; has: {', '.join(data)}")
-    sess = _session(model_path)
+    sess = _session(model_path, optimize)
     x = _samples(data, sess.get_inputs()[0].name, data_path)
     labels = np.asarray(data["labels"]).reshape(-1)
     if len(x) != len(labels):
@@ -73,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", help="the ONNX model (one input)")
     ap.add_argument("--data", default=str(DEFAULT_DATA), help="labelled samples: the input array and 'labels'")
+    ap.add_argument("--ort-optimizations", choices=("on", "off"), default="on",
+                    help="onnxruntime's graph optimizations (default on, as deployed; off: as symbiote measures)")
     args = ap.parse_args(argv)
-    acc = accuracy(args.model, args.data)
+    acc = accuracy(args.model, args.data, optimize=args.ort_optimizations == "on")
     with np.load(args.data) as z:
         n = len(z["labels"])
     print(f"accuracy {acc:.4f} ({n} samples)")

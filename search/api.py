@@ -52,6 +52,9 @@ HELD_BY_DEFAULT = ("dram_gbps", "clock_ghz", "datapath")
 #: with model knobs on, the share of the search's budget that searches the hardware alone
 #: (the models as given), so that the answer is never worse than a hardware-only search's
 HARDWARE_ONLY_SHARE = 0.2
+#: with an accuracy objective (``--objective fidelity``), how many Pareto designs (by their
+#: first objective) are measured in onnxruntime like the answer
+MEASURED_FRONT = 8
 
 
 @dataclass(frozen=True)
@@ -231,7 +234,8 @@ def exact_check(cd: codesign.CoDesign, idx: np.ndarray, cfg: RunConfig,
             smp.reference = accuracy.outputs_of(net.graph, smp.split.evaluation)
         graph = accuracy.apply_model_knobs(net.graph, widths, mk["bits"] if mk["bits"] is not None
                                            else at_datapath(cd, idx, net), inputs=smp.split.calibration,
-                                           extra=cd.knob_passes(mk))
+                                           extra=cd.knob_passes(mk),
+                                           default_bits=codesign.datapath_bits(cd.template, cd.hardware(idx)) or 8)
         report = accuracy.compare(net.graph, graph, smp.split.evaluation, logits=cfg.logits,
                                   reference=smp.reference, bootstrap=measures.BOOTSTRAP,
                                   seed=cfg.settings.seed, labels=smp.split.labels)
@@ -426,10 +430,19 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
                                 regrets[i].value, regrets[i].alone_objective, checks[i][0], regrets[i].note)
                  for i, net in enumerate(cd.networks))
     front = []
-    for g, o in zip(res.front.genomes, res.front.obj):
-        front.append({"hardware": cd.hardware(g), "objectives": {ob.text or str(ob.terms): float(np.exp(v))
-                                                                  for ob, v in zip(objs, o)},
-                      "metrics": _per_net(ev, g)})
+    measure = any(ob.accuracy for ob in objs)
+    order_f = np.argsort(res.front.obj[:, 0]) if len(res.front.obj) else []
+    for rank, j in enumerate(order_f):
+        g, o = res.front.genomes[j], res.front.obj[j]
+        entry = {"hardware": cd.hardware(g),
+                 "objectives": {ob.text or str(ob.terms): float(1.0 - np.exp(v)) if ob.accuracy else float(np.exp(v))
+                                for ob, v in zip(objs, o)},
+                 "metrics": _per_net(ev, g)}
+        if measure and rank < MEASURED_FRONT and (plan is None or watch.budget.left() > plan.outputs_s + plan.check_s):
+            # an accuracy-versus-cost front: each design's accuracy measured, as the answer's is
+            entry["accuracy"] = [verdict.accuracy_dict(r, m, cache[net.name].split.source) for net, (_, r), m
+                                 in zip(cd.networks, exact_check(cd, g, cfg, cache), entry["metrics"])]
+        front.append(entry)
     geo = float(np.exp(np.mean([np.log(_objective_of(objs, m)) for m in per])))
     return RunOutcome(cfg, cd, res, chosen, cd.hardware(chosen), geo, nets, front, rejected,
                       feasible=feasible, violation=viol, warnings=tuple(found), timing=watch.timing(plan),

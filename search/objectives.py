@@ -64,6 +64,10 @@ _LINEAR = {"fidelity", "agreement", "accuracy", "accuracy_drop"}
 ACCURACY_METRICS = ("fidelity", "agreement", "accuracy", "accuracy_drop")
 #: the accuracy metrics that need labels
 LABEL_METRICS = ("accuracy", "accuracy_drop")
+#: accuracy metrics that may be objectives (maximized, alone: ``--objective fidelity``)
+ACCURACY_OBJECTIVES = ("fidelity", "agreement", "accuracy")
+#: the least loss ``1 - fidelity`` an accuracy objective tells apart (below: equally good)
+ACCURACY_LOSS_FLOOR = 1e-6
 
 METRIC_NAMES = tuple(sorted(set(_UNITS) | set(_ALIASES)))
 
@@ -123,7 +127,10 @@ class Objective:
             if name not in _UNITS:
                 raise SearchError(f"objective {text!r}: unknown metric {part!r}; known: {', '.join(METRIC_NAMES)}")
             if name in _LINEAR:
-                raise SearchError(f"objective {text!r}: {name} is a constraint, not an objective")
+                if name in ACCURACY_OBJECTIVES and t == name:
+                    return Objective(((name, 1.0),), text.strip())
+                raise SearchError(f"objective {text!r}: {name} is maximized on its own (--objective {name}, next to "
+                                  f"a cost objective for an accuracy-versus-cost Pareto front), not in a product")
             try:
                 weight = float(w) if w else 1.0
             except ValueError:
@@ -131,8 +138,17 @@ class Objective:
             terms.append((name, weight))
         return Objective(tuple(terms), text.strip())
 
+    @property
+    def accuracy(self) -> bool:
+        """An accuracy objective (maximized: the search minimizes its loss)."""
+        return len(self.terms) == 1 and self.terms[0][0] in ACCURACY_OBJECTIVES
+
     def log_value(self, m: Mapping[str, jnp.ndarray]) -> jnp.ndarray:
-        """log of the objective (the quantity the search minimizes)."""
+        """log of the objective (the quantity the search minimizes). An accuracy objective is
+        the log of its loss ``1 - value``; in the search every accuracy measure is estimated
+        by the fidelity proxy (as for constraints: :func:`search_constraints`)."""
+        if self.accuracy:
+            return jnp.log(jnp.maximum(1.0 - metric_value(m, "fidelity"), ACCURACY_LOSS_FLOOR))
         return sum(w * jnp.log(jnp.maximum(metric_value(m, n), _TINY)) for n, w in self.terms)
 
 

@@ -15,7 +15,10 @@
 * ``hardware.yaml``: the design, loadable by ``symbiote cost MODEL --hw hardware.yaml``;
 * ``<network>.onnx`` per network: the reshaped model, re-read and run in onnxruntime
   after writing;
-* ``pareto.csv``: one row per design of the Pareto front.
+* ``pareto.csv``: one row per design of the Pareto front (with an accuracy objective,
+  ``--objective fidelity``, the first designs' fidelity and agreement measured in
+  onnxruntime as the answer's are: ``measured_fidelity``, ``measured_agreement``, and
+  ``accuracy`` per design in ``result.json``'s front).
 """
 
 from __future__ import annotations
@@ -91,8 +94,10 @@ def pareto_csv(o: RunOutcome) -> str:
     hw_keys = list(o.hardware)
     nets = [n.name for n in o.networks]
     obj_keys = list(o.front[0]["objectives"]) if o.front else []
+    measured = any("accuracy" in p for p in o.front)
+    extra = ("measured_fidelity", "measured_agreement") if measured else ()
     cols = ["rank", *hw_keys, *obj_keys,
-            *[f"{n}.{m}" for n in nets for m in ("latency_s", "energy_pj", "area_mm2", "edp", "fidelity")]]
+            *[f"{n}.{m}" for n in nets for m in ("latency_s", "energy_pj", "area_mm2", "edp", "fidelity", *extra)]]
     w = csv.writer(buf)
     w.writerow(cols)
     for i, p in enumerate(o.front):
@@ -100,6 +105,9 @@ def pareto_csv(o: RunOutcome) -> str:
         for j in range(len(nets)):
             m = p["metrics"][j]
             row += [m.get(k) for k in ("latency_s", "energy_pj", "area_mm2", "edp", "fidelity")]
+            if measured:
+                acc = (p.get("accuracy") or [{}] * len(nets))[j]
+                row += [acc.get("fidelity"), acc.get("agreement")]
         w.writerow(row)
     return buf.getvalue()
 

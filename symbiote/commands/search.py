@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"accelerator template (default {DEFAULT_BACKEND})")
     parser.add_argument("--objective", action="append", metavar="OBJ",
                         help="edp (default), latency, energy, area or a product like latency^2*energy; "
-                             "repeat for a Pareto search")
+                             "fidelity, agreement or accuracy on their own (maximized); repeat for a Pareto search, "
+                             "e.g. --objective edp --objective fidelity for an accuracy-versus-EDP front")
     parser.add_argument("--constraint", action="append", metavar="C",
                         help="e.g. area_mm2<=4, latency_ms<=5, power_w<=2, params<=3e6, fidelity>=0.99, agreement>=0.99, "
                              "accuracy>=0.95, accuracy_drop<=0.01 (repeatable; fidelity = the least per-output cosine, "

@@ -103,3 +103,32 @@ def test_the_bit_gene_default_is_the_datapaths_width(tiny):
         cd = api.build(cfg, [api.prepare(cfg, "tiny", tiny)])
         bits = {int(v) for v in cd.model_knobs_of(cd.space.default())[0]["bits"].values()}
         assert bits == {b} and codesign.datapath_bits(cd.template, cd.hardware(cd.space.default())) == b
+
+
+def test_an_accuracy_objective_gives_a_measured_accuracy_versus_edp_front(tiny, tmp_path):
+    from symbiote.search.objectives import Objective
+    from symbiote.search.outputs import write_all
+
+    cfg = _cfg("precision", objectives=(Objective.parse("edp"), Objective.parse("fidelity")),
+               hw_fixed={"datapath": "int16"})
+    out = api.run(cfg, networks=[api.prepare(cfg, "tiny", tiny)])
+    front = out.front
+    assert len(front) >= 3                                       # a trade-off, not one point
+    edps = [p["objectives"]["edp"] for p in front]
+    assert edps == sorted(edps)
+    measured = [p["accuracy"][0]["fidelity"] for p in front if "accuracy" in p]
+    assert len(measured) == min(len(front), api.MEASURED_FRONT)
+    # cheaper designs are measured less faithful: the front trades accuracy for EDP
+    assert measured[0] < measured[-1]
+    write_all(out, tmp_path)
+    head = (tmp_path / "pareto.csv").read_text().splitlines()[0]
+    assert "tiny.measured_fidelity" in head and "fidelity" in head
+
+
+def test_accuracy_objectives_stand_alone():
+    from symbiote.errors import SearchError
+    from symbiote.search.objectives import Objective
+
+    assert Objective.parse("agreement").accuracy and not Objective.parse("edp").accuracy
+    with pytest.raises(SearchError, match="on its own"):
+        Objective.parse("edp*fidelity")

@@ -15,7 +15,6 @@ every network's reshaped Workload; the fidelity is the accuracy proxy
 from __future__ import annotations
 
 import dataclasses
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -219,7 +218,7 @@ class CoDesign:
     def details(self, idx: np.ndarray) -> list[Any]:
         """Full per-layer Metrics of one design, per network (jitted once per problem: for
         resnet18 a compile takes ~1.7 s here, an eager first call ~3.7 s)."""
-        fn = _DETAILS.get(self)
+        fn = self.__dict__.get("_details")
         if fn is None:
             spec = self.spec
 
@@ -227,16 +226,14 @@ class CoDesign:
                 hw, wls = _split(spec, spec.space.decode(i))
                 return [spec.template.cost(hw, wl) for wl in wls]
 
-            fn = _DETAILS[self] = jax.jit(costs)
+            fn = jax.jit(costs)
+            object.__setattr__(self, "_details", fn)
         return fn(jnp.asarray(idx, jnp.int32))
 
     def baseline(self) -> np.ndarray:
         """The template's default hardware (held and ``--set`` knobs at their values) with
         the models as prepared: what ``symbiote cost MODEL [--set ...]`` prices."""
         return self.space.default()
-
-
-_DETAILS: "weakref.WeakKeyDictionary[CoDesign, Any]" = weakref.WeakKeyDictionary()
 
 
 def datapath_bits(template, hw: Mapping[str, Any]) -> int | None:

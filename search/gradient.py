@@ -13,7 +13,6 @@ In Pareto mode each start minimizes its own random weighting of the objectives.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import jax
@@ -104,12 +103,13 @@ class GradientPhase:
         return out
 
 
-_PHASES: "weakref.WeakKeyDictionary[Problem, dict]" = weakref.WeakKeyDictionary()
-
-
 def gradient_phase_for(problem: Problem, settings: GradientSettings) -> GradientPhase:
-    """The (cached, so compiled once) gradient phase of a problem."""
-    d = _PHASES.setdefault(problem, {})
+    """The problem's gradient phase for ``settings``, kept by the problem (compiled once per
+    problem and settings; no module-level cache)."""
+    d = problem.__dict__.get("_gradient_phases")
+    if d is None:
+        d = {}
+        object.__setattr__(problem, "_gradient_phases", d)
     if settings not in d:
         d[settings] = GradientPhase(problem, settings)
     return d[settings]

@@ -17,7 +17,6 @@ network's scores from it, for the single-network searches of a multi-model run.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-import weakref
 from dataclasses import dataclass
 
 import jax
@@ -53,6 +52,15 @@ class Problem:
 
     def relaxed_score(self, values: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
         return self.score_metrics(self.relaxed(values))
+
+    def evaluator(self) -> "Evaluator":
+        """The problem's batched exact evaluator, owned by the problem: built on first use,
+        so a run compiles it once (no module-level cache)."""
+        ev = self.__dict__.get("_evaluator")
+        if ev is None:
+            ev = Evaluator(self)
+            object.__setattr__(self, "_evaluator", ev)
+        return ev
 
 
 #: the one batch size the evaluator compiles for: a compile costs seconds (resnet18: ~4 s
@@ -148,12 +156,6 @@ class NetworkEvaluator:
         return m if self.i is None else {k: v[:, self.i: self.i + 1] for k, v in m.items()}
 
 
-_EVALUATORS: "weakref.WeakKeyDictionary[Problem, Evaluator]" = weakref.WeakKeyDictionary()
-
-
 def evaluator_for(problem: Problem) -> Evaluator:
-    """The (cached, so compiled once) evaluator of a problem."""
-    ev = _EVALUATORS.get(problem)
-    if ev is None:
-        ev = _EVALUATORS[problem] = Evaluator(problem)
-    return ev
+    """The problem's own evaluator, built (and compiled) on first use."""
+    return problem.evaluator()

@@ -106,4 +106,4 @@ def test_objective_and_constraint_parsing():
         with pytest.raises(SearchError):
             Constraint.parse(bad)
     with pytest.raises(SearchError):
-        Objective.parse("fidelity")
+        Objective.parse("fidelity*edp")          # an accuracy objective stands alone (maximized)

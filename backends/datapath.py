@@ -20,9 +20,12 @@ model). The rules every template with the knob follows:
   MAC costs the format's multiply plus an add of the same format ([H14]: FP16 1.1 + 0.4 pJ,
   FP32 3.7 + 0.9 pJ).
 * **Rows wider than the datapath** (e.g. a 16-bit layer on an int8 array) run in several
-  passes, as bit-serial and bit-fusion arrays split wide operands into datapath-wide
-  pieces: compute cycles x ``ceil(wb / b) * ceil(ab / b)`` (the relaxed model uses the ratios
-  without the ceilings).
+  passes on the systolic template, as bit-serial and bit-fusion arrays split wide operands
+  into datapath-wide pieces: compute cycles x ``ceil(wb / b) * ceil(ab / b)`` (the relaxed
+  model uses the ratios without the ceilings). The roofline template keeps its own rate
+  rule instead (a GPU's tensor cores run each format at its own rate: ``16 / bits`` times
+  the 16-bit rate below 16 bits, ``fp32_rate`` above), so there the datapath sets the area,
+  the energy and the bits of rows without a precision, not the speed.
 
 [H14] M. Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014.
 """

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from symbiote.backends import DEFAULT_BACKEND
-from symbiote.errors import SearchError
+from symbiote.errors import PassError, SearchError
 from symbiote.ir.digest import graph_digest
 from symbiote.search import accuracy, budget as budgets, codesign, degenerate, measures, regret, samples, verdict
 from symbiote.search import metric as user_metric
@@ -366,7 +366,7 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
         r_h = Search(cd_hw.problem, hw_settings, evaluator=sub, context=_context(cfg, cd_hw)).run(
             ck_h, resume=resume and ck_h is not None and ck_h.exists(),
             progress=(lambda p: progress("hardware-only", p)) if progress else None)
-        as_given = sub.embed(r_h.best)[0]
+        as_given = at_datapath_bits(cd, sub.embed(r_h.best)[0])
     watch.enter("exact")
     # exact check of the best candidates, in the search's order: a candidate must meet the
     # cost constraints (area, latency, power...) and, measured in onnxruntime on the
@@ -381,25 +381,33 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
 
     def check(idx: np.ndarray) -> tuple[float, float]:
         cv = verdict.cost_violation(_per_net(ev, idx), constraints)
-        checks_i = exact_check(cd, idx, cfg, cache)
+        try:
+            checks_i = exact_check(cd, idx, cfg, cache)
+        except PassError as e:  # a knob setting the reshaped model cannot take: not a design
+            watch.say(f"a candidate could not be written ({e}); it is skipped")
+            return (np.inf, np.inf)
         tried.append((idx, checks_i, (cv, verdict.measured_of(checks_i, constraints))))
         return tried[-1][2]
 
+    def cost_ok(idx: np.ndarray) -> bool:
+        return verdict.cost_violation(_per_net(ev, idx), constraints) <= 0
+
     for idx in budgets.in_time(order, watch, plan):
-        if verdict.cost_violation(_per_net(ev, idx), constraints) > 0 and not np.array_equal(idx, order[-1]):
+        if not cost_ok(idx):
             rejected += 1
             continue
         if max(check(idx)) <= 0:
             break
         rejected += 1
-    best_ok = min((_geo(cd, ev, t[0]) for t in tried if max(t[2]) <= 0), default=np.inf)
-    if not any(np.array_equal(t[0], order[-1]) for t in tried) and _geo(cd, ev, order[-1]) < best_ok:
-        check(order[-1])  # the models as given could still be the answer: measure them
+    best_ok = min((_rank(cd, ev, t) for t in tried if max(t[2]) <= 0), default=np.inf)
+    last = order[-1]
+    if not any(np.array_equal(t[0], last) for t in tried) and cost_ok(last) and _geo(cd, ev, last) < best_ok:
+        check(last)  # the models as given could still be the answer: measure them
     if not any(max(t[2]) <= 0 for t in tried) and not any(np.array_equal(t[0], res.best) for t in tried):
         # nothing met every constraint: the search's best is measured too, and the least
         # violating of those measured is reported, marked infeasible
         check(res.best)
-    k, feasible = verdict.decide([t[2] for t in tried], [_geo(cd, ev, t[0]) for t in tried])
+    k, feasible = verdict.decide([t[2] for t in tried], [_rank(cd, ev, t) for t in tried])
     chosen, checks = tried[k][0], tried[k][1]
     viol = 0.0 if feasible else float(sum(tried[k][2]))
     note = _answer_note(cd, tried, k, feasible, as_given)
@@ -435,8 +443,8 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
     for rank, j in enumerate(order_f):
         g, o = res.front.genomes[j], res.front.obj[j]
         entry = {"hardware": cd.hardware(g),
-                 "objectives": {ob.text or str(ob.terms): float(1.0 - np.exp(v)) if ob.accuracy else float(np.exp(v))
-                                for ob, v in zip(objs, o)},
+                 "objectives": {(f"{ob.text} (proxy)" if ob.accuracy else ob.text or str(ob.terms)):
+                                float(1.0 - np.exp(v)) if ob.accuracy else float(np.exp(v)) for ob, v in zip(objs, o)},
                  "metrics": _per_net(ev, g)}
         if measure and rank < MEASURED_FRONT and (plan is None or watch.budget.left() > plan.outputs_s + plan.check_s):
             # an accuracy-versus-cost front: each design's accuracy measured, as the answer's is
@@ -585,9 +593,36 @@ def hardware_only(cfg: RunConfig, cd: codesign.CoDesign):
     return cd_hw, sub
 
 
+def _rank(cd: codesign.CoDesign, ev, t: tuple[np.ndarray, list, tuple[float, float]]) -> float:
+    """What orders the feasible checked candidates: the first cost objective (geomean over
+    networks), or, when every objective is an accuracy one, the measured fidelity (higher is
+    better): the proxy's estimate never decides."""
+    if any(not ob.accuracy for ob in cd.problem.objectives):
+        return _geo(cd, ev, t[0])
+    return -min(r.fidelity for _, r in t[1])
+
+
+def at_datapath_bits(cd: codesign.CoDesign, idx: np.ndarray) -> np.ndarray:
+    """A design with the models as given, its bit-width genes at the datapath's width of that
+    design (it matters when the datapath is searched, ``--free-knob datapath``): the largest
+    legal bit-width not above it."""
+    hw = cd.hardware(idx)
+    b = codesign.datapath_bits(cd.template, hw)
+    out = np.asarray(idx, np.int32).copy()
+    if b is None:
+        return out
+    for i, g in enumerate(cd.space.genes):
+        if g.kind == "bits":
+            fits = [j for j, v in enumerate(g.values) if v <= b]
+            out[i] = fits[-1] if fits else 0
+    return out
+
+
 def _geo(cd: codesign.CoDesign, ev, idx: np.ndarray) -> float:
-    """The geometric mean over networks of a design's first objective."""
-    return float(np.exp(np.mean([np.log(_objective_of(cd.problem.objectives, m)) for m in _per_net(ev, idx)])))
+    """The geometric mean over networks of a design's first cost objective (the first
+    objective when all are accuracy ones)."""
+    objs = [ob for ob in cd.problem.objectives if not ob.accuracy] or list(cd.problem.objectives)
+    return float(np.exp(np.mean([np.log(_objective_of(objs, m)) for m in _per_net(ev, idx)])))
 
 
 def _answer_note(cd: codesign.CoDesign, tried: Sequence[tuple[np.ndarray, list, tuple[float, float]]], k: int,
@@ -601,7 +636,8 @@ def _answer_note(cd: codesign.CoDesign, tried: Sequence[tuple[np.ndarray, list, 
         return None
     changed = [t for t in tried if not np.array_equal(t[0][model], default)]
     ok = [t for t in changed if max(t[2]) <= 0]
-    what = "the hardware-only search's best design" if as_given is not None else "the best hardware found"
+    what = "the hardware-only search's best design" if as_given is not None and np.array_equal(tried[k][0], as_given) \
+        else "the joint search's best hardware"
     given = "the models as given (run at the datapath's precision)"
     if not ok:
         return (f"no model change that was checked met the constraints ({len(changed)} measured in onnxruntime): "

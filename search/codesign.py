@@ -327,6 +327,12 @@ def _metrics(spec: Spec, values: jnp.ndarray, relaxed: bool) -> dict[str, jnp.nd
         params.append(jnp.sum(jnp.where((wl.kind == MAC) & (wl.w_repeat == 1), wl.weight_elems, 0.0)))
         wi, bi = space.indices("width", n), space.indices("bits", n)
         f = net.proxy.fidelity(values[wi] if len(wi) else None, values[bi] if len(bi) else None)
+        if not len(bi) and len(net.mac_layers) and net.proxy.layer_coefs is not None and "datapath" in hw:
+            # no bit-width genes: the check quantizes the model at an integer datapath's width
+            from symbiote.backends import datapath
+
+            q = 1.0 - net.proxy.fidelity(None, jnp.full(len(net.mac_layers), datapath.bits(hw)))
+            f = f - q * (1.0 - datapath.is_float(hw))
         for k in spec.knobs:
             from symbiote.search import knobs
 

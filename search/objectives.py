@@ -220,11 +220,16 @@ def search_constraints(constraints: tuple[Constraint, ...]) -> tuple[Constraint,
     """The constraints as the search sees them. The proxy estimates only the fidelity, so
     the other accuracy bounds steer the search through it (the measurement then decides):
     ``agreement>=a`` as ``fidelity>=a`` (top-1 changes need the outputs to move),
-    ``accuracy_drop<=d`` as ``fidelity>=1-d``, ``accuracy>=a`` as the default floor
-    ``fidelity>=0.99`` (an absolute accuracy says nothing of how far the outputs may move).
+    ``accuracy_drop<=d`` as ``fidelity>=1-d``, ``accuracy>=a`` and the user's metrics as the
+    default floor ``fidelity>=0.99`` when no other bound steers the fidelity (an absolute
+    accuracy says nothing of how far the outputs may move).
     Duplicates are dropped."""
     out: list[Constraint] = []
+    # a bound the proxy cannot estimate steers at the floor only when nothing else bounds the fidelity
+    floor_only = not any(c.metric in ("fidelity", "agreement", "accuracy_drop") for c in constraints)
     for c in constraints:
+        if (c.metric == "accuracy" or is_user_metric(c.metric)) and not floor_only:
+            continue
         if c.metric == "agreement":
             c = Constraint("fidelity", c.op, c.bound)
         elif c.metric == "accuracy_drop":
@@ -246,15 +251,22 @@ def bounds_accuracy(c: Constraint) -> bool:
 
 def measured_violation(constraints: tuple[Constraint, ...], measured: Mapping[str, float | None]) -> float:
     """Total violation of the accuracy constraints by measured values (``{"fidelity": x,
-    "agreement": y}``); a bound on a measure that is not defined (agreement without score
-    outputs) is not counted."""
+    "agreement": y, ...}``); a bound on agreement, undefined without score outputs, is not
+    counted when undefined; any other bounded measure that is missing counts as violated."""
     total = 0.0
     for c in constraints:
-        v = measured.get(c.metric) if is_accuracy(c) else None
+        if not is_accuracy(c):
+            continue
+        v = measured.get(c.metric)
         if v is not None:
             total += float(c.violation({c.metric: jnp.float32(v)}))
+        elif c.metric not in ("agreement",):
+            total += UNMEASURED_VIOLATION  # bounded but not measured (a plugin evaluator, a metric missing it)
     return total
 
+
+#: the violation of an accuracy bound whose measure is missing for a candidate (never met)
+UNMEASURED_VIOLATION = 100.0
 
 #: the accuracy bound applied when model knobs are on and the user gave none (``--no-accuracy-floor``: off)
 ACCURACY_FLOOR = 0.99

@@ -5,7 +5,8 @@
   that the Workload prices once (not a recurrent body repeated over time) and whose weight
   no other layer shares.
 * **Genes**: one categorical gene per target: ``dense`` (the model as given, the default),
-  ``25%``, ``50%``, ``75%`` and, where the reduction axis is a multiple of 4, ``2:4``.
+  ``25%``, ``50%``, ``75%`` and, where the reduction axis is a multiple of 4 that channel
+  resizing keeps so (:func:`allows_24`), ``2:4``.
 * **Cost**: the Workload's ``sparsity`` (fraction of zero weights) and ``sparsity_24``
   (2:4 structured) columns of the target rows; what they cost is each template's rule (the
   systolic and roofline templates: zero weights gate the multiplier's energy; 2:4 rows on a
@@ -13,7 +14,8 @@
 * **Proxy**: magnitude pruning removes a measured share of each layer's weight energy,
   ``e_l = ||w - w_pruned||^2 / ||w||^2`` (computed from the weights for every option); the
   fidelity loss is ``coef * sum_l e_l``, ``coef`` fitted to one onnxruntime probe on the
-  calibration samples (every target at 50%) times the calibration margin, as the width term is.
+  calibration samples (every target at 50%) times the calibration margin, as the width term is
+  (without samples: the prior :data:`PRIOR_COEF`, ``1 - e/2`` for a random perturbation).
 * **Pass**: ``sparsify(layers={layer: fraction | "2:4"})``.
 """
 
@@ -33,6 +35,16 @@ OPTIONS: dict[str, tuple[float, bool]] = {"dense": (0.0, False), "25%": (0.25, F
                                          "75%": (0.75, False), "2:4": (0.5, True)}
 #: the fraction of every layer's weights the proxy's probe zeroes
 PROBE = 0.5
+#: the proxy's coefficient before (or without) a probe: removing a share ``e`` of a signal's
+#: energy at random leaves a cosine of about ``1 - e/2``
+PRIOR_COEF = 0.5
+
+
+def allows_24(axis_size: int) -> bool:
+    """Whether a reduction axis of this size can be 2:4 and stays so when channel resizing
+    changes it: a multiple of 4 and at least 8 (a channel group of 8 or more channels moves
+    in steps of 4 or 8, ``genome.width_grid``; a narrower one in steps of 1)."""
+    return axis_size % 4 == 0 and axis_size >= 8
 
 
 def removed_energy(w: np.ndarray, option: str, axis: int | None) -> float:
@@ -77,7 +89,7 @@ class Sparsity:
             node = by[t]
             w = np.asarray(weight_of(node).const)
             axis = reduction_axis(node)
-            ok = [o for o in OPTIONS if not OPTIONS[o][1] or (w.ndim and w.shape[axis] % 4 == 0)]
+            ok = [o for o in OPTIONS if not OPTIONS[o][1] or (w.ndim and allows_24(w.shape[axis]))]
             options.append(tuple(ok))
             energy.append([removed_energy(w, o, axis) for o in ok])
         width = max((len(o) for o in options), default=1)
@@ -85,7 +97,7 @@ class Sparsity:
         frac = table([[OPTIONS[o][0] for o in opts] for opts in options])
         is24 = table([[float(OPTIONS[o][1]) for o in opts] for opts in options])
         removed = table(energy)
-        coef = 0.0
+        coef = PRIOR_COEF * accuracy.CALIBRATION_MARGIN
         if targets and inputs:
             probe = self.passes({t: "50%" for t in targets})[0](graph).graph
             loss = 1.0 - accuracy.compare(graph, probe, inputs).fidelity

@@ -104,3 +104,31 @@ def test_model_knobs_text_is_checked():
     assert codesign.parse_model_knobs("none") == ()
     with pytest.raises(SearchError, match="sparsity"):
         codesign.parse_model_knobs("channels+widths")
+
+
+def test_channels_and_sparsity_together_never_ask_for_an_impossible_2_4_layer():
+    """2:4 is offered only where channel resizing keeps the reduction axis a multiple of 4: a
+    4-channel group moves in steps of 1 (a 5-channel input cannot be 2:4)."""
+    from symbiote.search.knobs.sparsity import allows_24
+
+    g = load(zoo.build("tiny_cnn", image_size=16, channels=(4, 32, 16)))
+    net = codesign.prepare_network("t", graph=g, calibrate=False, knobs=("sparsity",))
+    f = net.fitted["sparsity"]
+    by = dict(zip(f.targets, f.options))
+    fed_by_4 = [n.name for n in g.nodes if n.name in by and n.input(1).shape[1] == 4]
+    assert fed_by_4 and all("2:4" not in by[t] for t in fed_by_4)
+    assert not allows_24(4) and allows_24(8) and allows_24(32) and not allows_24(36 - 2)
+    cfg = api.RunConfig(models=("t",), model_knobs="channels+sparsity", eval_samples=8,
+                        constraints=parse_constraints(["fidelity>=0.5"]),
+                        settings=SearchSettings(budget_evals=400, seed=1, use_gradient=False))
+    out = api.run(cfg, networks=[api.prepare(cfg, "t", g)])   # every checked candidate could be written
+    assert out.networks[0].graph is not None
+
+
+def test_the_sparsity_proxy_has_a_prior_without_calibration(tiny):
+    graph, wl = tiny
+    knob = knobs.get("sparsity")
+    f = knob.fit(graph, wl, knob.targets(graph, wl), [])
+    import jax.numpy as jnp
+
+    assert float(knob.proxy_loss(f, jnp.full(len(f.targets), 3.0))) > 0.0    # 75% is not free

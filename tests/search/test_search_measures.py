@@ -338,3 +338,16 @@ def test_a_bad_metric_is_a_clear_error(tmp_path, monkeypatch):
                         settings=api.SearchSettings(budget_evals=10))
     with pytest.raises(SearchError, match="--metric"):
         api.run(cfg, networks=[api.prepare(cfg, "det", graph)])
+
+
+def test_a_bounded_measure_that_was_not_measured_is_never_met():
+    acc = Constraint.parse("accuracy>=0.9")
+    assert measured_violation((acc,), {"fidelity": 1.0, "accuracy": None}) > 0          # e.g. a plugin evaluator
+    assert measured_violation((Constraint.parse("metric.map>=0.5"),), {"fidelity": 1.0}) > 0
+    assert measured_violation((Constraint.parse("agreement>=0.9"),), {"agreement": None}) == 0   # no score output
+
+
+def test_an_unestimated_bound_does_not_tighten_the_users_own_fidelity_bound():
+    cons = parse_constraints(["fidelity>=0.95", "accuracy>=0.9"])
+    assert search_constraints(cons) == (Constraint("fidelity", ">=", 0.95),)
+    assert search_constraints(parse_constraints(["accuracy>=0.9"])) == (Constraint("fidelity", ">=", 0.99),)

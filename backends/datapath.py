@@ -104,3 +104,12 @@ def passes(hw: Mapping[str, jax.Array], wb: jax.Array, ab: jax.Array, relaxed: b
     if relaxed:
         return jnp.maximum(wb / b, 1.0) * jnp.maximum(ab / b, 1.0)
     return jnp.ceil(wb / b) * jnp.ceil(ab / b)
+
+
+def knob(default: str = DEFAULT):
+    """The ``datapath`` knob a template declares (its default format: ``default``)."""
+    from symbiote.backends.space import Knob
+
+    return Knob("datapath", "categorical", default, choices=CHOICES,
+                doc="number format of the PEs: sets their area and energy, and the bits of layers whose precision "
+                    "is not given (see backends/datapath.py)")

@@ -1,34 +1,21 @@
-"""The accuracy side of co-design: a differentiable proxy and an exact check.
+"""The accuracy side of co-design: the proxy's combined view and the exact check.
 
-**Proxy** (used inside the search, differentiable in the knobs). Removing channels of
-a group removes the importance the pruning criterion gives them
-(:func:`symbiote.passes.channels.importance`, the same ranking ``resize-channels``
-uses to pick what to drop); growth keeps everything (new channels are zero: exact).
-Quantizing a layer's weights to ``b`` bits adds noise of relative energy about
-``q(b) = (2 * 4)^2 / 12 / 4^b`` (uniform quantizer with step ``2 * 4 sigma / 2^b`` over a
-range of +-4 sigma: Widrow & Kollar, "Quantization Noise", 2008, ch. 4). Independent
-perturbations add their relative energies ``e``; the cosine similarity of a signal with
-its perturbed copy is about ``1 - e/2``. So::
+**Proxy** (used inside the search, differentiable in the knobs): each model knob supplies
+its own term and fits it (:mod:`symbiote.search.knobs`: ``channels``, the importance a
+shrunk group loses; ``precision``, per-layer quantization laws measured in onnxruntime;
+``sparsity``, the weight energy pruning removes). Independent perturbations add their
+relative energies ``e`` and the cosine of a signal with its perturbed copy is about
+``1 - e/2``, so the fidelity estimate is one minus the sum of the knobs' losses.
+:class:`AccuracyProxy` and :func:`calibrate` are the ``channels`` and ``precision`` terms
+together. The exact check, not the proxy, decides whether a design meets a constraint.
 
-    fidelity ~= 1 - a * sum_g (1 - retained_g(width_g)) - b * sum_l q(bits_l)
-
-Independent perturbations would give ``a = b = 1/2``; the perturbations of a deep
-network partly wash out, and the constants ``a = WIDTH_COEF``, ``b = BITS_COEF`` below
-were fitted (rounded up, i.e. pessimistic) to the exact check on the zoo's resnet50 and
-mobilenet_v2 (uniform 5-50% shrinks, 4/6/8-bit weights). The exact check, not the
-proxy, decides whether a final design meets a fidelity constraint.
-
-Layers are not equally sensitive (on the zoo's resnet50 the loss of quantizing one layer
-to 4 bits spans three orders of magnitude, the classifier being the worst), so
-:func:`calibrate` replaces ``b`` by a per-layer ``s_l`` measured in onnxruntime
-(:mod:`symbiote.search.sensitivity`): ``... - sum_l s_l * q(bits_l)``.
-
-**Exact check** (final candidates): the reshaped model is written with the passes
-(``resize-channels`` + ``set-precision(export_qdq=true)``), run in onnxruntime against
-the original on the *evaluation* inputs (never the calibration ones:
-:mod:`symbiote.search.samples`), and measured per output (:mod:`symbiote.search.measures`):
-the *fidelity* is the minimum per-output cosine, the *agreement* the minimum top-1
-agreement over outputs holding scores.
+**Exact check** (final candidates): the reshaped model is written by the knobs' passes
+(:func:`apply_model_knobs`: ``resize-channels``, ``sparsify``, ``set-precision(export_qdq=true)``
+with calibrated activation ranges), run in onnxruntime against the original on the
+*evaluation* inputs (never the calibration ones: :mod:`symbiote.search.samples`), and
+measured per output (:mod:`symbiote.search.measures`): the *fidelity* is the minimum
+per-output cosine, the *agreement* the minimum top-1 agreement over outputs holding
+scores; with labels, the task's accuracy.
 
 **Plugin hook** ``symbiote_evaluate_accuracy(original, candidate, inputs)``: a plugin
 (entry point group ``symbiote.backends``) may return ``{"fidelity": x, "top1": y, ...}``
@@ -79,38 +66,29 @@ def plugin_manager() -> pluggy.PluginManager:
 
 
 # ---------------------------------------------------------------- the proxy
-#: fitted on zoo resnet50 / mobilenet_v2 against onnxruntime (see the module doc):
-#: measured a = 0.033-0.047, b = 0.037-0.088
-WIDTH_COEF = 0.05
-BITS_COEF = 0.09
-# The noise laws and the width loss take JAX arrays (in the search) or numpy ones and
-# numbers (in the calibration, where an eager JAX op would cost a compile each).
-def quant_noise(bits):
-    """Relative noise energy of a b-bit uniform quantizer over +-4 sigma (see module doc)."""
-    return (64.0 / 12.0) * 2.0 ** (-2.0 * bits)
+# Each model knob owns its proxy term and how it is fitted (search/knobs/): ``channels``
+# (retained importance), ``precision`` (per-layer quantization laws), ``sparsity``. The
+# names below are the combined view of the first two, kept for callers that want the whole
+# proxy of a network at once.
+from symbiote.search.knobs.channels import PRIOR_COEF as WIDTH_COEF, retained_curve  # noqa: E402
+from symbiote.search.knobs.precision import (BITS_COEF, JOINT_PROBE_BITS, LAYER_MARGIN,  # noqa: E402
+                                             fit_layer_coefs, qdq_noise, quant_noise)
 
-
-def qdq_noise(bits):
-    """How the noise energy of ``set-precision``'s quantizer scales with the bit-width: its
-    step is ``max|w| / (2^(b-1) - 1)`` and uniform rounding noise has energy step^2 / 12
-    (Widrow & Kollar 2008, ch. 4), so per layer it is ``c_l / (2^(b-1) - 1)^2``."""
-    return 1.0 / (2.0 ** (bits - 1.0) - 1.0) ** 2
+#: safety factor on fitted coefficients (the exact check gates the final design anyway)
+CALIBRATION_MARGIN = 1.25
 
 
 @dataclass(frozen=True)
 class AccuracyProxy:
-    """Differentiable fidelity estimate for one network."""
+    """Differentiable fidelity estimate for one network: the ``channels`` and ``precision``
+    knobs' proxy terms together (see their modules)."""
 
     curves: np.ndarray        # f32[G, Wmax+1]: retained importance at width 0..Wmax (1 beyond w0)
     widths0: np.ndarray       # f32[G] original widths of the free groups (genome order)
-    width_coef: float = 0.05  # a (see the module doc); :func:`calibrate` fits it per network
-    bits_coef: float = 0.09   # b
-    #: f32[L] per-layer quantization sensitivity s_l (genome order of the bit knobs), replacing
-    #: the uniform ``bits_coef`` when set: loss = sum_l s_l * q(bits_l) (see :func:`layer_sensitivities`)
-    layer_coefs: np.ndarray | None = None
-    #: f32[L] per-layer log-loss change per bit, measured (two probes); the layer's loss at
-    #: ``b`` bits is then ``layer_coefs * exp(layer_decay * (b - layer_ref_bits))``
-    layer_decay: np.ndarray | None = None
+    width_coef: float = WIDTH_COEF
+    bits_coef: float = BITS_COEF
+    layer_coefs: np.ndarray | None = None   # f32[L] per-layer c_l (search/knobs/precision.py)
+    layer_decay: np.ndarray | None = None   # f32[L] per-layer k_l
     layer_ref_bits: float = 4.0
 
     def fidelity(self, widths: jnp.ndarray | None, bits: jnp.ndarray | None) -> jnp.ndarray:
@@ -118,129 +96,61 @@ class AccuracyProxy:
         if widths is not None and self.curves.shape[0]:
             loss = loss + self.width_coef * self.width_loss(widths)
         if bits is not None:
-            if self.layer_coefs is not None and len(self.layer_coefs) == bits.shape[-1]:
-                loss = loss + jnp.sum(self.layer_losses(bits))
-            else:
-                loss = loss + self.bits_coef * jnp.sum(quant_noise(bits))
+            loss = loss + jnp.sum(self.layer_losses(bits))
         return 1.0 - loss
 
     def width_loss(self, widths, xp=jnp):
-        """``sum_g (1 - retained_g(width_g))``, linear between whole widths (``xp``: jax.numpy
-        or numpy)."""
-        g = self.curves.shape[0]
-        wmax = self.curves.shape[1] - 1
-        w = xp.clip(widths, 0.0, float(wmax))
-        i0 = xp.clip(xp.floor(w), 0, wmax - 1).astype(xp.int32)
-        frac = w - i0
-        c = xp.asarray(self.curves)
-        rows = xp.arange(g)
-        kept = c[rows, i0] * (1 - frac) + c[rows, i0 + 1] * frac
-        return xp.sum(1.0 - kept)
+        from symbiote.search.knobs.channels import width_loss
+
+        return width_loss(self.curves, widths, xp=xp)
+
+    def tables(self) -> dict[str, Any]:
+        """The ``precision`` knob's tables of this proxy."""
+        per_layer = self.layer_coefs is not None
+        return {"bits_coef": self.bits_coef, "coefs": self.layer_coefs if per_layer else None,
+                "decay": self.layer_decay if per_layer else None, "ref_bits": self.layer_ref_bits}
 
     def layer_losses(self, bits: jnp.ndarray) -> jnp.ndarray:
-        """Per-layer fidelity loss at ``bits`` (needs ``layer_coefs``)."""
-        c = jnp.asarray(self.layer_coefs, jnp.float32)
-        if self.layer_decay is None:
-            return c * qdq_noise(bits)
-        return c * jnp.exp(jnp.asarray(self.layer_decay, jnp.float32) * (bits - self.layer_ref_bits))
+        """Per-layer fidelity loss at ``bits``."""
+        from symbiote.search.knobs.precision import layer_losses
 
-
-def retained_curve(scores: np.ndarray, wmax: int) -> np.ndarray:
-    """Fraction of the total importance kept when keeping the w best channels, w = 0..wmax."""
-    s = np.sort(np.maximum(np.asarray(scores, np.float64), 0.0))[::-1]
-    tot = s.sum()
-    c = np.concatenate([[0.0], np.cumsum(s) / tot]) if tot > 0 else np.linspace(0, 1, len(s) + 1)
-    out = np.ones(wmax + 1)
-    out[: len(c)] = c
-    return out.astype(np.float32)
+        t = self.tables()
+        if t["coefs"] is not None and len(t["coefs"]) != bits.shape[-1]:
+            t = {**t, "coefs": None, "decay": None}
+        return layer_losses(t, bits)
 
 
 def build_proxy(graph, groups, group_ids: Sequence[int], criterion: str = "l1") -> AccuracyProxy:
-    """The proxy for the free groups ``group_ids`` (genome order) of ``graph``."""
-    from symbiote.passes.channels import importance
+    """The (prior) proxy for the free groups ``group_ids`` (genome order) of ``graph``."""
+    from symbiote.search.knobs.channels import curves
 
+    table = curves(graph, groups, group_ids, criterion)
     w0 = np.array([groups.groups[g].width for g in group_ids], np.float32)
-    wmax = int(max(w0.max() * 2, 1)) if len(w0) else 1
-    curves = np.stack([retained_curve(importance(graph, groups, g, criterion), wmax) for g in group_ids]) \
-        if len(group_ids) else np.zeros((0, wmax + 1), np.float32)
-    return AccuracyProxy(curves, w0, WIDTH_COEF, BITS_COEF)
-
-
-#: safety factor on the fitted coefficients (the exact check gates the final design anyway)
-CALIBRATION_MARGIN = 1.25
+    return AccuracyProxy(table, w0, WIDTH_COEF, BITS_COEF)
 
 
 def calibrate(proxy: AccuracyProxy, graph, groups, group_ids: Sequence[int], layer_names: Sequence[str],
-              inputs: list[dict], shrink: float = 0.9, probe_bits: int = 4, per_layer: bool = True,
-              range_inputs: list[dict] | None = None) -> AccuracyProxy:
-    """Fit ``width_coef`` and ``bits_coef`` of one network to the exact check: one probe
-    shrinking every free group to ``shrink`` of its width, one probe quantizing every
-    layer's weights to ``probe_bits``; each coefficient = measured fidelity loss over the
-    proxy's unscaled loss, times :data:`CALIBRATION_MARGIN`. With ``per_layer`` (the
-    default) the bits term is fitted per layer instead (:func:`fit_layer_coefs`).
-    Activation ranges are measured on ``range_inputs`` (default ``inputs``): give the inputs
-    the exact check will calibrate on, so the probes quantize with its ranges."""
+              inputs: list[dict], per_layer: bool = True, range_inputs: list[dict] | None = None) -> AccuracyProxy:
+    """``proxy`` with both knobs' terms fitted to onnxruntime probes on ``inputs`` (the
+    ``channels`` and ``precision`` knobs' fits); activation ranges measured on
+    ``range_inputs`` (default ``inputs``). Without ``per_layer`` the bits term is one
+    uniform coefficient fitted to every layer quantized to 4 bits at once."""
     import dataclasses
 
-    a, b = proxy.width_coef, proxy.bits_coef
-    if len(group_ids):
-        widths = {groups.groups[g].name: max(1, int(round(groups.groups[g].width * shrink))) for g in group_ids}
-        widths = {k: v for k, v in widths.items() if v != groups.by_name(k).width}
-        if widths:
-            loss = 1.0 - compare(graph, apply_model_knobs(graph, widths, None), inputs).fidelity
-            unit = float(proxy.width_loss(np.asarray([widths.get(groups.groups[g].name, groups.groups[g].width)
-                                                      for g in group_ids], np.float32), xp=np))
-            if unit > 0:
-                a = max(loss, 0.0) / unit * CALIBRATION_MARGIN
+    from symbiote.search.knobs.channels import fit_coef
+
+    a = fit_coef(graph, groups, group_ids, proxy.curves, inputs, proxy.width_coef) if len(group_ids) else proxy.width_coef
     if len(layer_names) and per_layer:
-        coefs, decay, b = fit_layer_coefs(graph, layer_names, inputs, probe_bits, range_inputs=range_inputs)
+        coefs, decay, b = fit_layer_coefs(graph, layer_names, inputs, range_inputs=range_inputs)
         return dataclasses.replace(proxy, width_coef=float(a), bits_coef=float(b), layer_coefs=coefs,
-                                   layer_decay=decay, layer_ref_bits=float(probe_bits))
+                                   layer_decay=decay, layer_ref_bits=4.0)
+    b = proxy.bits_coef
     if len(layer_names):
-        loss = 1.0 - compare(graph, apply_model_knobs(graph, {}, {n: probe_bits for n in layer_names},
+        loss = 1.0 - compare(graph, apply_model_knobs(graph, {}, {n: 4 for n in layer_names},
                                                       inputs=range_inputs or inputs), inputs).fidelity
-        unit = float(np.sum(quant_noise(np.full(len(layer_names), float(probe_bits)))))
+        unit = float(np.sum(quant_noise(np.full(len(layer_names), 4.0))))
         b = max(loss, 0.0) / unit * CALIBRATION_MARGIN
     return dataclasses.replace(proxy, width_coef=float(a), bits_coef=float(b))
-
-
-#: safety factor on the per-layer fit (already fitted, pessimistically, to joint probes)
-LAYER_MARGIN = 1.1
-#: bit-widths of the joint probes (every layer at once) that scale the per-layer fit
-JOINT_PROBE_BITS = (5, 6)
-
-
-def fit_layer_coefs(graph, layer_names: Sequence[str], inputs: list[dict], probe_bits: int = 4,
-                    second_bits: int = 6, joint_bits: Sequence[int] = JOINT_PROBE_BITS,
-                    range_inputs: list[dict] | None = None) -> tuple[np.ndarray, np.ndarray, float]:
-    """Per-layer loss laws (see :mod:`symbiote.search.sensitivity`): each layer's measured
-    loss at ``probe_bits`` (``c_l``) and at ``second_bits`` give its decay per bit ``k_l``
-    (never much steeper than the quantizer's own law, :func:`qdq_noise`: that would be optimistic);
-    layer ``l`` at ``b`` bits costs ``c_l * exp(k_l * (b - probe_bits))``. All ``c_l`` are
-    then scaled so that the sum is at least the measured loss of every layer quantized at
-    once to each of ``joint_bits`` (interactions priced pessimistically), times
-    :data:`LAYER_MARGIN`. Layers without a constant weight get the mean.
-    Returns (c_l, k_l, an equivalent uniform ``bits_coef``)."""
-    from symbiote.search import sensitivity as sens
-
-    weights = sens.layer_weights(graph, layer_names)
-    prober = sens.Prober(graph, weights, inputs, sens.activation_ranges(graph, layer_names, range_inputs or inputs))
-    lo = sens.layer_sensitivities(graph, layer_names, inputs, probe_bits, prober=prober).loss
-    hi = sens.layer_sensitivities(graph, layer_names, inputs, second_bits, prober=prober).loss
-    law = float(np.log(qdq_noise(np.float32(second_bits)) / qdq_noise(np.float32(probe_bits)))) / (second_bits - probe_bits)
-    ok = np.isfinite(lo) & np.isfinite(hi) & (lo > 0) & (hi > 0)
-    decay = np.where(ok, np.log(np.where(ok, hi, 1.0) / np.where(ok, lo, 1.0)) / (second_bits - probe_bits), law)
-    decay = np.clip(decay, 1.35 * law, 0.0)  # never steeper than ~the quantizer's law (optimistic)
-    fill = float(np.mean(lo[np.isfinite(lo)])) if np.isfinite(lo).any() else BITS_COEF * float(quant_noise(probe_bits))
-    c = np.where(np.isfinite(lo), lo, fill)
-    scale = 1.0  # never below the single-layer measurements
-    for jb in joint_bits:
-        over = prober.quantized(layer_names, int(jb), weights)
-        pred = float(np.sum(c * np.exp(decay * (jb - probe_bits))))
-        if over and pred > 0:
-            scale = max(scale, prober.loss(over) / pred)
-    coefs = (c * scale * LAYER_MARGIN).astype(np.float32)
-    return coefs, decay.astype(np.float32), float(coefs.sum() / float(np.sum(quant_noise(np.full(len(c), float(probe_bits))))))
 
 
 # ---------------------------------------------------------------- the exact check
@@ -358,7 +268,8 @@ def compare(original, candidate, inputs: list[dict], logits: Sequence[str] = (),
 
 def reshape_pipeline(widths: Mapping[str, int], bits: Mapping[str, int] | None, default_bits: int = 8,
                      export_qdq: bool = True, act_ranges: Mapping[str, Sequence[float]] | None = None):
-    """The passes that replay a design's model knobs."""
+    """The passes that replay widths and bit-widths (precision without measured activation
+    ranges unless ``act_ranges`` are given)."""
     from symbiote.passes.base import Pipeline
     from symbiote.passes.precision import SetPrecision
     from symbiote.passes.resize import ResizeChannels
@@ -374,21 +285,24 @@ def reshape_pipeline(widths: Mapping[str, int], bits: Mapping[str, int] | None, 
 
 
 def apply_model_knobs(graph, widths: Mapping[str, int], bits: Mapping[str, int] | None, default_bits: int = 8,
-                      inputs: list[dict] | None = None, extra: Sequence[Any] = ()):
-    """The reshaped graph: channel widths resized, then the registered knobs' passes
-    (``extra``: :mod:`symbiote.search.knobs`), then per-layer precision set with QDQ
-    weights and, given calibration ``inputs``, QDQ activations (ranges measured on the
-    reshaped graph over ``inputs``: static post-training calibration)."""
-    from symbiote.passes.base import Pipeline
-    from symbiote.search.sensitivity import activation_ranges
+                      inputs: list[dict] | None = None, settings: Mapping[str, Mapping[str, Any]] | None = None):
+    """The reshaped graph: each model knob's setting written by the knob itself
+    (:mod:`symbiote.search.knobs`, in their order: channel widths, then the other knobs, then
+    precision with QDQ weights and, given calibration ``inputs``, QDQ activations whose
+    ranges are measured on the model the earlier knobs left: static post-training
+    calibration). ``widths`` and ``bits`` are the ``channels`` and ``precision`` settings
+    (``bits=None``: float), ``settings`` any other knob's (knob name -> target -> setting)."""
+    from symbiote.search import knobs
 
-    if extra:
-        graph = Pipeline([*reshape_pipeline(widths, None).passes, *extra])(graph).graph
-        widths = {}
-    if bits is None or inputs is None:
-        pipe = reshape_pipeline(widths, bits, default_bits)
-        return pipe(graph).graph if pipe.passes else graph
-    resized = reshape_pipeline(widths, None)(graph).graph if widths else graph
-    low = [k for k, b in bits.items() if int(b) <= 8]
-    ranges = activation_ranges(resized, low, inputs) if low else None
-    return reshape_pipeline({}, bits, default_bits, act_ranges=ranges)(resized).graph
+    chosen: dict[str, Mapping[str, Any]] = dict(settings or {})
+    if widths:
+        chosen["channels"] = widths
+    if bits is not None:
+        chosen["precision"] = bits
+    ctx = knobs.RewriteContext(inputs=inputs, default_bits=int(default_bits))
+    for k in knobs.ordered(chosen):
+        if k == "precision" and inputs is None:
+            graph = reshape_pipeline({}, chosen[k], default_bits)(graph).graph  # weights only
+        elif chosen[k] or k == "precision":
+            graph = knobs.get(k).rewrite(graph, chosen[k], ctx)
+    return graph

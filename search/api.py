@@ -37,6 +37,7 @@ from symbiote.backends import DEFAULT_BACKEND
 from symbiote.errors import PassError, SearchError
 from symbiote.ir.digest import graph_digest
 from symbiote.search import accuracy, budget as budgets, codesign, degenerate, measures, regret, samples, verdict
+from symbiote.search import knobs
 from symbiote.search import metric as user_metric
 from symbiote.search.prepare import DEFAULT_PREPARE, canonical, prepare_graph
 from symbiote.search.driver import Progress, Search, SearchResult, SearchSettings
@@ -173,7 +174,7 @@ def prepare(cfg: RunConfig, model: str, graph: Any = None) -> codesign.Network:
     inputs = split_of(cfg, graph).calibration
     return codesign.prepare_network(model, graph=graph, calibrate=cfg.model_knobs != "none",
                                     calibration_inputs=inputs[:1], range_inputs=inputs,
-                                    knobs=codesign.registered_knobs(cfg.model_knobs))
+                                    knobs=codesign.parse_model_knobs(cfg.model_knobs))
 
 
 def build(cfg: RunConfig, networks: Sequence[codesign.Network] | None = None) -> codesign.CoDesign:
@@ -227,14 +228,13 @@ def exact_check(cd: codesign.CoDesign, idx: np.ndarray, cfg: RunConfig,
     calibration samples) and measure it in onnxruntime on the evaluation samples."""
     out = []
     for net, mk in zip(cd.networks, cd.model_knobs_of(idx)):
-        widths = {k: v for k, v in mk["widths"].items()
-                  if v != net.groups.groups[net.free_ids[net.group_names.index(k)]].width}
+        widths = {k: v for k, v in mk["widths"].items() if v != net.groups.by_name(k).width}
         smp = inputs_cache[net.name]  # calibration_cache: every network's samples
         if smp.reference is None:
             smp.reference = accuracy.outputs_of(net.graph, smp.split.evaluation)
         graph = accuracy.apply_model_knobs(net.graph, widths, mk["bits"] if mk["bits"] is not None
                                            else at_datapath(cd, idx, net), inputs=smp.split.calibration,
-                                           extra=cd.knob_passes(mk),
+                                           settings=cd.settings_of(mk),
                                            default_bits=codesign.datapath_bits(cd.template, cd.hardware(idx)) or 8)
         report = accuracy.compare(net.graph, graph, smp.split.evaluation, logits=cfg.logits,
                                   reference=smp.reference, bootstrap=measures.BOOTSTRAP,
@@ -536,10 +536,10 @@ def _share(s: SearchSettings, frac: float) -> SearchSettings:
 def _candidates(cd: codesign.CoDesign, res: SearchResult, k: int,
                 as_given: np.ndarray | None = None) -> list[np.ndarray]:
     """The best design and the next ones with distinct model knobs, then a repair ladder
-    from the best design towards the model as given: shrunk widths restored first, then
-    the lowest bit-widths below the original raised one step at a time; last, the best
-    hardware with the models as given (``as_given``: the hardware-only search's best; by
-    default the search's best hardware)."""
+    from the best design towards the model as given, each knob's own repair in the knobs'
+    order (shrunk widths restored, then the other knobs, then the lowest bit-widths raised
+    one step at a time: search/knobs/); last, the best hardware with the models as given
+    (``as_given``: the hardware-only search's best; by default the search's best hardware)."""
     out = [res.best]
     pool = [res.front.genomes[np.argsort(res.front.obj[:, 0])]]
     if res.archive is not None:
@@ -551,24 +551,14 @@ def _candidates(cd: codesign.CoDesign, res: SearchResult, k: int,
             out.append(g)
             seen.add(g[model].tobytes())
     default = cd.space.default()
-    width = np.array([g.kind == "width" for g in cd.space.genes], bool)
-    bits = np.array([g.kind == "bits" for g in cd.space.genes], bool)
     x = res.best.copy()
     ladder = []
-    if (x[width] < default[width]).any():
-        x[width] = np.maximum(x[width], default[width])
-        ladder.append(x.copy())
-    while (x[bits] < default[bits]).any():
-        below = bits & (x < default)
-        vals = cd.space.decode(x)
-        low = below & (np.asarray(vals) == np.asarray(vals)[below].min())
-        x[low] += 1  # the lowest precision first: 4 -> 5 bits, then 5 -> 6, ...
-        ladder.append(x.copy())
-    for k in cd.spec.knobs:  # each registered knob back to the model as given, one at a time
-        mine = np.array([g.kind == k for g in cd.space.genes], bool)
-        if (x[mine] != default[mine]).any():
-            x[mine] = default[mine]
-            ladder.append(x.copy())
+    for k in cd.spec.knobs:  # each knob's own repair, in the knobs' order, from where the last left off
+        knob = knobs.get(k)
+        mine = np.array([g.kind == knob.kind for g in cd.space.genes], bool)
+        for step in knob.repair(x, default, mine, cd.space):
+            ladder.append(step)
+            x = step
     for g in ladder:
         if g[model].tobytes() not in seen:
             out.append(g)

@@ -1,15 +1,14 @@
 """Co-design problems: a backend template + one or more networks -> a search Problem.
 
 The genome holds the template's hardware knobs (each knob's legal grid, from
-``Knob.grid``, plus its default), and per network, per ``--model-knobs``:
-
-* ``channels``: one width per free channel group (``genome.width_grid``: from a quarter
-  to twice the original width), acting on the Workload through ``with_widths``;
-* ``precision``: one bit-width per MAC layer (from ``bits_choices``), through ``with_bits``.
+``Knob.grid``, plus its default), and per network the genes of each model knob of
+``--model-knobs`` (:mod:`symbiote.search.knobs`: ``channels``, ``precision``,
+``sparsity``...), which the knob supplies along with its effect on the Workload and its
+term of the accuracy proxy.
 
 The cost of a design is the template's ``cost`` (``relaxed_cost`` for gradients) on
-every network's reshaped Workload; the fidelity is the accuracy proxy
-(:mod:`symbiote.search.accuracy`), the parameter count follows the widths.
+every network's reshaped Workload; the fidelity estimate is one minus the knobs' proxy
+losses; the parameter count follows the widths.
 """
 
 from __future__ import annotations
@@ -24,36 +23,30 @@ import jax.numpy as jnp
 import numpy as np
 
 from symbiote.errors import SearchError
-from symbiote.search.accuracy import AccuracyProxy, build_proxy
-from symbiote.search.genome import Gene, GenomeSpace, make_hw_gene, width_grid
+from symbiote.search import knobs as registry
+from symbiote.search.accuracy import AccuracyProxy
+from symbiote.search.genome import Gene, GenomeSpace, make_hw_gene
 from symbiote.search.objectives import Constraint, Objective
 from symbiote.search.problem import Problem
 
-MODEL_KNOBS = ("none", "channels", "precision", "channels+precision")
 DEFAULT_BITS = (4, 5, 6, 8, 16)
-#: the model knobs that live in this module (the others are registered in search/knobs/)
-BUILT_IN_KNOBS = ("channels", "precision")
+#: the knobs every network is fitted for, searched or not: the width and bits terms of its
+#: proxy (``precision``'s also prices the datapath's quantization when bits are not searched)
+ALWAYS_FITTED = ("channels", "precision")
 
 
 def parse_model_knobs(text: str) -> tuple[str, ...]:
-    """``--model-knobs``: ``none`` or knob names joined by ``+`` (``channels``, ``precision``
-    and every registered knob, :mod:`symbiote.search.knobs`)."""
-    from symbiote.search import knobs
-
+    """``--model-knobs``: ``none`` or names of registered knobs (:mod:`symbiote.search.knobs`)
+    joined by ``+``."""
     if text.strip() == "none":
         return ()
     parts = tuple(p.strip() for p in text.split("+"))
-    legal = (*BUILT_IN_KNOBS, *knobs.names())
+    legal = registry.names()
     bad = [p for p in parts if p not in legal]
     if bad or not parts or len(set(parts)) != len(parts):
         raise SearchError(f"--model-knobs {text!r}: expected none or knob names joined by '+' from "
                           f"{', '.join(legal)} (e.g. channels+precision)")
     return parts
-
-
-def registered_knobs(text: str) -> tuple[str, ...]:
-    """The registered (search/knobs/) knobs of a ``--model-knobs`` text."""
-    return tuple(k for k in parse_model_knobs(text) if k not in BUILT_IN_KNOBS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,20 +55,35 @@ class Network:
     graph: Any                      # ir.Graph
     groups: Any                     # ChannelGroups
     workload: Any                   # ir.Workload
-    free_ids: tuple[int, ...]       # free channel groups, genome order
-    mac_layers: tuple[int, ...]     # workload rows with a bit-width knob
-    proxy: AccuracyProxy
+    #: knob name -> the knob fitted to this network (search/knobs/): ``channels`` and
+    #: ``precision`` always, the others when searched
+    fitted: Mapping[str, Any]
     source: str = ""
-    #: the registered knobs fitted to this network (search/knobs/): knob name -> Fitted
-    fitted: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def free_ids(self) -> tuple[int, ...]:
+        """The free channel groups (the ``channels`` knob's targets), genome order."""
+        return tuple(int(i) for i in self.fitted["channels"].tables["ids"])
 
     @property
     def group_names(self) -> tuple[str, ...]:
-        return tuple(self.groups.groups[g].name for g in self.free_ids)
+        return self.fitted["channels"].targets
+
+    @property
+    def mac_layers(self) -> tuple[int, ...]:
+        """Workload rows with a bit-width knob (the ``precision`` knob's targets)."""
+        return self.fitted["precision"].rows
 
     @property
     def layer_names(self) -> tuple[str, ...]:
-        return tuple(self.workload.names[i] for i in self.mac_layers)
+        return self.fitted["precision"].targets
+
+    @property
+    def proxy(self) -> AccuracyProxy:
+        """The ``channels`` and ``precision`` proxy terms together."""
+        c, p = self.fitted["channels"].tables, self.fitted["precision"].tables
+        return AccuracyProxy(c["curves"], c["widths0"], float(c["coef"]), float(p["bits_coef"]), p["coefs"],
+                             p["decay"], float(p["ref_bits"]))
 
 
 def network_name(src: str) -> str:
@@ -91,14 +99,12 @@ def prepare_network(src: Any, name: str | None = None, input_shapes: Mapping[str
                     graph: Any = None, calibrate: bool = True, calibration_inputs: list[dict] | None = None,
                     range_inputs: list[dict] | None = None, input_values: Mapping[str, Any] | None = None,
                     knobs: Sequence[str] = ()) -> Network:
-    """Load (unless ``graph`` is given), analyse channel groups, lower, build the proxy
-    (fitted to the exact check on a few probes when ``calibrate``: probes run on
-    ``calibration_inputs``, activation ranges come from ``range_inputs``, by default the same)
-    and fit the registered model knobs ``knobs`` (search/knobs/) on the same probes."""
-    from symbiote.ir import ops
+    """Load (unless ``graph`` is given), analyse channel groups, lower, and fit the model
+    knobs (:data:`ALWAYS_FITTED` and ``knobs``): with ``calibrate``, each knob's proxy term
+    is fitted in onnxruntime on probes run on ``calibration_inputs`` (activation ranges from
+    ``range_inputs``, by default the same); without, the knobs take their priors."""
     from symbiote.ir.channel_groups import analyze
     from symbiote.ir.lower import lower
-    from symbiote.ir.workload import MAC
 
     if graph is None:
         from symbiote.frontend import load
@@ -106,29 +112,16 @@ def prepare_network(src: Any, name: str | None = None, input_shapes: Mapping[str
         graph = load(src, input_shapes=input_shapes or None, input_values=input_values or None)
     groups = analyze(graph)
     wl = lower(graph, groups)
-    free = tuple(g.id for g in groups.free)
-    from symbiote.passes.precision import quantizable
-
-    # a bit-width knob only where set-precision writes one: what is priced is what is checked
-    knobbed = {n.name for n in graph.nodes if n.op in ops.COMPUTE and quantizable(n)}
-    kinds = np.asarray(wl.kind)
-    macs = tuple(i for i, n in enumerate(wl.names) if kinds[i] == MAC and n in knobbed
-                 and float(np.asarray(wl.w_repeat)[i]) == 1.0)
-    proxy = build_proxy(graph, groups, free)
+    prep = registry.Prepared(graph, groups, wl)
+    probes = registry.Probes()
     if calibrate:
-        from symbiote.search import accuracy
-
-        inputs = calibration_inputs or accuracy.calibration_inputs(graph, None, samples=1)
-        proxy = accuracy.calibrate(proxy, graph, groups, free, [wl.names[i] for i in macs], inputs,
-                                   range_inputs=range_inputs)
-    fitted = {}
-    for k in knobs:
-        from symbiote.search import knobs as registry
-
-        knob = registry.get(k)
         inputs = calibration_inputs or accuracy_inputs(graph)
-        fitted[k] = knob.fit(graph, wl, knob.targets(graph, wl), inputs if calibrate else [])
-    return Network(name or network_name(src), graph, groups, wl, free, macs, proxy, str(src), fitted)
+        probes = registry.Probes(inputs, range_inputs or inputs)
+    fitted = {}
+    for k in dict.fromkeys((*ALWAYS_FITTED, *knobs)):
+        knob = registry.get(k)
+        fitted[k] = knob.fit(prep, knob.targets(prep), probes)
+    return Network(name or network_name(src), graph, groups, wl, fitted, str(src))
 
 
 def accuracy_inputs(graph: Any) -> list[dict]:
@@ -150,7 +143,7 @@ class Spec:
     hw_fixed: dict[str, Any]
     model_knobs: str
     bits_choices: tuple[int, ...] = DEFAULT_BITS
-    knobs: tuple[str, ...] = ()      # the registered model knobs searched (search/knobs/)
+    knobs: tuple[str, ...] = ()      # the model knobs searched (search/knobs/), in the genome's order
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,26 +187,25 @@ class CoDesign:
         return self.template.space.validate(d)
 
     def model_knobs_of(self, idx: np.ndarray) -> list[dict[str, Any]]:
-        """Per network: ``widths`` (group -> width), ``bits`` (layer -> bits, None without the
-        precision knob) and, per registered knob searched, target -> its setting."""
-        g = self.space.structure(idx)
-        idx = np.asarray(idx)
+        """Per network, each knob's settings: ``widths`` (group -> width; empty without the
+        ``channels`` knob), ``bits`` (layer -> bits; None without ``precision``: the model
+        runs at the datapath's precision) and, per other knob searched, target -> setting."""
+        values = np.asarray(self.space.decode(np.asarray(idx, np.int32)))
         out = []
-        for n, (net, mk) in enumerate(zip(self.networks, g.models)):
-            widths = {k: v for k, v in mk.widths.items()}
-            d: dict[str, Any] = {"widths": widths, "bits": dict(mk.bits) if "precision" in self.model_knobs else None}
+        for n, net in enumerate(self.networks):
+            d: dict[str, Any] = {"widths": {}, "bits": None}
             for k in self.spec.knobs:
-                f = net.fitted[k]
-                d[k] = {t: f.options[j][int(idx[i])] for j, (t, i) in enumerate(zip(f.targets, self.space.indices(k, n)))}
+                knob, f = registry.get(k), net.fitted[k]
+                where = self.space.indices(knob.kind, n)
+                got = {t: knob.setting(f, j, values[i]) for j, (t, i) in enumerate(zip(f.targets, where))}
+                d[{"channels": "widths", "precision": "bits"}.get(k, k)] = got
             out.append(d)
         return out
 
-    def knob_passes(self, chosen: Mapping[str, Any]) -> list[Any]:
-        """The passes that write one network's registered knob settings (``model_knobs_of``'s
-        entry) into its model."""
-        from symbiote.search import knobs
-
-        return [p for k in self.spec.knobs for p in knobs.get(k).passes(chosen.get(k) or {})]
+    def settings_of(self, chosen: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+        """One network's ``model_knobs_of`` entry as knob name -> settings, for the knobs
+        other than ``channels`` and ``precision`` (:func:`symbiote.search.accuracy.apply_model_knobs`)."""
+        return {k: chosen.get(k) or {} for k in self.spec.knobs if k not in ("channels", "precision")}
 
     def details(self, idx: np.ndarray) -> list[Any]:
         """Full per-layer Metrics of one design, per network (jitted once per problem: for
@@ -291,24 +283,31 @@ def _split(spec: Spec, values: jnp.ndarray):
     wls = []
     for n, net in enumerate(networks):
         wl = net.workload
-        wi = space.indices("width", n)
-        if len(wi):
-            w = jnp.asarray(wl.widths0).at[jnp.asarray(net.free_ids)].set(values[wi])
-            wl = wl.with_widths(w)
-        bi = space.indices("bits", n)
-        if len(bi):
-            rows = jnp.asarray(net.mac_layers)
-            wb = jnp.asarray(wl.weight_bits).at[rows].set(values[bi])
-            ab = jnp.asarray(wl.act_bits).at[rows].set(values[bi])
-            wl = wl.with_bits(wb, ab, jnp.asarray(wl.bits_given).at[rows].set(1.0))
         for k in spec.knobs:
-            from symbiote.search import knobs
-
-            ki = space.indices(k, n)
+            knob = registry.get(k)
+            ki = space.indices(knob.kind, n)
             if len(ki):
-                wl = knobs.get(k).workload(wl, net.fitted[k], values[ki])
+                wl = knob.workload(wl, net.fitted[k], values[ki], hw)
         wls.append(wl)
     return hw, wls
+
+
+def _fidelity(spec: Spec, n: int, net: Network, values: jnp.ndarray, hw: Mapping[str, jnp.ndarray]) -> jnp.ndarray:
+    """One minus every searched knob's proxy loss; without the ``precision`` knob, the
+    quantization the exact check applies at an integer datapath's width is priced too."""
+    loss = jnp.float32(0.0)
+    for k in spec.knobs:
+        knob = registry.get(k)
+        ki = spec.space.indices(knob.kind, n)
+        if len(ki):
+            loss = loss + knob.proxy_loss(net.fitted[k], values[ki])
+    prec = net.fitted["precision"]
+    if "precision" not in spec.knobs and "datapath" in hw and prec.targets and prec.tables["coefs"] is not None:
+        from symbiote.backends import datapath
+
+        at_dp = registry.get("precision").proxy_loss(prec, jnp.full(len(prec.targets), datapath.bits(hw)))
+        loss = loss + at_dp * (1.0 - datapath.is_float(hw))
+    return 1.0 - loss
 
 
 def _metrics(spec: Spec, values: jnp.ndarray, relaxed: bool) -> dict[str, jnp.ndarray]:
@@ -317,7 +316,6 @@ def _metrics(spec: Spec, values: jnp.ndarray, relaxed: bool) -> dict[str, jnp.nd
     hw, wls = _split(spec, values)
     cost = spec.template.relaxed_cost if relaxed else spec.template.cost
     lat, en, area, params, fid, cyc = [], [], [], [], [], []
-    space = spec.space
     for n, (net, wl) in enumerate(zip(spec.networks, wls)):
         m = cost(hw, wl)
         lat.append(m.total_latency_s)
@@ -325,21 +323,7 @@ def _metrics(spec: Spec, values: jnp.ndarray, relaxed: bool) -> dict[str, jnp.nd
         en.append(m.total_energy_pj)
         area.append(jnp.asarray(m.area_mm2).reshape(()))
         params.append(jnp.sum(jnp.where((wl.kind == MAC) & (wl.w_repeat == 1), wl.weight_elems, 0.0)))
-        wi, bi = space.indices("width", n), space.indices("bits", n)
-        f = net.proxy.fidelity(values[wi] if len(wi) else None, values[bi] if len(bi) else None)
-        if not len(bi) and len(net.mac_layers) and net.proxy.layer_coefs is not None and "datapath" in hw:
-            # no bit-width genes: the check quantizes the model at an integer datapath's width
-            from symbiote.backends import datapath
-
-            q = 1.0 - net.proxy.fidelity(None, jnp.full(len(net.mac_layers), datapath.bits(hw)))
-            f = f - q * (1.0 - datapath.is_float(hw))
-        for k in spec.knobs:
-            from symbiote.search import knobs
-
-            ki = space.indices(k, n)
-            if len(ki):
-                f = f - knobs.get(k).proxy_loss(net.fitted[k], values[ki])
-        fid.append(f)
+        fid.append(_fidelity(spec, n, net, values, hw))
     return {"latency_s": jnp.stack(lat), "latency_cycles": jnp.stack(cyc), "energy_pj": jnp.stack(en),
             "area_mm2": jnp.stack(area), "params": jnp.stack(params), "fidelity": jnp.stack(fid)}
 
@@ -349,35 +333,22 @@ def build(template, networks: Sequence[Network], *, model_knobs: str = "channels
           hw_grids: Mapping[str, Sequence[Any]] | None = None, hw_fixed: Mapping[str, Any] | None = None,
           bits_choices: Sequence[int] = DEFAULT_BITS, width_range: tuple[float, float] = (0.25, 2.0),
           max_points: int = 32) -> CoDesign:
-    chosen = parse_model_knobs(model_knobs)
-    extra = registered_knobs(model_knobs)
+    chosen = registry.ordered(parse_model_knobs(model_knobs))
     fixed = dict(template.space.validate(hw_fixed or {}, "search", complete=False)) if hw_fixed else {}
     if hw_grids:
         for k in hw_grids:
             if k not in template.space:
                 raise SearchError(f"unknown knob {k!r} of backend {template.name!r}")
     genes = _hw_genes(template, hw_grids, fixed, max_points)
-    dp_bits = datapath_bits(template, fixed)
-    bits = tuple(sorted({int(b) for b in bits_choices} | ({dp_bits} if dp_bits else set())))
+    settings = registry.GeneSettings(tuple(sorted(int(b) for b in bits_choices)), datapath_bits(template, fixed),
+                                     tuple(width_range))
     for n, net in enumerate(networks):
-        if "channels" in chosen:
-            for gid, gname in zip(net.free_ids, net.group_names):
-                w0 = net.groups.groups[gid].width
-                vals = width_grid(w0, min_frac=width_range[0], max_frac=width_range[1])
-                genes.append(Gene(f"{net.name}/width/{gname}", vals, vals.index(float(w0)), "width", n, key=gname))
-        if "precision" in chosen:
-            # the model as given runs at the datapath's precision (8 bits without a datapath knob)
-            base = dp_bits or (8 if 8 in bits else bits[len(bits) // 2])
-            for lname in net.layer_names:
-                genes.append(Gene(f"{net.name}/bits/{lname}", tuple(float(b) for b in bits), bits.index(base),
-                                  "bits", n, key=lname))
-        for k in extra:
+        for k in chosen:
             f = net.fitted.get(k)
             if f is None:
                 raise SearchError(f"model knob {k!r} was not fitted to network {net.name!r} (prepare it with knobs=...)")
-            for t, opts, d in zip(f.targets, f.options, f.default):
-                genes.append(Gene(f"{net.name}/{k}/{t}", tuple(float(i) for i in range(len(opts))), d, k, n, True,
-                                  tuple(opts), False, t))
+            genes.extend(registry.get(k).genes(f, n, net.name, settings))
+    bits = tuple(sorted(set(settings.bits) | ({settings.datapath_bits} if settings.datapath_bits else set())))
     if not genes:
         raise SearchError("nothing to search: every hardware knob is fixed (--set) and --model-knobs is "
                           f"{model_knobs!r} (or the models have no free channel group / MAC layer)")
@@ -385,7 +356,7 @@ def build(template, networks: Sequence[Network], *, model_knobs: str = "channels
     if len(set(names)) != len(names):
         raise SearchError(f"two models share the name {names}: give distinct files")
     space = GenomeSpace(tuple(genes), names)
-    spec = Spec(space, template, tuple(networks), fixed, model_knobs, bits, extra)
+    spec = Spec(space, template, tuple(networks), fixed, model_knobs, bits, chosen)
     problem = Problem(space, lambda v: _metrics(spec, v, False), lambda v: _metrics(spec, v, True),
                       tuple(objectives), tuple(constraints), names)
     return CoDesign(problem, spec)

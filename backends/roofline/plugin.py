@@ -24,9 +24,7 @@ SPACE = HardwareSpace((
     Knob("cache_mb", "continuous", 40.0, 0.125, 1024.0, unit="MB", doc="on-chip cache"),
     Knob("clock_ghz", "continuous", 1.41, 0.1, 5.0, unit="GHz", doc="clock frequency"),
     Knob("launch_cycles", "continuous", 3000.0, 0.0, 1e6, unit="cycles", doc="per-layer launch overhead (~2 us kernel launch)"),
-    Knob("datapath", "categorical", "fp16", choices=datapath.CHOICES,
-         doc="number format of the PEs: sets their area and energy, and the bits of layers whose precision is "
-             "not given (see backends/datapath.py)"),
+    datapath.knob("fp16"),
     Knob("sparse_24", "categorical", "no", choices=("no", "yes"),
          doc="2:4 sparse tensor cores (A100): 2:4 layers store compressed weights and run at 2x math rate; "
              "+10% MAC-unit area (see model.py)"),

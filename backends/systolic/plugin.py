@@ -20,9 +20,7 @@ SPACE = HardwareSpace((
     Knob("dram_gbps", "continuous", 25.6, 1.0, 4096.0, unit="GB/s", doc="DRAM bandwidth"),
     Knob("clock_ghz", "continuous", 1.0, 0.1, 4.0, unit="GHz", doc="clock frequency"),
     Knob("vector_width", "pow2", 64, 1, 4096, unit="lanes", doc="vector unit lanes for non-GEMM layers"),
-    Knob("datapath", "categorical", "int8", choices=datapath.CHOICES,
-         doc="number format of the PEs: sets their area and energy, and the bits of layers whose precision is "
-             "not given (see backends/datapath.py)"),
+    datapath.knob("int8"),
     Knob("sparse_24", "categorical", "no", choices=("no", "yes"),
          doc="2:4 structured-sparsity datapath: 2:4 layers store compressed weights and skip the zero half of the "
              "reduction; +10% PE area (see model.py)"),

@@ -1,28 +1,27 @@
-"""Model knobs, one module each: everything the search needs to know about a way of
+"""Model knobs, one module each: everything the search needs to know about one way of
 changing the model lives in the knob's module.
 
 A model knob (:class:`ModelKnob`) supplies:
 
-* ``targets(graph, workload)``: which layers get it (the same rule its pass applies);
-* ``fit(graph, workload, targets, inputs)``: what it needs before the search (e.g. its
-  accuracy-proxy coefficients, measured on the calibration samples), a :class:`Fitted`;
-* ``genes(fitted, net_index, prefix)``: its genes (one per target, legal values on a grid);
-* ``workload(wl, fitted, values)``: its effect on the Workload, pure JAX (also on the relaxed
-  values of the gradient phase);
-* ``proxy_loss(fitted, values)``: its term of the accuracy proxy (a fidelity loss, JAX);
-* ``label(fitted, target, index)``: the readable value of a gene (for reports and passes);
-* ``passes(chosen)``: the passes that write a chosen setting into the model (run by the
-  exact check after channel resizing and before precision, the order a deployment flow
-  applies them).
-
-Its repair is generic: the exact check's repair ladder sets a knob's genes back to their
-defaults (the model as given), one knob at a time.
+* ``targets(prep)``: which channel groups or layers get it (the rule its pass applies);
+* ``fit(prep, targets, probes)``: what it needs before the search, a :class:`Fitted`: its
+  targets, Workload rows and tables (e.g. its accuracy-proxy coefficients, measured in
+  onnxruntime on the calibration samples of ``probes``; without samples, a prior);
+* ``genes(fitted, net, prefix, settings)``: its genes (legal values on a grid; gene kind
+  ``kind``);
+* ``workload(wl, fitted, values, hw)``: its effect on the Workload, pure JAX (also on the
+  relaxed values of the gradient phase);
+* ``proxy_loss(fitted, values)``: its term of the accuracy proxy, a fidelity loss (JAX);
+* ``setting(fitted, j, value)``: the readable setting of target ``j`` (reports, passes);
+* ``rewrite(graph, chosen, context)``: the model with a chosen setting written in, by the
+  knob's passes; the exact check applies the knobs in ``order`` (channels, then sparsity,
+  then precision, whose activation ranges are measured on the model the others left);
+* ``repair(x, default, mine, space)``: the steps of the exact check's repair ladder from a
+  design back towards the model as given, for this knob's genes (``mine``).
 
 :data:`REGISTERED` lists the knob modules; each defines ``KNOB``. Adding a knob is one
 module plus its line here: the co-design problem (:mod:`symbiote.search.codesign`), the
 exact check and the reports (:mod:`symbiote.search.api`) ask this registry.
-(``channels`` and ``precision``, the first two knobs, still live in codesign.py,
-accuracy.py and sensitivity.py.)
 """
 
 from __future__ import annotations
@@ -40,8 +39,46 @@ if TYPE_CHECKING:
 
 #: the knob modules, by name (each defines ``KNOB``)
 REGISTERED: dict[str, str] = {
+    "channels": "symbiote.search.knobs.channels",
+    "precision": "symbiote.search.knobs.precision",
     "sparsity": "symbiote.search.knobs.sparsity",
 }
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """A prepared network as the knobs see it: its graph, channel groups and Workload."""
+
+    graph: Any
+    groups: Any
+    workload: Any
+
+
+@dataclass(frozen=True, eq=False)
+class Probes:
+    """The calibration samples a knob's fit may run: ``inputs`` (the probes' feeds) and
+    ``ranges`` (the feeds activation ranges are measured on). Empty: fit a prior."""
+
+    inputs: list = field(default_factory=list)
+    ranges: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class GeneSettings:
+    """The run's choices that shape the knobs' genes."""
+
+    bits: tuple[int, ...] = (4, 5, 6, 8, 16)   # bit-widths a layer may take
+    datapath_bits: int | None = None           # the held datapath's width (the model as given)
+    width_range: tuple[float, float] = (0.25, 2.0)
+
+
+@dataclass(frozen=True, eq=False)
+class RewriteContext:
+    """What writing a setting into a model may need: the calibration samples (activation
+    ranges) and the bits of layers without a setting (the datapath's)."""
+
+    inputs: list | None = None
+    default_bits: int = 8
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,17 +96,25 @@ class Fitted:
 
 class ModelKnob(Protocol):
     name: str
+    kind: str          # its genes' kind
+    order: int         # when the exact check writes it (lower first)
     doc: str
 
-    def targets(self, graph: Any, workload: Any) -> tuple[str, ...]: ...
+    def targets(self, prep: Prepared) -> tuple[str, ...]: ...
 
-    def fit(self, graph: Any, workload: Any, targets: Sequence[str], inputs: list[dict]) -> Fitted: ...
+    def fit(self, prep: Prepared, targets: Sequence[str], probes: Probes) -> Fitted: ...
 
-    def workload(self, wl: Any, fitted: Fitted, values: jax.Array) -> Any: ...
+    def genes(self, fitted: Fitted, net: int, prefix: str, settings: GeneSettings) -> list[Any]: ...
+
+    def workload(self, wl: Any, fitted: Fitted, values: jax.Array, hw: Mapping[str, Any]) -> Any: ...
 
     def proxy_loss(self, fitted: Fitted, values: jax.Array) -> jax.Array: ...
 
-    def passes(self, chosen: Mapping[str, Any]) -> list[Any]: ...
+    def setting(self, fitted: Fitted, j: int, value: float) -> Any: ...
+
+    def rewrite(self, graph: Any, chosen: Mapping[str, Any], context: RewriteContext) -> Any: ...
+
+    def repair(self, x: Any, default: Any, mine: Any, space: Any) -> list[Any]: ...
 
 
 @lru_cache(maxsize=None)
@@ -84,6 +129,25 @@ def names() -> tuple[str, ...]:
     return tuple(REGISTERED)
 
 
-def label(fitted: Fitted, j: int, index: int) -> str:
-    """The readable setting of target ``j`` at gene index ``index``."""
-    return fitted.options[j][int(index)]
+def ordered(chosen: Sequence[str]) -> tuple[str, ...]:
+    """Knob names in the order the exact check writes them."""
+    return tuple(sorted(chosen, key=lambda k: get(k).order))
+
+
+def categorical_genes(fitted: Fitted, net: int, prefix: str, kind: str) -> list[Any]:
+    """One categorical gene per target over its ``options`` (default: ``fitted.default``)."""
+    from symbiote.search.genome import Gene
+
+    return [Gene(f"{prefix}/{kind}/{t}", tuple(float(i) for i in range(len(opts))), d, kind, net, True,
+                 tuple(opts), False, t) for t, opts, d in zip(fitted.targets, fitted.options, fitted.default)]
+
+
+def reset_step(x: Any, default: Any, mine: Any) -> list[Any]:
+    """The simplest repair: this knob's genes back to the model as given, in one step."""
+    import numpy as np
+
+    if not (x[mine] != default[mine]).any():
+        return []
+    y = np.array(x, copy=True)
+    y[mine] = default[mine]
+    return [y]

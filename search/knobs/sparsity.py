@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from symbiote.search.knobs import Fitted
+from symbiote.search.knobs import Fitted, GeneSettings, Prepared, Probes, RewriteContext, categorical_genes, reset_step
 
 #: the settings a layer may take: label -> (fraction of zero weights, 2:4 structured)
 OPTIONS: dict[str, tuple[float, bool]] = {"dense": (0.0, False), "25%": (0.25, False), "50%": (0.5, False),
@@ -64,12 +64,15 @@ def removed_energy(w: np.ndarray, option: str, axis: int | None) -> float:
 
 class Sparsity:
     name = "sparsity"
+    kind = "sparsity"
+    order = 1
     doc = "per MAC layer: dense, 25/50/75% of the weights zeroed by magnitude, or 2:4 structured"
 
-    def targets(self, graph: Any, workload: Any) -> tuple[str, ...]:
+    def targets(self, prep: Prepared) -> tuple[str, ...]:
         from symbiote.ir.workload import MAC
         from symbiote.passes.prune import sparsifiable, weight_of
 
+        graph, workload = prep.graph, prep.workload
         rows = {n: i for i, n in enumerate(workload.names)}
         kind, rep = np.asarray(workload.kind), np.asarray(workload.w_repeat)
         nodes = [n for n in graph.nodes if sparsifiable(n)]
@@ -79,10 +82,11 @@ class Sparsity:
         return tuple(n.name for n in nodes if n.name in rows and kind[rows[n.name]] == MAC
                      and float(rep[rows[n.name]]) == 1.0 and readers[weight_of(n).name] == 1)
 
-    def fit(self, graph: Any, workload: Any, targets: Sequence[str], inputs: list[dict]) -> Fitted:
+    def fit(self, prep: Prepared, targets: Sequence[str], probes: Probes) -> Fitted:
         from symbiote.passes.prune import reduction_axis, weight_of
         from symbiote.search import accuracy
 
+        graph, workload, inputs = prep.graph, prep.workload, probes.inputs
         by = {n.name: n for n in graph.nodes}
         options, energy = [], []
         for t in targets:
@@ -99,7 +103,7 @@ class Sparsity:
         removed = table(energy)
         coef = PRIOR_COEF * accuracy.CALIBRATION_MARGIN
         if targets and inputs:
-            probe = self.passes({t: "50%" for t in targets})[0](graph).graph
+            probe = self.rewrite(graph, {t: "50%" for t in targets}, RewriteContext())
             loss = 1.0 - accuracy.compare(graph, probe, inputs).fidelity
             unit = float(sum(removed_energy(np.asarray(weight_of(by[t]).const), "50%", None) for t in targets))
             coef = max(loss, 0.0) / unit * accuracy.CALIBRATION_MARGIN if unit > 0 else 0.0
@@ -120,7 +124,16 @@ class Sparsity:
         f = v - i0
         return t[rows, i0] * (1.0 - f) + t[rows, i1] * f
 
-    def workload(self, wl: Any, fitted: Fitted, values: jax.Array) -> Any:
+    def genes(self, fitted: Fitted, net: int, prefix: str, settings: GeneSettings) -> list[Any]:
+        return categorical_genes(fitted, net, prefix, self.kind)
+
+    def setting(self, fitted: Fitted, j: int, value: float) -> str:
+        return fitted.options[j][int(round(float(value)))]
+
+    def repair(self, x: Any, default: Any, mine: Any, space: Any) -> list[Any]:
+        return reset_step(x, default, mine)
+
+    def workload(self, wl: Any, fitted: Fitted, values: jax.Array, hw: Mapping[str, Any] | None = None) -> Any:
         import dataclasses
 
         if not fitted.rows:
@@ -140,6 +153,12 @@ class Sparsity:
 
         layers = {t: ("2:4" if OPTIONS[o][1] else OPTIONS[o][0]) for t, o in chosen.items() if o != "dense"}
         return [Sparsify(layers=layers)] if layers else []
+
+    def rewrite(self, graph: Any, chosen: Mapping[str, Any], context: RewriteContext) -> Any:
+        from symbiote.passes.base import Pipeline
+
+        steps = self.passes(chosen)
+        return Pipeline(steps)(graph).graph if steps else graph
 
 
 KNOB = Sparsity()

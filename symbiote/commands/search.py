@@ -77,7 +77,7 @@ def _model_knob_names() -> tuple[str, ...]:
     """The built-in model knobs and the registered ones (search/knobs/), with no heavy import."""
     from symbiote.search import knobs
 
-    return ("channels", "precision", *knobs.names())
+    return knobs.names()
 
 
 def run(args: argparse.Namespace) -> int:

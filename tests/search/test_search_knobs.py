@@ -26,42 +26,62 @@ def inputs(tiny):
     return accuracy.calibration_inputs(tiny[0], None, samples=2)
 
 
+def _prep(tiny):
+    graph, wl = tiny
+    return knobs.Prepared(graph, analyze(graph), wl)
+
+
+def _extreme(genes) -> list[float]:
+    """Per gene, its lowest legal value (narrowest, fewest bits), or its highest when the
+    default is the lowest (a categorical knob whose first option is "as given")."""
+    return [g.values[0] if g.default > 0 else g.values[-1] for g in genes]
+
+
 @pytest.mark.parametrize("name", knobs.names())
-def test_every_registered_knob_is_neutral_at_its_default_and_real_elsewhere(name, tiny, inputs):
+def test_every_registered_knob_prices_the_model_as_given_at_its_default_and_is_real_elsewhere(name, tiny, inputs):
     import jax.numpy as jnp
 
     graph, wl = tiny
+    prep = _prep(tiny)
     knob = knobs.get(name)
-    targets = knob.targets(graph, wl)
+    targets = knob.targets(prep)
     assert targets, f"{name}: no target on tiny_cnn"
-    f = knob.fit(graph, wl, targets, inputs)
-    assert f.targets == targets and len(f.options) == len(f.default) == len(targets)
-    default = jnp.asarray(f.default, jnp.float32)
-    # the default is the model as given: no workload change, no proxy loss, no pass
-    before, after = wl.to_numpy(), knob.workload(wl, f, default).to_numpy()
-    assert all(np.array_equal(before[k], after[k]) for k in before)
-    assert float(knob.proxy_loss(f, default)) == 0.0
-    assert knob.passes({t: f.options[j][f.default[j]] for j, t in enumerate(targets)}) == []
-    # the last option of every target: a cost effect, a proxy loss, a model that runs and differs
-    last = jnp.asarray([len(o) - 1 for o in f.options], jnp.float32)
+    f = knob.fit(prep, targets, knobs.Probes(inputs, inputs))
+    assert f.targets == targets
+    genes = knob.genes(f, 0, "t", knobs.GeneSettings(datapath_bits=8))
+    assert len(genes) == len(targets) and all(g.kind == knob.kind for g in genes)
     t = get_template("systolic")
-    hw = {k.name: jnp.float32(k.encode(k.default)) for k in t.space.knobs}
-    e0 = float(t.cost(hw, wl).total_energy_pj)
-    e1 = float(t.cost(hw, knob.workload(wl, f, last)).total_energy_pj)
-    assert e1 != e0
-    assert float(knob.proxy_loss(f, last)) > 0.0
-    chosen = {tt: f.options[j][-1] for j, tt in enumerate(targets)}
-    from symbiote.passes.base import Pipeline
+    hw = {k.name: jnp.float32(k.encode(k.default)) for k in t.space.knobs}   # an int8 datapath
+    default = jnp.asarray([g.values[g.default] for g in genes], jnp.float32)
+    # the default is the model as given (at the datapath's precision): the same cost
+    base = t.cost(hw, wl)
+    at_default = t.cost(hw, knob.workload(wl, f, default, hw))
+    assert float(at_default.total_energy_pj) == pytest.approx(float(base.total_energy_pj), rel=1e-5)
+    assert float(at_default.total_latency_cycles) == pytest.approx(float(base.total_latency_cycles), rel=1e-5)
+    # the farthest legal setting: another cost, a larger proxy loss, a model that runs and differs
+    far = jnp.asarray(_extreme(genes), jnp.float32)
+    assert float(t.cost(hw, knob.workload(wl, f, far, hw)).total_energy_pj) != pytest.approx(
+        float(base.total_energy_pj), rel=1e-6)
+    assert float(knob.proxy_loss(f, far)) > float(knob.proxy_loss(f, default))
+    chosen = {tt: knob.setting(f, j, float(far[j])) for j, tt in enumerate(targets)}
+    changed = knob.rewrite(graph, chosen, knobs.RewriteContext(inputs=inputs, default_bits=8))
+    assert accuracy.compare(graph, changed, inputs).fidelity < 1.0
+    # its repair leads back to the model as given
+    from symbiote.search.genome import GenomeSpace
 
-    changed = Pipeline(knob.passes(chosen))(graph).graph
-    r = accuracy.compare(graph, changed, inputs)
-    assert r.fidelity < 1.0
+    space = GenomeSpace(tuple(genes), ("t",))
+    x = np.array([g.values.index(v) for g, v in zip(genes, _extreme(genes))], np.int32)
+    mine = np.ones(len(genes), bool)
+    steps = knob.repair(x, space.default(), mine, space)
+    assert steps and all((s[mine] >= np.minimum(x, space.default())[mine]).all() for s in steps)
+    if name != "channels":   # channels repair restores shrunk groups only (growth is exact)
+        assert np.array_equal(steps[-1], space.default())
 
 
 def test_sparsity_options_and_their_cost_and_proxy(tiny, inputs):
     graph, wl = tiny
     knob = knobs.get("sparsity")
-    f = knob.fit(graph, wl, knob.targets(graph, wl), inputs)
+    f = knob.fit(_prep(tiny), knob.targets(_prep(tiny)), knobs.Probes(inputs, inputs))
     by = dict(zip(f.targets, f.options))
     # the stem conv reduces over 3 input channels x 3 x 3 (C=3: no 2:4 groups); the others can
     stem = [t for t in f.targets if graph.node(t).input(1).shape[1] % 4]
@@ -101,6 +121,7 @@ def test_a_search_with_the_sparsity_knob_writes_and_checks_sparse_weights(tiny):
 
 def test_model_knobs_text_is_checked():
     assert codesign.parse_model_knobs("channels+sparsity") == ("channels", "sparsity")
+    assert knobs.ordered(("precision", "sparsity", "channels")) == ("channels", "sparsity", "precision")
     assert codesign.parse_model_knobs("none") == ()
     with pytest.raises(SearchError, match="sparsity"):
         codesign.parse_model_knobs("channels+widths")
@@ -126,9 +147,8 @@ def test_channels_and_sparsity_together_never_ask_for_an_impossible_2_4_layer():
 
 
 def test_the_sparsity_proxy_has_a_prior_without_calibration(tiny):
-    graph, wl = tiny
     knob = knobs.get("sparsity")
-    f = knob.fit(graph, wl, knob.targets(graph, wl), [])
+    f = knob.fit(_prep(tiny), knob.targets(_prep(tiny)), knobs.Probes())
     import jax.numpy as jnp
 
     assert float(knob.proxy_loss(f, jnp.full(len(f.targets), 3.0))) > 0.0    # 75% is not free

@@ -1,0 +1,146 @@
+"""The ``channels`` model knob: the width of every free channel group.
+
+* **Targets**: the free channel groups of the network (:mod:`symbiote.ir.channel_groups`:
+  the groups ``resize-channels`` may change), by name.
+* **Genes**: one per group, its legal widths from a quarter to twice the original
+  (:func:`symbiote.search.genome.width_grid`, the original width on the grid and the default).
+* **Cost**: ``Workload.with_widths``: every column that depends on a group's width follows it.
+* **Proxy**: removing channels removes the importance the pruning criterion gives them
+  (:func:`symbiote.passes.channels.importance`, the ranking ``resize-channels`` uses to pick
+  what to drop); growth keeps everything (new channels are zero: exact). The fidelity loss
+  is ``coef * sum_g (1 - retained_g(width_g))``, the retained share read off each group's
+  sorted-importance curve (linear between whole widths). ``coef`` is fitted to one
+  onnxruntime probe on the calibration samples shrinking every group to 90% of its width
+  (measured loss over the unscaled loss, times the calibration margin); its prior,
+  :data:`PRIOR_COEF`, was fitted (rounded up, pessimistic) on the zoo's resnet50 and
+  mobilenet_v2 (uniform 5-50% shrinks: measured 0.033-0.047).
+* **Pass**: ``resize-channels(widths={group: width})`` for the groups whose width changed.
+* **Repair**: the shrunk groups back to their original widths, in one step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from symbiote.search.knobs import Fitted, GeneSettings, Prepared, Probes, RewriteContext
+
+#: the width coefficient before (or without) a probe (see the module doc)
+PRIOR_COEF = 0.05
+#: the probe: every free group shrunk to this share of its width
+PROBE_SHRINK = 0.9
+
+
+def retained_curve(scores: np.ndarray, wmax: int) -> np.ndarray:
+    """Fraction of the total importance kept when keeping the w best channels, w = 0..wmax."""
+    s = np.sort(np.maximum(np.asarray(scores, np.float64), 0.0))[::-1]
+    tot = s.sum()
+    c = np.concatenate([[0.0], np.cumsum(s) / tot]) if tot > 0 else np.linspace(0, 1, len(s) + 1)
+    out = np.ones(wmax + 1)
+    out[: len(c)] = c
+    return out.astype(np.float32)
+
+
+def curves(graph: Any, groups: Any, group_ids: Sequence[int], criterion: str = "l1") -> np.ndarray:
+    """f32[G, Wmax+1]: each group's retained importance at widths 0..Wmax (1 beyond its width)."""
+    from symbiote.passes.channels import importance
+
+    w0 = np.array([groups.groups[g].width for g in group_ids], np.float32)
+    wmax = int(max(w0.max() * 2, 1)) if len(w0) else 1
+    if not len(group_ids):
+        return np.zeros((0, wmax + 1), np.float32)
+    return np.stack([retained_curve(importance(graph, groups, g, criterion), wmax) for g in group_ids])
+
+
+def width_loss(table: np.ndarray, widths, xp=jnp):
+    """``sum_g (1 - retained_g(width_g))``, linear between whole widths (``xp``: jax.numpy or
+    numpy, so a calibration needs no JAX compile)."""
+    g = table.shape[0]
+    wmax = table.shape[1] - 1
+    w = xp.clip(widths, 0.0, float(wmax))
+    i0 = xp.clip(xp.floor(w), 0, wmax - 1).astype(xp.int32)
+    frac = w - i0
+    c = xp.asarray(table)
+    rows = xp.arange(g)
+    kept = c[rows, i0] * (1 - frac) + c[rows, i0 + 1] * frac
+    return xp.sum(1.0 - kept)
+
+
+def fit_coef(graph: Any, groups: Any, group_ids: Sequence[int], table: np.ndarray, inputs: list[dict],
+             prior: float = PRIOR_COEF) -> float:
+    """The width coefficient measured on one probe (see the module doc); ``prior`` without
+    inputs, or when the probe changes nothing."""
+    from symbiote.search import accuracy
+
+    if not len(group_ids) or not inputs:
+        return prior
+    widths = {groups.groups[g].name: max(1, int(round(groups.groups[g].width * PROBE_SHRINK))) for g in group_ids}
+    widths = {k: v for k, v in widths.items() if v != groups.by_name(k).width}
+    if not widths:
+        return prior
+    loss = 1.0 - accuracy.compare(graph, KNOB.rewrite(graph, widths, RewriteContext()), inputs).fidelity
+    unit = float(width_loss(table, np.asarray([widths.get(groups.groups[g].name, groups.groups[g].width)
+                                               for g in group_ids], np.float32), xp=np))
+    return max(loss, 0.0) / unit * accuracy.CALIBRATION_MARGIN if unit > 0 else prior
+
+
+class Channels:
+    name = "channels"
+    kind = "width"
+    order = 0
+    doc = "the width of every free channel group (a quarter to twice the original)"
+
+    def targets(self, prep: Prepared) -> tuple[str, ...]:
+        return tuple(g.name for g in prep.groups.free)
+
+    def fit(self, prep: Prepared, targets: Sequence[str], probes: Probes) -> Fitted:
+        ids = tuple(prep.groups.by_name(t).id for t in targets)
+        table = curves(prep.graph, prep.groups, ids)
+        coef = fit_coef(prep.graph, prep.groups, ids, table, probes.inputs)
+        w0 = np.array([prep.groups.groups[g].width for g in ids], np.float32)
+        return Fitted(self.name, tuple(targets), (), {"curves": table, "ids": np.asarray(ids, np.int32),
+                                                      "widths0": w0, "coef": np.float32(coef)})
+
+    def genes(self, fitted: Fitted, net: int, prefix: str, settings: GeneSettings) -> list[Any]:
+        from symbiote.search.genome import Gene, width_grid
+
+        out = []
+        for t, w0 in zip(fitted.targets, fitted.tables["widths0"]):
+            vals = width_grid(int(w0), min_frac=settings.width_range[0], max_frac=settings.width_range[1])
+            out.append(Gene(f"{prefix}/width/{t}", vals, vals.index(float(w0)), self.kind, net, key=t))
+        return out
+
+    def workload(self, wl: Any, fitted: Fitted, values: jax.Array, hw: Mapping[str, Any] | None = None) -> Any:
+        w = jnp.asarray(wl.widths0).at[jnp.asarray(fitted.tables["ids"])].set(values)
+        return wl.with_widths(w)
+
+    def proxy_loss(self, fitted: Fitted, values: jax.Array) -> jax.Array:
+        if not fitted.targets:
+            return jnp.float32(0.0)
+        return jnp.float32(fitted.tables["coef"]) * width_loss(fitted.tables["curves"], values)
+
+    def setting(self, fitted: Fitted, j: int, value: float) -> int:
+        return int(round(float(value)))
+
+    def rewrite(self, graph: Any, chosen: Mapping[str, Any], context: RewriteContext) -> Any:
+        """``resize-channels`` of the groups whose width ``chosen`` changes."""
+        from symbiote.ir.channel_groups import analyze
+        from symbiote.passes.resize import ResizeChannels
+
+        groups = analyze(graph)
+        widths = {k: int(v) for k, v in chosen.items() if int(v) != groups.by_name(k).width}
+        return ResizeChannels(widths=widths)(graph).graph if widths else graph
+
+    def repair(self, x: Any, default: Any, mine: Any, space: Any) -> list[Any]:
+        if not (x[mine] < default[mine]).any():
+            return []
+        y = np.array(x, copy=True)
+        y[mine] = np.maximum(y[mine], default[mine])
+        return [y]
+
+
+KNOB = Channels()

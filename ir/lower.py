@@ -39,8 +39,17 @@ nothing is dropped (Attention, n-operand einsums and control flow give several r
   ``weight_elems``; constant weights are read once). Body rows do not follow channel
   groups (their widths are constants). A control node that cannot be costed (trip count
   not static) is one data-movement row.
-* reshape-like, opaque and uncosted control ops: data movement of their input and output
-  bytes. Nothing is free: even a Reshape is priced as a copy, unless fusion says otherwise.
+* view-like ops (:data:`VIEW_OPS`: Reshape, Flatten, Squeeze, Unsqueeze, Identity,
+  Dropout at inference): FREE, metadata only on real hardware (the consumer reads the same
+  bytes in place);
+* Gather: reads the rows it gathers (as many elements as it writes) and its indices; from
+  a constant table (an embedding) that read is a weight read, never the whole table;
+* an append or scatter into a tensor whose old value has no other use (a Concat on its
+  first input, a ScatterND/ScatterElements on its data: a KV cache growing by one step):
+  in place, only the new part is read and written;
+* other reshape-like ops (Transpose, Slice, Split, Concat of shared tensors, Pad, ...),
+  opaque and uncosted control ops: data movement of their input and output bytes (a
+  Transpose is a copy; fusion may say otherwise).
 
 Annotations read from ``node.meta`` (left by passes): ``fused_into`` (an activation folded
 into its producer: kind FREE, no cost), ``fused_activation`` (the producer applies it in
@@ -278,6 +287,14 @@ def _lower_node(i: int, node: Node, cols: dict[str, np.ndarray], maps: _Maps) ->
         _lower_recurrent(i, node, cols, maps)
     else:
         cols["kind"][i] = VECTOR if node.op in _VECTOR_OPS else MEMORY
+        if node.onnx_op in VIEW_OPS:
+            cols["kind"][i] = FREE  # metadata only: the same bytes, read in place by the consumer
+        if node.onnx_op == "Gather" and node.input(0) is not None:
+            _lower_gather(i, node, cols, maps)
+            return
+        if node.onnx_op in _APPENDS and _appends_in_place(node):
+            _lower_append(i, node, cols, maps)
+            return
         for v in node.inputs:
             if v is not None and not is_weight(v):
                 maps.elems(i, "in_elems", v)
@@ -290,6 +307,47 @@ def _lower_node(i: int, node: Node, cols: dict[str, np.ndarray], maps: _Maps) ->
         maps.elems(i, "in_elems", x)
     for o in node.outputs[:1]:
         maps.elems(i, "out_elems", o)
+
+
+#: ops that only relabel a tensor's shape (or pass it through): no data moves
+VIEW_OPS = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"})
+#: ops that can write into their first input's buffer (an append, a scatter)
+_APPENDS = frozenset({"Concat", "ScatterND", "ScatterElements"})
+
+
+def _lower_gather(i: int, node: Node, cols: dict[str, np.ndarray], maps: _Maps) -> None:
+    """A Gather reads the rows it gathers (as many elements as it writes) and its indices,
+    never the whole table: a constant table (an embedding) is a weight read row by row."""
+    data, idx, y = node.input(0), node.input(1), node.outputs[0]
+    if is_weight(data):
+        cols["weight_elems"][i] = float(_size(y))
+    else:
+        maps.const(i, "in_elems", float(_size(y)))
+    if idx is not None and not is_weight(idx):
+        maps.elems(i, "in_elems", idx)
+    maps.elems(i, "out_elems", y)
+
+
+def _appends_in_place(node: Node) -> bool:
+    """Whether ``node`` can write into its first input's buffer: that input is an activation
+    (not a constant) whose only use is this node, and the node's output keeps its type."""
+    old = node.input(0)
+    if old is None or is_weight(old) or len(old.uses) != 1 or not node.outputs:
+        return False
+    return old.dtype == node.outputs[0].dtype
+
+
+def _lower_append(i: int, node: Node, cols: dict[str, np.ndarray], maps: _Maps) -> None:
+    """An in-place append or scatter (a KV cache): only the new part is read and written;
+    the old contents stay where they are (:func:`_appends_in_place`)."""
+    new = [v for v in node.inputs[1:] if v is not None and not is_weight(v)]
+    if node.onnx_op == "Concat":
+        written = float(_size(node.outputs[0]) - _size(node.input(0)))
+    else:  # ScatterND / ScatterElements: the updates (the last input) are written
+        written = float(_size(node.inputs[-1]))
+    maps.const(i, "in_elems", float(sum(_size(v) for v in new)))
+    maps.const(i, "out_elems", written)
+    cols["weight_elems"][i] = float(sum(_size(v) for v in node.inputs if v is not None and is_weight(v)))
 
 
 def _vec_ops(node: Node, x: Value | None, y: Value | None) -> float:

@@ -94,7 +94,9 @@ def roofline_metrics(hw: Mapping[str, jax.Array], wl: Workload, *, relaxed: bool
     vec_bytes = (wl.in_elems * (1.0 - wl.input_on_chip) + wl.out_elems * (1.0 - wl.output_on_chip)) * ab / 8.0 + b_bytes
     compute = jnp.where(is_mac, mac_compute, jnp.where(is_vec, vec_compute, 0.0))
     dram = jnp.where(is_mac, mac_bytes, jnp.where(is_moved, vec_bytes, 0.0))
-    latency = jnp.where(kind == FREE, 0.0, smax(compute, dram * inv_bw) + hw["launch_cycles"])
+    free = kind == FREE  # costs nothing; kept out of smax, whose gradient at (0, 0) is not finite
+    latency = jnp.where(free, 0.0, smax(jnp.where(free, 1.0, compute), jnp.where(free, 1.0, dram * inv_bw))
+                        + hw["launch_cycles"])
     clock_hz = clock_ghz * 1e9
     latency_s = latency / clock_hz
     macs = wl.macs

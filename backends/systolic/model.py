@@ -20,10 +20,19 @@ GEMMs run one after the other, each mapped as SCALE-Sim maps it (:mod:`.mapping`
 * DRAM traffic: each operand is read once when it fits in half of its SRAM (double
   buffering); the part that does not fit is refetched once per outer fold: the filter
   operand ``row_folds`` times (os), the ifmap ``col_folds`` times (ws), the filter
-  ``col_folds`` times (is); in ws/is, partial sums that do not fit the ofmap SRAM either
-  spill to DRAM and back once per extra row fold (SCALE-Sim's fold order) or, when cheaper,
-  ``T`` is tiled so they stay on chip and the stationary operand is reloaded once per extra
-  tile if it does not fit its own SRAM. Tensors marked on chip by fusion skip DRAM;
+  ``col_folds`` times (is). Partial sums (ws/is, ``accb`` bits each): SCALE-Sim's fold
+  order is ``for col_fold: for row_fold:``, so only ONE column fold's partial sums are live
+  at a time, ``T * min(Sc, cols)`` accumulators per GEMM (not the whole ``T * Sc`` output):
+  they are accumulated over the ``row_folds`` row folds, then drained as outputs before the
+  next column fold starts. When one fold's partial sums do not fit half of the ofmap SRAM,
+  either the part that does not fit spills to DRAM and back once per extra row fold, in
+  every column fold (``2 * (row_folds - 1) * T*Sc*accb/8 * overflow(one fold)`` bytes per
+  GEMM) or, when cheaper, ``T`` is tiled into ``ceil(one fold / (ofmap/2))`` tiles so they
+  stay on chip and the stationary operand is reloaded once per extra tile if it does not
+  fit its own SRAM (none of this when ``row_folds = 1``: outputs drain directly). os keeps
+  its partial sums in the PEs. Every term is a non-negative addition to the compulsory
+  traffic (inputs, weights and outputs moved once), which is thus a lower bound. Tensors
+  marked on chip by fusion skip DRAM;
 * latency: ``max(compute, dram_bytes / bandwidth)`` (compute and memory overlap thanks to
   double buffering) plus the non-overlapped fill of the first fold and drain of the last:
   one fold's share of the operand and result bytes over the bandwidth.
@@ -216,17 +225,21 @@ def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: 
     a_bytes = wl.in_elems[m] * ab / 8.0 * (1.0 - wl.input_on_chip[m])
     b_bytes = wl.weight_elems[m] * wbs / 8.0
     o_bytes = wl.out_elems[m] * ab / 8.0 * (1.0 - wl.output_on_chip[m])
-    psum_bytes = wl.out_elems[m] * accb / 8.0 / gemms
+    # ws/is partial sums live at once: one column fold's T x min(Sc, cols) accumulators
+    # (SCALE-Sim's fold order, col folds outer, row folds inner: module doc), per GEMM
+    psum_fold = t * smin(sc, cols) * accb / 8.0
+    psum_all = t * sc * accb / 8.0                        # all column folds of one GEMM
     ref_a = 1.0 + jnp.where(df == WS, (cf - 1.0) * _overflow(a_bytes / gemms, hw["ifmap_sram_kb"] * half), 0.0)
     b_outer = jnp.where(df == OS, rf, cf) - 1.0
     ref_b = 1.0 + jnp.where(df == WS, 0.0, b_outer * _overflow(b_bytes / gemms, hw["filter_sram_kb"] * half))
-    # ws/is partial sums that outgrow the ofmap SRAM: either spill them (SCALE-Sim's fold
-    # order: all of T per row fold) or tile T so they stay on chip and reload the
-    # stationary operand once per extra T tile when it does not fit its SRAM; the cheaper wins.
+    # ws/is: when one column fold's partial sums outgrow the ofmap SRAM, either spill the
+    # part that does not fit (written and read back once per extra row fold, in every column
+    # fold) or tile T so one fold's psums stay on chip and reload the stationary operand
+    # once per extra T tile when it does not fit its SRAM; the cheaper wins (module doc).
     o_cap = hw["ofmap_sram_kb"] * half
-    spill = 2.0 * psum_bytes * (rf - 1.0) * _overflow(psum_bytes, o_cap)
+    spill = 2.0 * psum_all * (rf - 1.0) * _overflow(psum_fold, o_cap)
     stat_bytes, stat_cap = jnp.where(df == WS, b_bytes, a_bytes) / gemms, jnp.where(df == WS, hw["filter_sram_kb"], hw["ifmap_sram_kb"]) * half
-    t_tiles = ceil(psum_bytes / o_cap)
+    t_tiles = ceil(psum_fold / o_cap)
     reload = (t_tiles - 1.0) * stat_bytes * _overflow(stat_bytes, stat_cap) * (rf > 1.0)
     psum_dram = jnp.where(df == OS, 0.0, gemms * smin(spill, reload))
     mac_dram = a_bytes * ref_a + b_bytes * ref_b + o_bytes + psum_dram

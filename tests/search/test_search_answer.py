@@ -132,3 +132,21 @@ def test_accuracy_objectives_stand_alone():
     assert Objective.parse("agreement").accuracy and not Objective.parse("edp").accuracy
     with pytest.raises(SearchError, match="on its own"):
         Objective.parse("edp*fidelity")
+
+
+def test_with_two_models_the_hardware_only_design_serves_both(tiny):
+    other = load(zoo.build("tiny_cnn", image_size=16, channels=(8, 8, 16), seed=3))
+    bound = parse_constraints(["fidelity>=0.99999"])
+
+    def run(knobs):
+        cfg = api.RunConfig(models=("a", "b"), model_knobs=knobs, hw_grids=GRIDS, eval_samples=8, constraints=bound,
+                            hw_fixed={"datapath": "fp32"},
+                            settings=SearchSettings(budget_evals=1500, seed=0, use_gradient=False))
+        return api.run(cfg, networks=[api.prepare(cfg, "a", tiny), api.prepare(cfg, "b", other)])
+
+    joint, alone = run("channels"), run("none")
+    assert joint.feasible and joint.answer_note is not None
+    for n in joint.networks:                               # both models as given
+        groups = {g.name: g.width for g in joint.codesign.networks[[m.name for m in joint.networks].index(n.name)].groups.groups}
+        assert all(w == groups[g] for g, w in n.model_knobs["widths"].items())
+    assert joint.objective <= alone.objective * (1 + 1e-9)

@@ -21,6 +21,9 @@ SPACE = HardwareSpace((
     Knob("clock_ghz", "continuous", 1.0, 0.1, 4.0, unit="GHz", doc="clock frequency"),
     Knob("vector_width", "pow2", 64, 1, 4096, unit="lanes", doc="vector unit lanes for non-GEMM layers"),
     datapath.knob("int8"),
+    Knob("group_mapping", "categorical", "best", choices=("best", "per_group"),
+         doc="grouped/depthwise layers: the cheaper of per-group GEMMs and packed block-diagonal GEMMs (best), "
+             "or per-group GEMMs only, as SCALE-Sim maps them (per_group)"),
     Knob("sparse_24", "categorical", "no", choices=("no", "yes"),
          doc="2:4 structured-sparsity datapath: 2:4 layers store compressed weights and skip the zero half of the "
              "reduction; +10% PE area (see model.py)"),

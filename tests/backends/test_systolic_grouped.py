@@ -1,0 +1,63 @@
+"""Grouped and depthwise layers on the systolic template: the cheaper of SCALE-Sim's
+per-group GEMMs and packed block-diagonal GEMMs (knob ``group_mapping``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from symbiote.backends.manager import get_template
+from symbiote.frontend import load
+from symbiote.ir.channel_groups import analyze
+from symbiote.ir.lower import lower
+from symbiote.search.prepare import DEFAULT_PREPARE, prepare_graph
+
+
+@pytest.fixture(scope="module")
+def mobilenet():
+    g = prepare_graph(load("zoo:mobilenet_v2"), DEFAULT_PREPARE)
+    return lower(g, analyze(g))
+
+
+def _metrics(wl, **knobs):
+    t = get_template("systolic")
+    return t.evaluate(t.space.default() | knobs, wl).to_numpy()
+
+
+def test_a_depthwise_layer_packs_as_many_groups_as_fill_the_rows(mobilenet):
+    c = mobilenet.to_numpy()
+    i = mobilenet.names.index("features.1.conv.0.0")       # 3x3 depthwise, 32 channels, 112x112
+    assert (c["groups"][i], c["r"][i] * c["s"][i], c["p"][i] * c["q"][i]) == (32, 9, 12544)
+    per = _metrics(mobilenet, rows=256, cols=256, dataflow="ws", group_mapping="per_group")["compute_cycles"][i]
+    best = _metrics(mobilenet, rows=256, cols=256, dataflow="ws")["compute_cycles"][i]
+    # per group (SCALE-Sim): 32 GEMMs of 1 fold, 2*256 + 256 + 12544 - 2 cycles each
+    assert per == 32 * (2 * 256 + 256 + 12544 - 2)
+    # packed: floor(256 / 9) = 28 groups per block-diagonal GEMM (252 rows, 28 columns), 2 GEMMs
+    assert best == 2 * (2 * 256 + 256 + 12544 - 2)
+
+
+@pytest.mark.parametrize("df", ["os", "ws", "is"])
+def test_packing_is_never_worse_and_only_touches_grouped_layers(mobilenet, df):
+    c = mobilenet.to_numpy()
+    grouped = (c["kind"] == 0) & (c["groups"] > 1)
+    per = _metrics(mobilenet, rows=64, cols=64, dataflow=df, group_mapping="per_group")["compute_cycles"]
+    best = _metrics(mobilenet, rows=64, cols=64, dataflow=df)["compute_cycles"]
+    assert (best <= per + 0.5).all()
+    assert np.array_equal(best[~grouped], per[~grouped])
+    if df == "ws":
+        assert (best[grouped] < per[grouped]).all()
+
+
+def test_mobilenet_depthwise_latency_share_on_a_256x256_array(mobilenet):
+    """Per group, mobilenet_v2's depthwise layers (6.9% of its MACs) take 92% of the latency on
+    a 256x256 ws array; packed, 34% (the issue asks for at most 3x their MAC share, 21%: a
+    ws array still fills only floor(256/9) = 28 of its columns with one depthwise block)."""
+    c = mobilenet.to_numpy()
+    dw = (c["kind"] == 0) & (c["groups"] > 1)
+    per = _metrics(mobilenet, rows=256, cols=256, group_mapping="per_group")
+    best = _metrics(mobilenet, rows=256, cols=256)
+    mac_share = best["macs"][dw].sum() / best["macs"].sum()
+    share = lambda m: m["latency_cycles"][dw].sum() / m["latency_cycles"].sum()  # noqa: E731
+    assert mac_share == pytest.approx(0.069, abs=0.001)
+    assert share(per) > 0.9 and share(best) < 0.36
+    assert best["latency_cycles"].sum() < per["latency_cycles"].sum() / 7

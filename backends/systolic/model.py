@@ -33,6 +33,9 @@ GEMMs run one after the other, each mapped as SCALE-Sim maps it (:mod:`.mapping`
   its partial sums in the PEs. Every term is a non-negative addition to the compulsory
   traffic (inputs, weights and outputs moved once), which is thus a lower bound. Tensors
   marked on chip by fusion skip DRAM;
+* weight prefetch (knob ``weight_prefetch``, default "no" = SCALE-Sim): with "yes" the PEs
+  double-buffer the stationary operand, as TPUs do, and a ws/is GEMM takes
+  ``folds * max(T, rows) + 2*rows + cols - 2`` cycles (:func:`gemm_cycles`);
 * latency: ``max(compute, dram_bytes / bandwidth)`` (compute and memory overlap thanks to
   double buffering) plus the non-overlapped fill of the first fold and drain of the last:
   one fold's share of the operand and result bytes over the bandwidth.
@@ -127,6 +130,30 @@ def sparse_24_bits(weight_bits, sp24):
     """Stored bits per weight: ``weight_bits``, or on 2:4 rows (``sp24`` = 1) half of the
     weights at ``weight_bits`` plus a ``SPARSE_24_INDEX_BITS`` index each."""
     return weight_bits + sp24 * (0.5 * (weight_bits + SPARSE_24_INDEX_BITS) - weight_bits)
+
+
+def _weight_prefetch(hw: Mapping[str, jax.Array]) -> jax.Array:
+    """1.0 on a design whose PEs double-buffer the stationary operand (knob ``weight_prefetch``
+    = "yes"), 0.0 without (SCALE-Sim's model, the default); logits: the probability of "yes"."""
+    if "weight_prefetch" not in hw:
+        return jnp.float32(0.0)
+    x = jnp.asarray(hw["weight_prefetch"], jnp.float32)
+    if x.ndim and x.shape[-1] == 2:
+        return jax.nn.softmax(x, axis=-1)[..., 1]
+    return jnp.clip(jnp.round(x), 0.0, 1.0)
+
+
+def gemm_cycles(folds, rows, cols, t, df, prefetch, smax=jnp.maximum):
+    """Compute cycles of one GEMM of ``folds`` folds. Without prefetch (SCALE-Sim): every fold
+    preloads its stationary operand, streams and drains: ``folds * fold_cycles``. With
+    ``prefetch`` (ws, is; os has nothing to preload): the next fold's operand loads while the
+    current one streams, so a fold takes ``max(T, rows)`` (loading ``rows`` rows of weights is
+    the floor: T = 1, an LLM decode step, is weight-load bound) and the pipeline fills and
+    drains once: ``folds * max(T, rows) + 2*rows + cols - 2``."""
+    plain = folds * fold_cycles(rows, cols, t, df)
+    piped = folds * smax(t, rows) + 2.0 * rows + cols - 2.0
+    p = jnp.where(df == OS, 0.0, prefetch)
+    return plain + p * (jnp.minimum(piped, plain) - plain)
 
 
 def _group_mapping(hw: Mapping[str, jax.Array]) -> jax.Array:
@@ -231,12 +258,14 @@ def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: 
     folds = rf * cf
     win_x = window * (1.0 - 0.5 * sp24)                   # the reduction the array runs
     sr_x, sc_x, t_x = spatio_temporal(px, win_x, filters, df)
-    per_group = gemms * (ceil(sr_x / rows) * ceil(sc_x / cols)) * fold_cycles(rows, cols, t_x, df)
+    prefetch = _weight_prefetch(hw)
+    per_group = gemms * gemm_cycles(ceil(sr_x / rows) * ceil(sc_x / cols), rows, cols, t_x, df, prefetch, smax)
     # grouped layers may also run packed: gp groups side by side in one block-diagonal GEMM
     # (the zeros between groups are scheduled, not stored), as many as fill the array's rows
     gp = jnp.clip(jnp.floor(rows / jnp.maximum(win_x, 1.0)) if not relaxed else rows / jnp.maximum(win_x, 1.0), 1.0, g)
     sr_p, sc_p, t_p = spatio_temporal(px, win_x * gp, filters * gp, df)
-    packed = ceil(g / gp) * wl.repeat[m] * (ceil(sr_p / rows) * ceil(sc_p / cols)) * fold_cycles(rows, cols, t_p, df)
+    packed = ceil(g / gp) * wl.repeat[m] * gemm_cycles(ceil(sr_p / rows) * ceil(sc_p / cols), rows, cols, t_p, df,
+                                                       prefetch, smax)
     pack_ok = (g > 1.0) & (_group_mapping(hw) > 0.5)
     mac_compute = jnp.where(pack_ok, smin(per_group, packed), per_group) \
         * datapath.passes(hw, wb, ab, relaxed)

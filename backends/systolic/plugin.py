@@ -21,6 +21,9 @@ SPACE = HardwareSpace((
     Knob("clock_ghz", "continuous", 1.0, 0.1, 4.0, unit="GHz", doc="clock frequency"),
     Knob("vector_width", "pow2", 64, 1, 4096, unit="lanes", doc="vector unit lanes for non-GEMM layers"),
     datapath.knob("int8"),
+    Knob("weight_prefetch", "categorical", "no", choices=("no", "yes"),
+         doc="double-buffered stationary operand: the next fold's weights load while the current fold streams "
+             "(TPU-like); no = SCALE-Sim's fold model"),
     Knob("group_mapping", "categorical", "best", choices=("best", "per_group"),
          doc="grouped/depthwise layers: the cheaper of per-group GEMMs and packed block-diagonal GEMMs (best), "
              "or per-group GEMMs only, as SCALE-Sim maps them (per_group)"),

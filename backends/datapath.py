@@ -33,6 +33,7 @@ model). The rules every template with the knob follows:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -113,3 +114,39 @@ def knob(default: str = DEFAULT):
     return Knob("datapath", "categorical", default, choices=CHOICES,
                 doc="number format of the PEs: sets their area and energy, and the bits of layers whose precision "
                     "is not given (see backends/datapath.py)")
+
+
+class Resolved(NamedTuple):
+    """A design's datapath, computed once per cost evaluation (each field a scalar)."""
+
+    bits: jax.Array
+    is_float: jax.Array
+    fp_mac_pj: jax.Array      # one FP multiply + add of the format (0 for integers)
+    pe_area_mm2: jax.Array
+
+
+def resolve(hw: Mapping[str, jax.Array]) -> Resolved:
+    """:func:`bits`, :func:`is_float`, the FP MAC energy and the PE area in one pass (a
+    cost model calls this once and hands the fields to :func:`row_bits_of` etc.)."""
+    w = _weights(hw)
+    pick = lambda table: jnp.sum(w * jnp.asarray(table, jnp.float32), axis=-1)  # noqa: E731
+    b, f = pick(BITS), pick(FLOAT)
+    fp_area = (pick(FP_MULT_UM2) + pick(FP_ADD_UM2)) * 1e-6 + 3.0 * b * tables.FLIPFLOP_UM2_PER_BIT * 1e-6
+    return Resolved(b, f, pick(FP_MULT_PJ) + pick(FP_ADD_PJ), f * fp_area + (1.0 - f) * tables.pe_area_mm2(b, b))
+
+
+def row_bits_of(dp: Resolved, given: jax.Array, row: jax.Array) -> jax.Array:
+    """:func:`row_bits` with a resolved datapath."""
+    return jnp.where(given > 0.5, row, dp.bits)
+
+
+def mac_pj_of(dp: Resolved, wb: jax.Array, ab: jax.Array) -> jax.Array:
+    """:func:`mac_pj` with a resolved datapath."""
+    return dp.is_float * dp.fp_mac_pj + (1.0 - dp.is_float) * tables.mac_pj(wb, ab)
+
+
+def passes_of(dp: Resolved, wb: jax.Array, ab: jax.Array, relaxed: bool = False) -> jax.Array:
+    """:func:`passes` with a resolved datapath."""
+    if relaxed:
+        return jnp.maximum(wb / dp.bits, 1.0) * jnp.maximum(ab / dp.bits, 1.0)
+    return jnp.ceil(wb / dp.bits) * jnp.ceil(ab / dp.bits)

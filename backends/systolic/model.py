@@ -194,10 +194,10 @@ def _overflow(x, cap):
     return jnp.maximum(x - cap, 0.0) / jnp.maximum(x, 1.0)
 
 
-def area_mm2(hw: Mapping[str, jax.Array], wl: Workload | None = None) -> jax.Array:
+def area_mm2(hw: Mapping[str, jax.Array], wl: Workload | None = None, dp: "datapath.Resolved | None" = None) -> jax.Array:
     """The chip's area: PEs and vector lanes of the datapath's format (:mod:`..datapath`),
     the three SRAMs. It does not depend on the model costed on it (``wl`` is ignored)."""
-    pe = datapath.pe_area_mm2(hw)
+    pe = (dp or datapath.resolve(hw)).pe_area_mm2
     pes = hw["rows"] * hw["cols"] * pe * (1.0 + SPARSE_24_PE_AREA_OVERHEAD * sparse_24_on(hw))
     srams = tables.sram_area_mm2(hw["ifmap_sram_kb"]) + tables.sram_area_mm2(hw["filter_sram_kb"]) + tables.sram_area_mm2(hw["ofmap_sram_kb"])
     vector = hw["vector_width"] * pe
@@ -242,8 +242,9 @@ def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: 
 
     # ---- MAC rows: mapping (per GEMM); workload-only terms are computed once, not per design
     m = rs.mac
-    wb = datapath.row_bits(hw, wl.bits_given[m], wl.weight_bits[m])
-    ab = datapath.row_bits(hw, wl.bits_given[m], wl.act_bits[m])
+    dp = datapath.resolve(hw)
+    wb = datapath.row_bits_of(dp, wl.bits_given[m], wl.weight_bits[m])
+    ab = datapath.row_bits_of(dp, wl.bits_given[m], wl.act_bits[m])
     accb = tables.acc_bits(wb, ab)
     g = wl.groups[m]
     gemms = g * wl.repeat[m]
@@ -268,7 +269,7 @@ def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: 
                                                        prefetch, smax)
     pack_ok = (g > 1.0) & (_group_mapping(hw) > 0.5)
     mac_compute = jnp.where(pack_ok, smin(per_group, packed), per_group) \
-        * datapath.passes(hw, wb, ab, relaxed)
+        * datapath.passes_of(dp, wb, ab, relaxed)
     a_reads = jnp.where(df == IS, sr * sc, t * sr * cf)
     b_reads = jnp.where(df == OS, t * sc * rf, jnp.where(df == WS, sr * sc, t * sr * cf))
     o_writes = jnp.where(df == OS, sr * sc, t * sc * rf)
@@ -302,24 +303,24 @@ def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: 
     mac_fill = (a_bytes + b_bytes + o_bytes) / gemms * inv_bw / folds
     mac_latency = smax(mac_compute, mac_dram * inv_bw) + mac_fill
     macs = wl.macs[m]
-    mac_pj = macs * (1.0 - wl.sparsity[m]) * datapath.mac_pj(hw, wb, ab)
+    mac_pj = macs * (1.0 - wl.sparsity[m]) * datapath.mac_pj_of(dp, wb, ab)
 
     # ---- vector / memory rows
     v = rs.vec
-    vab = datapath.row_bits(hw, wl.bits_given[v], wl.act_bits[v])
-    vwb = datapath.row_bits(hw, wl.bits_given[v], wl.weight_bits[v])
+    vab = datapath.row_bits_of(dp, wl.bits_given[v], wl.act_bits[v])
+    vwb = datapath.row_bits_of(dp, wl.bits_given[v], wl.weight_bits[v])
     out_e, in_e = wl.out_elems[v], wl.in_elems[v]
     vec_compute = ceil(out_e * wl.vec_ops[v] / vw)
     vec_dram = (in_e * (1.0 - wl.input_on_chip[v]) + out_e * (1.0 - wl.output_on_chip[v])) * vab / 8.0 + wl.weight_elems[v] * vwb / 8.0
     vec_latency = smax(vec_compute, vec_dram * inv_bw)
     vec_sram_pj = (in_e * e_if + out_e * e_of) * vab
-    alu_pj = rs.vec_alu * out_e * wl.vec_ops[v] * datapath.mac_pj(hw, vab, vab)
+    alu_pj = rs.vec_alu * out_e * wl.vec_ops[v] * datapath.mac_pj_of(dp, vab, vab)
 
     # ---- per layer, in workload order
     latency = rs.assemble(mac_latency, vec_latency)
     clock_hz = clock_ghz * 1e9
     latency_s = latency / clock_hz
-    area = area_mm2(hw, wl)
+    area = area_mm2(hw, wl, dp)
     peak = rows * cols
     all_macs = rs.assemble(macs, 0.0)
     return Metrics(

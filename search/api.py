@@ -427,8 +427,9 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
                 s_i = replace(s_i, budget_seconds=plan.alone_seconds(watch.budget.left(), n - i),
                               gradient_in_budget=plan.alone_gradient)
             ck_i = ckdir / f"checkpoint-{net.name}.npz" if ckdir else None
+            # it starts from the shared design, so what it reports is never worse for this network
             r_i = Search(cd_i.problem, s_i, evaluator=regret.alone_evaluator(cd, cd_i, i),
-                         context=_context(cfg_i, cd_i)).run(
+                         context=_context(cfg_i, cd_i), seeds=chosen[cd.space.positions_of(cd_i.space)]).run(
                 ck_i, resume=resume and ck_i is not None and ck_i.exists(),
                 progress=(lambda p, nm=net.name: progress(nm, p)) if progress else None)
             regrets.append(regret.assess(net.name, _objective_of(objs, per[i]), float(np.exp(r_i.best_obj[0])),

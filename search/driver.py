@@ -119,7 +119,8 @@ def _merge_archive(arch: evo.Population | None, genomes, obj, viol, size: int) -
 
 class Search:
     def __init__(self, problem: Problem, settings: SearchSettings = SearchSettings(),
-                 evaluator: Evaluator | None = None, context: Mapping[str, Any] | None = None):
+                 evaluator: Evaluator | None = None, context: Mapping[str, Any] | None = None,
+                 seeds: np.ndarray | None = None):
         if settings.budget_evals is None and settings.budget_seconds is None:
             raise SearchError("give a budget: --budget-evals N or --budget-seconds S")
         self.problem = problem
@@ -128,6 +129,9 @@ class Search:
         use = settings.use_gradient and settings.gradient_in_budget
         self.grad = gradient_phase_for(problem, settings.gradient) if use else None
         self.root = jax.random.PRNGKey(settings.seed)
+        #: genomes the first population starts from (e.g. a known good design), int32[k, D]
+        self.seeds = np.zeros((0, problem.space.dim), np.int32) if seeds is None else \
+            np.asarray(seeds, np.int32).reshape(-1, problem.space.dim)
 
         self.fingerprint = settings.fingerprint(problem, context)
 
@@ -177,7 +181,7 @@ class Search:
             starts = self._categorical_cover(starts)
             refined = self._gradient(st, k_grad, starts)
             first = evo.init(jax.random.fold_in(k_init, 1), space, s.population,
-                             np.concatenate([refined, space.default()[None]]))
+                             np.concatenate([self.seeds, refined, space.default()[None]]))
             g, o, v = self._evaluate(st, first)
             # ranked, so the next gradient phase refines the best members
             st.pop = evo.tell(evo.Population(g[:0], o[:0], v[:0]), g, o, v, s.population) if len(g) else None

@@ -19,8 +19,11 @@ GEMMs run one after the other, each mapped as SCALE-Sim maps it (:mod:`.mapping`
   energy per hop and bit from tables.forward_pj_per_bit;
 * DRAM traffic: each operand is read once when it fits in half of its SRAM (double
   buffering); the part that does not fit is refetched once per outer fold: the filter
-  operand ``row_folds`` times (os), the ifmap ``col_folds`` times (ws), the filter
-  ``col_folds`` times (is). Partial sums (ws/is, ``accb`` bits each): SCALE-Sim's fold
+  operand ``row_folds`` times (os); the ifmap (ws) or the filter (is) once per block of
+  column folds, ``ceil(col_folds / k)`` times, where ``k`` column folds' partial sums fit
+  half the ofmap SRAM together and one row fold's slice of the streamed operand fits its
+  SRAM half (each slice is then reused across the block: ``for block: for row_fold: for
+  col_fold in block``; else ``k = 1``, SCALE-Sim's order). Partial sums (ws/is, ``accb`` bits each): SCALE-Sim's fold
   order is ``for col_fold: for row_fold:``, so only ONE column fold's partial sums are live
   at a time, ``T * min(Sc, cols)`` accumulators per GEMM (not the whole ``T * Sc`` output):
   they are accumulated over the ``row_folds`` row folds, then drained as outputs before the
@@ -286,14 +289,23 @@ def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: 
     # (SCALE-Sim's fold order, col folds outer, row folds inner: module doc), per GEMM
     psum_fold = t * smin(sc, cols) * accb / 8.0
     psum_all = t * sc * accb / 8.0                        # all column folds of one GEMM
-    ref_a = 1.0 + jnp.where(df == WS, (cf - 1.0) * _overflow(a_bytes / gemms, hw["ifmap_sram_kb"] * half), 0.0)
-    b_outer = jnp.where(df == OS, rf, cf) - 1.0
+    o_cap = hw["ofmap_sram_kb"] * half
+    # ws/is stream one operand per column fold; when its row-fold slice fits its SRAM, a
+    # block of k column folds whose partial sums fit the ofmap SRAM together shares each
+    # slice (for block: for row fold: for column fold in block), so the streamed operand is
+    # fetched ceil(col_folds / k) times, not col_folds times
+    s_bytes = jnp.where(df == WS, t * jnp.minimum(sr, rows) * ab, t * jnp.minimum(sr, rows) * wbs) / 8.0
+    s_cap = jnp.where(df == WS, hw["ifmap_sram_kb"], hw["filter_sram_kb"]) * half
+    fit = o_cap / jnp.maximum(psum_fold, 1.0)
+    k = jnp.where((rf > 1.0) & (s_bytes <= s_cap), jnp.maximum(1.0, fit if relaxed else jnp.floor(fit)), 1.0)
+    passes = ceil(cf / k)
+    ref_a = 1.0 + jnp.where(df == WS, (passes - 1.0) * _overflow(a_bytes / gemms, hw["ifmap_sram_kb"] * half), 0.0)
+    b_outer = jnp.where(df == OS, rf, passes) - 1.0
     ref_b = 1.0 + jnp.where(df == WS, 0.0, b_outer * _overflow(b_bytes / gemms, hw["filter_sram_kb"] * half))
     # ws/is: when one column fold's partial sums outgrow the ofmap SRAM, either spill the
     # part that does not fit (written and read back once per extra row fold, in every column
     # fold) or tile T so one fold's psums stay on chip and reload the stationary operand
     # once per extra T tile when it does not fit its SRAM; the cheaper wins (module doc).
-    o_cap = hw["ofmap_sram_kb"] * half
     spill = 2.0 * psum_all * (rf - 1.0) * _overflow(psum_fold, o_cap)
     stat_bytes, stat_cap = jnp.where(df == WS, b_bytes, a_bytes) / gemms, jnp.where(df == WS, hw["filter_sram_kb"], hw["ifmap_sram_kb"]) * half
     t_tiles = ceil(psum_fold / o_cap)

@@ -97,7 +97,8 @@ def test_sparsity_options_and_their_cost_and_proxy(tiny, inputs):
 
 def test_a_search_with_the_sparsity_knob_writes_and_checks_sparse_weights(tiny):
     graph, _ = tiny
-    cfg = api.RunConfig(models=("tiny",), model_knobs="sparsity", eval_samples=16,
+    # a design with the 2:4 datapath (sparse_24=yes), where 2:4 layers halve their compute
+    cfg = api.RunConfig(models=("tiny",), model_knobs="sparsity", eval_samples=16, hw_fixed={"sparse_24": "yes"},
                         constraints=parse_constraints(["fidelity>=0.9"]),
                         settings=SearchSettings(budget_evals=600, seed=0, use_gradient=False))
     out = api.run(cfg, networks=[api.prepare(cfg, "tiny", graph)])

@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 
 from symbiote.backends import tables
+from symbiote.backends.space import choice_weights
 
 #: the formats a datapath may have (the ``datapath`` knob's choices, in this order)
 CHOICES = ("int8", "int16", "fp16", "fp32")
@@ -55,56 +56,41 @@ FP_ADD_UM2 = (0.0, 0.0, 1360.0, 4184.0)
 DEFAULT = "int8"
 
 
-def _weights(hw: Mapping[str, jax.Array]) -> jax.Array:
-    """One-hot (exact design) or softmax (relaxed logits) weights over :data:`CHOICES`;
-    int8 for a design without the knob."""
-    if "datapath" not in hw:
-        return jax.nn.one_hot(CHOICES.index(DEFAULT), len(CHOICES))
-    x = jnp.asarray(hw["datapath"], jnp.float32)
-    if x.ndim and x.shape[-1] == len(CHOICES):
-        return jax.nn.softmax(x, axis=-1)
-    return jax.nn.one_hot(jnp.clip(jnp.round(x), 0, len(CHOICES) - 1).astype(jnp.int32), len(CHOICES))
+class Resolved(NamedTuple):
+    """A design's datapath, computed once per cost evaluation (each field a scalar)."""
+
+    bits: jax.Array           # operand width
+    is_float: jax.Array       # 1.0 for a floating-point format
+    fp_mac_pj: jax.Array      # one FP multiply + add of the format (0 for integers)
+    pe_area_mm2: jax.Array    # one PE of the format (see the module doc)
 
 
-def _pick(hw: Mapping[str, jax.Array], table) -> jax.Array:
-    return jnp.sum(_weights(hw) * jnp.asarray(table, jnp.float32), axis=-1)
+def resolve(hw: Mapping[str, jax.Array]) -> Resolved:
+    """The datapath of an encoded design (int8 without the knob; a relaxed design's logits
+    mix the formats), for :func:`row_bits`, :func:`mac_pj` and :func:`passes`."""
+    w = choice_weights(hw, "datapath", len(CHOICES), CHOICES.index(DEFAULT))
+    pick = lambda table: jnp.sum(w * jnp.asarray(table, jnp.float32), axis=-1)  # noqa: E731
+    b, f = pick(BITS), pick(FLOAT)
+    fp_area = (pick(FP_MULT_UM2) + pick(FP_ADD_UM2)) * 1e-6 + 3.0 * b * tables.FLIPFLOP_UM2_PER_BIT * 1e-6
+    return Resolved(b, f, pick(FP_MULT_PJ) + pick(FP_ADD_PJ), f * fp_area + (1.0 - f) * tables.pe_area_mm2(b, b))
 
 
-def bits(hw: Mapping[str, jax.Array]) -> jax.Array:
-    """The datapath's operand width."""
-    return _pick(hw, BITS)
-
-
-def is_float(hw: Mapping[str, jax.Array]) -> jax.Array:
-    return _pick(hw, FLOAT)
-
-
-def row_bits(hw: Mapping[str, jax.Array], given: jax.Array, row: jax.Array) -> jax.Array:
+def row_bits(dp: Resolved, given: jax.Array, row: jax.Array) -> jax.Array:
     """A row's bits: its own where given, else the datapath's."""
-    return jnp.where(given > 0.5, row, bits(hw))
+    return jnp.where(given > 0.5, row, dp.bits)
 
 
-def pe_area_mm2(hw: Mapping[str, jax.Array]) -> jax.Array:
-    """One PE of the datapath's format (see the module doc)."""
-    b = bits(hw)
-    fp = (_pick(hw, FP_MULT_UM2) + _pick(hw, FP_ADD_UM2)) * 1e-6 + 3.0 * b * tables.FLIPFLOP_UM2_PER_BIT * 1e-6
-    f = is_float(hw)
-    return f * fp + (1.0 - f) * tables.pe_area_mm2(b, b)
-
-
-def mac_pj(hw: Mapping[str, jax.Array], wb: jax.Array, ab: jax.Array) -> jax.Array:
+def mac_pj(dp: Resolved, wb: jax.Array, ab: jax.Array) -> jax.Array:
     """One MAC of a row at ``wb x ab`` bits on the datapath (see the module doc)."""
-    fp = _pick(hw, FP_MULT_PJ) + _pick(hw, FP_ADD_PJ)
-    return is_float(hw) * fp + (1.0 - is_float(hw)) * tables.mac_pj(wb, ab)
+    return dp.is_float * dp.fp_mac_pj + (1.0 - dp.is_float) * tables.mac_pj(wb, ab)
 
 
-def passes(hw: Mapping[str, jax.Array], wb: jax.Array, ab: jax.Array, relaxed: bool = False) -> jax.Array:
+def passes(dp: Resolved, wb: jax.Array, ab: jax.Array, relaxed: bool = False) -> jax.Array:
     """How many times a row's MACs go through the array: 1 when the operands fit the
-    datapath, ``ceil(wb / b) * ceil(ab / b)`` when wider."""
-    b = bits(hw)
+    datapath, ``ceil(wb / b) * ceil(ab / b)`` when wider (the ratios when relaxed)."""
     if relaxed:
-        return jnp.maximum(wb / b, 1.0) * jnp.maximum(ab / b, 1.0)
-    return jnp.ceil(wb / b) * jnp.ceil(ab / b)
+        return jnp.maximum(wb / dp.bits, 1.0) * jnp.maximum(ab / dp.bits, 1.0)
+    return jnp.ceil(wb / dp.bits) * jnp.ceil(ab / dp.bits)
 
 
 def knob(default: str = DEFAULT):
@@ -114,39 +100,3 @@ def knob(default: str = DEFAULT):
     return Knob("datapath", "categorical", default, choices=CHOICES,
                 doc="number format of the PEs: sets their area and energy, and the bits of layers whose precision "
                     "is not given (see backends/datapath.py)")
-
-
-class Resolved(NamedTuple):
-    """A design's datapath, computed once per cost evaluation (each field a scalar)."""
-
-    bits: jax.Array
-    is_float: jax.Array
-    fp_mac_pj: jax.Array      # one FP multiply + add of the format (0 for integers)
-    pe_area_mm2: jax.Array
-
-
-def resolve(hw: Mapping[str, jax.Array]) -> Resolved:
-    """:func:`bits`, :func:`is_float`, the FP MAC energy and the PE area in one pass (a
-    cost model calls this once and hands the fields to :func:`row_bits_of` etc.)."""
-    w = _weights(hw)
-    pick = lambda table: jnp.sum(w * jnp.asarray(table, jnp.float32), axis=-1)  # noqa: E731
-    b, f = pick(BITS), pick(FLOAT)
-    fp_area = (pick(FP_MULT_UM2) + pick(FP_ADD_UM2)) * 1e-6 + 3.0 * b * tables.FLIPFLOP_UM2_PER_BIT * 1e-6
-    return Resolved(b, f, pick(FP_MULT_PJ) + pick(FP_ADD_PJ), f * fp_area + (1.0 - f) * tables.pe_area_mm2(b, b))
-
-
-def row_bits_of(dp: Resolved, given: jax.Array, row: jax.Array) -> jax.Array:
-    """:func:`row_bits` with a resolved datapath."""
-    return jnp.where(given > 0.5, row, dp.bits)
-
-
-def mac_pj_of(dp: Resolved, wb: jax.Array, ab: jax.Array) -> jax.Array:
-    """:func:`mac_pj` with a resolved datapath."""
-    return dp.is_float * dp.fp_mac_pj + (1.0 - dp.is_float) * tables.mac_pj(wb, ab)
-
-
-def passes_of(dp: Resolved, wb: jax.Array, ab: jax.Array, relaxed: bool = False) -> jax.Array:
-    """:func:`passes` with a resolved datapath."""
-    if relaxed:
-        return jnp.maximum(wb / dp.bits, 1.0) * jnp.maximum(ab / dp.bits, 1.0)
-    return jnp.ceil(wb / dp.bits) * jnp.ceil(ab / dp.bits)

@@ -169,6 +169,18 @@ class Knob:
         return self.snap(x)
 
 
+def choice_weights(hw: Mapping[str, Any], name: str, n: int, default: int = 0) -> jnp.ndarray:
+    """Weights over the ``n`` choices of categorical knob ``name`` in an encoded design: one-hot
+    for an index (an exact design; rounded and clipped), the softmax of logits on the last axis
+    (a relaxed design), one-hot at ``default`` when the design has no such knob."""
+    if name not in hw:
+        return jax.nn.one_hot(default, n)
+    x = jnp.asarray(hw[name], jnp.float32)
+    if x.ndim and x.shape[-1] == n:
+        return jax.nn.softmax(x, axis=-1)
+    return jax.nn.one_hot(jnp.clip(jnp.round(x), 0, n - 1).astype(jnp.int32), n)
+
+
 def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 

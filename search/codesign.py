@@ -305,8 +305,9 @@ def _fidelity(spec: Spec, n: int, net: Network, values: jnp.ndarray, hw: Mapping
     if "precision" not in spec.knobs and "datapath" in hw and prec.targets and prec.tables["coefs"] is not None:
         from symbiote.backends import datapath
 
-        at_dp = registry.get("precision").proxy_loss(prec, jnp.full(len(prec.targets), datapath.bits(hw)))
-        loss = loss + at_dp * (1.0 - datapath.is_float(hw))
+        dp = datapath.resolve(hw)
+        at_dp = registry.get("precision").proxy_loss(prec, jnp.full(len(prec.targets), dp.bits))
+        loss = loss + at_dp * (1.0 - dp.is_float)
     return 1.0 - loss
 
 

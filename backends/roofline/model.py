@@ -67,8 +67,9 @@ def roofline_metrics(hw: Mapping[str, jax.Array], wl: Workload, *, relaxed: bool
     kind = wl.kind
     is_mac, is_vec = kind == MAC, kind == VECTOR
     is_moved = is_vec | (kind == MEMORY)
-    wb = datapath.row_bits(hw, wl.bits_given, wl.weight_bits)
-    ab = datapath.row_bits(hw, wl.bits_given, wl.act_bits)
+    dp = datapath.resolve(hw)
+    wb = datapath.row_bits(dp, wl.bits_given, wl.weight_bits)
+    ab = datapath.row_bits(dp, wl.bits_given, wl.act_bits)
     bits = jnp.maximum(wb, ab)
     rate = hw["macs_per_cycle"] * jnp.where(bits <= 16.0, 16.0 / jnp.maximum(bits, 4.0), hw["fp32_rate"])
     g = wl.groups
@@ -103,7 +104,7 @@ def roofline_metrics(hw: Mapping[str, jax.Array], wl: Workload, *, relaxed: bool
     e_cache = tables.sram_pj_per_bit(hw["cache_mb"] * 1024.0)
     # each tile reads its A panel (tile_m x K) and B panel (K x tile_n) from the cache
     cache_bits = jnp.where(is_mac, tiles * kred * (tm * ab + tn * wbs) + o_bytes * 8.0, (wl.in_elems + wl.out_elems) * ab)
-    pe = datapath.pe_area_mm2(hw)
+    pe = dp.pe_area_mm2
     area = units * hw["macs_per_cycle"] * pe * (1.0 + SPARSE_24_PE_AREA_OVERHEAD * sparse_24_on(hw)) \
         + tables.sram_area_mm2(hw["cache_mb"] * 1024.0) + units * hw["vector_lanes"] * pe
     peak = units * hw["macs_per_cycle"]
@@ -111,8 +112,8 @@ def roofline_metrics(hw: Mapping[str, jax.Array], wl: Workload, *, relaxed: bool
         latency_cycles=latency,
         compute_cycles=compute,
         latency_s=latency_s,
-        energy_mac_pj=jnp.where(is_mac, macs * (1.0 - wl.sparsity) * datapath.mac_pj(hw, wb, ab), 0.0)
-        + jnp.where(is_vec, wl.out_elems * wl.vec_ops * datapath.mac_pj(hw, ab, ab), 0.0),
+        energy_mac_pj=jnp.where(is_mac, macs * (1.0 - wl.sparsity) * datapath.mac_pj(dp, wb, ab), 0.0)
+        + jnp.where(is_vec, wl.out_elems * wl.vec_ops * datapath.mac_pj(dp, ab, ab), 0.0),
         energy_sram_pj=jnp.where(kind == FREE, 0.0, cache_bits * e_cache),
         energy_dram_pj=dram * 8.0 * tables.dram_pj_per_bit(),
         energy_noc_pj=jnp.zeros_like(latency),

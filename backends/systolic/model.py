@@ -106,6 +106,7 @@ import numpy as np
 
 from symbiote.backends import datapath, tables
 from symbiote.backends.metrics import Metrics
+from symbiote.backends.space import choice_weights
 from symbiote.backends.systolic.mapping import IS, OS, WS, fold_cycles, spatio_temporal
 from symbiote.ir.workload import FREE, MAC, MEMORY, VECTOR, Workload
 
@@ -119,14 +120,8 @@ SPARSE_24_INDEX_BITS = 2.0
 
 def sparse_24_on(hw: Mapping[str, jax.Array]) -> jax.Array:
     """1.0 on a design with the 2:4 sparse datapath (knob ``sparse_24`` = "yes"), 0.0 without
-    (or when the design has no such knob); logits over ("no", "yes") give the softmax
-    probability of "yes" (relaxed designs)."""
-    if "sparse_24" not in hw:
-        return jnp.float32(0.0)
-    x = jnp.asarray(hw["sparse_24"], jnp.float32)
-    if x.ndim and x.shape[-1] == 2:
-        return jax.nn.softmax(x, axis=-1)[..., 1]
-    return jnp.clip(jnp.round(x), 0.0, 1.0)
+    (or when the design has no such knob); a relaxed design's logits: the probability of "yes"."""
+    return choice_weights(hw, "sparse_24", 2)[..., 1]
 
 
 def sparse_24_bits(weight_bits, sp24):
@@ -138,12 +133,7 @@ def sparse_24_bits(weight_bits, sp24):
 def _weight_prefetch(hw: Mapping[str, jax.Array]) -> jax.Array:
     """1.0 on a design whose PEs double-buffer the stationary operand (knob ``weight_prefetch``
     = "yes"), 0.0 without (SCALE-Sim's model, the default); logits: the probability of "yes"."""
-    if "weight_prefetch" not in hw:
-        return jnp.float32(0.0)
-    x = jnp.asarray(hw["weight_prefetch"], jnp.float32)
-    if x.ndim and x.shape[-1] == 2:
-        return jax.nn.softmax(x, axis=-1)[..., 1]
-    return jnp.clip(jnp.round(x), 0.0, 1.0)
+    return choice_weights(hw, "weight_prefetch", 2)[..., 1]
 
 
 def gemm_cycles(folds, rows, cols, t, df, prefetch, smax=jnp.maximum):
@@ -161,13 +151,8 @@ def gemm_cycles(folds, rows, cols, t, df, prefetch, smax=jnp.maximum):
 
 def _group_mapping(hw: Mapping[str, jax.Array]) -> jax.Array:
     """1.0 when grouped layers may run packed (knob ``group_mapping`` = "best", the default),
-    0.0 for SCALE-Sim's per-group GEMMs ("per_group"); logits give the probability of "best"."""
-    if "group_mapping" not in hw:
-        return jnp.float32(1.0)
-    x = jnp.asarray(hw["group_mapping"], jnp.float32)
-    if x.ndim and x.shape[-1] == 2:
-        return jax.nn.softmax(x, axis=-1)[..., 0]
-    return 1.0 - jnp.clip(jnp.round(x), 0.0, 1.0)
+    0.0 for SCALE-Sim's per-group GEMMs ("per_group"); logits: the probability of "best"."""
+    return choice_weights(hw, "group_mapping", 2)[..., 0]
 
 
 def soft_ceil(x):
@@ -246,8 +231,8 @@ def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: 
     # ---- MAC rows: mapping (per GEMM); workload-only terms are computed once, not per design
     m = rs.mac
     dp = datapath.resolve(hw)
-    wb = datapath.row_bits_of(dp, wl.bits_given[m], wl.weight_bits[m])
-    ab = datapath.row_bits_of(dp, wl.bits_given[m], wl.act_bits[m])
+    wb = datapath.row_bits(dp, wl.bits_given[m], wl.weight_bits[m])
+    ab = datapath.row_bits(dp, wl.bits_given[m], wl.act_bits[m])
     accb = tables.acc_bits(wb, ab)
     g = wl.groups[m]
     gemms = g * wl.repeat[m]
@@ -272,7 +257,7 @@ def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: 
                                                        prefetch, smax)
     pack_ok = (g > 1.0) & (_group_mapping(hw) > 0.5)
     mac_compute = jnp.where(pack_ok, smin(per_group, packed), per_group) \
-        * datapath.passes_of(dp, wb, ab, relaxed)
+        * datapath.passes(dp, wb, ab, relaxed)
     a_reads = jnp.where(df == IS, sr * sc, t * sr * cf)
     b_reads = jnp.where(df == OS, t * sc * rf, jnp.where(df == WS, sr * sc, t * sr * cf))
     o_writes = jnp.where(df == OS, sr * sc, t * sc * rf)
@@ -315,18 +300,18 @@ def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: 
     mac_fill = (a_bytes + b_bytes + o_bytes) / gemms * inv_bw / folds
     mac_latency = smax(mac_compute, mac_dram * inv_bw) + mac_fill
     macs = wl.macs[m]
-    mac_pj = macs * (1.0 - wl.sparsity[m]) * datapath.mac_pj_of(dp, wb, ab)
+    mac_pj = macs * (1.0 - wl.sparsity[m]) * datapath.mac_pj(dp, wb, ab)
 
     # ---- vector / memory rows
     v = rs.vec
-    vab = datapath.row_bits_of(dp, wl.bits_given[v], wl.act_bits[v])
-    vwb = datapath.row_bits_of(dp, wl.bits_given[v], wl.weight_bits[v])
+    vab = datapath.row_bits(dp, wl.bits_given[v], wl.act_bits[v])
+    vwb = datapath.row_bits(dp, wl.bits_given[v], wl.weight_bits[v])
     out_e, in_e = wl.out_elems[v], wl.in_elems[v]
     vec_compute = ceil(out_e * wl.vec_ops[v] / vw)
     vec_dram = (in_e * (1.0 - wl.input_on_chip[v]) + out_e * (1.0 - wl.output_on_chip[v])) * vab / 8.0 + wl.weight_elems[v] * vwb / 8.0
     vec_latency = smax(vec_compute, vec_dram * inv_bw)
     vec_sram_pj = (in_e * e_if + out_e * e_of) * vab
-    alu_pj = rs.vec_alu * out_e * wl.vec_ops[v] * datapath.mac_pj_of(dp, vab, vab)
+    alu_pj = rs.vec_alu * out_e * wl.vec_ops[v] * datapath.mac_pj(dp, vab, vab)
 
     # ---- per layer, in workload order
     latency = rs.assemble(mac_latency, vec_latency)

@@ -27,7 +27,27 @@ model). The rules every template with the knob follows:
   the 16-bit rate below 16 bits, ``fp32_rate`` above), so there the datapath sets the area,
   the energy and the bits of rows without a precision, not the speed.
 
+Formats (``CHOICES``): int4, int8 (the default), int16, fp8 (E4M3), bf16, fp16, fp32.
+
+* int4 / int8 / int16: the integer PE of :mod:`symbiote.backends.tables` at ``b x b`` bits
+  (multiplier ~ product of the widths, anchored at [H14]'s 8-bit figures; int4's accumulator
+  is clipped to the 16-bit floor of :func:`symbiote.backends.tables.acc_bits`);
+* fp16 / fp32: [H14]'s multiply and add (energy and area) as measured;
+* bf16 / fp8: no published 45 nm figure, so derived from [H14]'s FP16 by the significand
+  width ``s`` (with the hidden bit: fp16 11, bf16 8, fp8 E4M3 4): the multiplier's energy and
+  area scale with ``s^2`` (an array multiplier's partial products; [G19] states this rule for
+  bfloat16: "the physical size of a hardware multiplier scales with the square of the mantissa
+  width", its multiplier about half an FP16 one), so bf16 multiply = 1.1 x (8/11)^2 = 0.58 pJ,
+  867 um^2 and fp8 = 1.1 x (4/11)^2 = 0.145 pJ, 217 um^2; the adder (alignment shifter, adder
+  and normaliser, all significand-wide) scales linearly with ``s`` -- an ASSUMPTION: bf16 add
+  0.4 x 8/11 = 0.29 pJ, 989 um^2, fp8 0.145 pJ, 495 um^2. Exponent logic is neglected.
+  (FP32 from FP16 by the same ``s^2`` rule would be 5.2 pJ against [H14]'s measured 3.7: the
+  rule is a first-order model, used only where no measurement exists.)
+
 [H14] M. Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014.
+[G19] S. Wang, P. Kanwar, "BFloat16: The secret to high performance on Cloud TPUs", Google
+Cloud blog, 2019.
+[M22] P. Micikevicius et al., "FP8 formats for deep learning", arXiv 2209.05433, 2022 (E4M3).
 """
 
 from __future__ import annotations
@@ -42,16 +62,36 @@ from symbiote.backends import tables
 from symbiote.backends.space import choice_weights
 
 #: the formats a datapath may have (the ``datapath`` knob's choices, in this order)
-CHOICES = ("int8", "int16", "fp16", "fp32")
+CHOICES = ("int4", "int8", "int16", "fp8", "bf16", "fp16", "fp32")
 #: bits per operand of each choice
-BITS = (8.0, 16.0, 16.0, 32.0)
+BITS = (4.0, 8.0, 16.0, 8.0, 16.0, 16.0, 32.0)
 #: 1.0 for floating-point formats
-FLOAT = (0.0, 0.0, 1.0, 1.0)
-#: [H14] floating-point multiply / add energy (pJ) and area (um^2), by choice (0 for integers)
-FP_MULT_PJ = (0.0, 0.0, 1.1, 3.7)
-FP_ADD_PJ = (0.0, 0.0, 0.4, 0.9)
-FP_MULT_UM2 = (0.0, 0.0, 1640.0, 7700.0)
-FP_ADD_UM2 = (0.0, 0.0, 1360.0, 4184.0)
+FLOAT = (0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0)
+#: significand bits (with the hidden bit) of the floating-point choices: fp8 = E4M3 [M22],
+#: bf16 = E8M7, fp16 = E5M10, fp32 = E8M23 (0 for integers)
+SIGNIFICAND_BITS = (0.0, 0.0, 0.0, 4.0, 8.0, 11.0, 24.0)
+# [H14] FP16 / FP32 multiply and add, 45 nm: energy (pJ) and area (um^2)
+_H14_FP16 = (1.1, 0.4, 1640.0, 1360.0)
+_H14_FP32 = (3.7, 0.9, 7700.0, 4184.0)
+
+
+def _fp(sig: float, i: int) -> float:
+    """Field ``i`` of _H14_* (0 mult pJ, 1 add pJ, 2 mult um^2, 3 add um^2) for a significand of
+    ``sig`` bits: [H14]'s FP16 / FP32 values, else FP16's scaled as the module doc says
+    (multiplier: square of the significand [G19]; adder: linear in it, an assumption)."""
+    if sig == 0.0:
+        return 0.0
+    if sig == 24.0:
+        return _H14_FP32[i]
+    ratio = sig / 11.0
+    return _H14_FP16[i] * (ratio * ratio if i in (0, 2) else ratio)
+
+
+#: floating-point multiply / add energy (pJ) and area (um^2), by choice (0 for integers)
+FP_MULT_PJ = tuple(_fp(s, 0) for s in SIGNIFICAND_BITS)
+FP_ADD_PJ = tuple(_fp(s, 1) for s in SIGNIFICAND_BITS)
+FP_MULT_UM2 = tuple(_fp(s, 2) for s in SIGNIFICAND_BITS)
+FP_ADD_UM2 = tuple(_fp(s, 3) for s in SIGNIFICAND_BITS)
 #: the default: int8 inference, the word size SCALE-Sim assumes (today's costs unchanged)
 DEFAULT = "int8"
 

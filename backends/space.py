@@ -5,7 +5,9 @@ A knob is one of
 * ``integer``: any integer in ``[low, high]``;
 * ``pow2``: a power of two in ``[low, high]``;
 * ``multiple``: a multiple of ``multiple`` in ``[low, high]``;
-* ``categorical``: one of ``choices`` (strings), encoded as its index;
+* ``categorical``: one of ``choices`` (strings), encoded as its index; a user may give a
+  number whose ``str()`` is a choice (``node_nm: 28``), else an integer is read as the
+  choice's index, except on a knob whose choices are all numbers;
 * ``continuous``: any real in ``[low, high]``.
 
 A *design* is a dict ``{knob: value}`` of Python values (``{"rows": 32, "dataflow": "ws"}``);
@@ -93,6 +95,13 @@ class Knob:
             v = str(value).strip().lower() if isinstance(value, str) else value
             if v in self.choices:
                 return v
+            # a number whose str() is a choice means that choice (``node_nm: 28`` in YAML); on a
+            # knob whose choices are all numbers an integer is never an index (3 is not "16")
+            number = isinstance(v, int | float) and not isinstance(v, bool) and float(v).is_integer()
+            if number and str(int(v)) in self.choices:
+                return str(int(v))
+            if number and all(c.isdigit() for c in self.choices):
+                raise bad
             if isinstance(v, int | float) and float(v).is_integer() and 0 <= int(v) < len(self.choices):
                 return self.choices[int(v)]
             raise bad

@@ -31,6 +31,9 @@ class Template:
     cost: CostFn
     relaxed_cost: CostFn
     legalize: Callable[[Mapping[str, jax.Array]], dict[str, jax.Array]] | None = None
+    #: optional: per-layer mapping details of the exact model (``symbiote cost --mappings``):
+    #: ``(hw, wl) -> {column: array over the workload's rows}``, with ``is_mac`` and ``order``
+    mappings: Callable[[Mapping[str, jax.Array], Workload], dict[str, Any]] | None = None
     source: str = ""
     doc: str = ""
 

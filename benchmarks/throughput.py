@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         return m.total_latency_s, m.total_energy_pj, m.edp
 
     # as the search evaluates designs: the technology knobs it holds unless freed
-    # (search.api.HELD_BY_DEFAULT: DRAM bandwidth, clock, datapath format) fixed, the rest
+    # (search.api.HELD_BY_DEFAULT: DRAM bandwidth, clock, datapath format, node, DRAM kind) fixed, the rest
     # varying per design; and with every knob varying (--free-knob for each held one)
     from symbiote.search.api import HELD_BY_DEFAULT
 

@@ -48,8 +48,10 @@ from symbiote.search.problem import evaluator_for
 #: objective and no power constraint, a faster clock or wider DRAM is always "better",
 #: which is a technology choice, not a design one; the datapath's number format decides
 #: how the model is quantized (what the exact check measures), the user's choice
-#: (``--set datapath=fp16``).
-HELD_BY_DEFAULT = ("dram_gbps", "clock_ghz", "datapath")
+#: (``--set datapath=fp16``); likewise a smaller process node (``node_nm``) or a DRAM kind
+#: with fewer pJ per bit (``dram``) always wins on energy and area: the user picks them
+#: (``--set node_nm=7 --set dram=hbm3``), the search does not.
+HELD_BY_DEFAULT = ("dram_gbps", "clock_ghz", "datapath", "node_nm", "dram")
 #: with model knobs on, the share of the search's budget that searches the hardware alone
 #: (the models as given), so that the answer is never worse than a hardware-only search's
 HARDWARE_ONLY_SHARE = 0.2

@@ -68,6 +68,16 @@ def test_wheel_installs_no_generic_top_level_names(wheel):
     assert "symbiote = symbiote.cli:main" in wheel.read(entry).decode()
 
 
+def test_wheel_ships_the_recorded_tables(wheel):
+    """Package data read at import (``[tool.setuptools.package-data]``): every JSON file under
+    backends/data is in the wheel under symbiote/backends/data."""
+    names = set(wheel.namelist())
+    data = sorted((ROOT / "backends" / "data").glob("*.json"))
+    assert data, "backends/data holds no table"
+    for f in data:
+        assert f"symbiote/backends/data/{f.name}" in names, f
+
+
 def _readme_command(which: str) -> str:
     import importlib.util
 

@@ -15,10 +15,16 @@ Memory: operands that do not fit in the cache are refetched once per tile column
 ``max(compute, bytes / bandwidth) + launch_cycles``. Vector layers run on
 ``units * vector_lanes`` lanes; memory layers are pure traffic.
 
-Energy: per-action tables (tables.py) -- MACs, cache accesses (capacity-scaled SRAM energy
-per bit, each operand byte read once from cache per use of a tile), DRAM bits, leakage.
+Energy: per-action tables (tables.py) -- MACs, cache accesses (CACTI's SRAM energy per bit
+at the cache's capacity and node, :mod:`symbiote.backends.memories`; each operand byte read
+once from cache per use of a tile), DRAM bits, leakage (the logic's per mm^2, the cache's
+from CACTI). The cache's area is CACTI's too.
 Area: ``units * (macs_per_cycle + vector_lanes)`` PEs of the ``datapath`` format plus the
-cache. The ``datapath`` knob (:mod:`symbiote.backends.datapath`, default fp16, the A100's
+cache. The process node (knob ``node_nm``, :mod:`symbiote.backends.technology`) scales the MAC
+and vector energy (x ENERGY_SCALE), the PE area (x AREA_SCALE) and the leakage per mm^2 (x
+ENERGY_SCALE / AREA_SCALE); the DRAM kind (knob ``dram``) sets the energy per DRAM bit (the
+default ``ddr3`` keeps today's figure; an A100-like design is ``dram=hbm2e``).
+The ``datapath`` knob (:mod:`symbiote.backends.datapath`, default fp16, the A100's
 dense tensor-core format) also sets the bits of rows whose precision was not given and, on
 a floating-point datapath, the MAC energy (FP multiply + add); the rate rule above keeps
 the tensor cores' faster narrow formats.
@@ -48,9 +54,10 @@ from collections.abc import Mapping
 import jax
 import jax.numpy as jnp
 
-from symbiote.backends import datapath, tables
+from symbiote.backends import datapath, memories, tables, technology
 from symbiote.backends.metrics import Metrics
-from symbiote.backends.systolic.model import SPARSE_24_PE_AREA_OVERHEAD, _overflow, smooth_max, soft_ceil, sparse_24_bits, sparse_24_on
+from symbiote.backends.systolic.model import SPARSE_24_PE_AREA_OVERHEAD, smooth_max, soft_ceil, sparse_24_bits, sparse_24_on
+from symbiote.backends.systolic.tiling import overflow
 from symbiote.ir.workload import FREE, MAC, MEMORY, VECTOR, Workload
 
 
@@ -68,6 +75,7 @@ def roofline_metrics(hw: Mapping[str, jax.Array], wl: Workload, *, relaxed: bool
     is_mac, is_vec = kind == MAC, kind == VECTOR
     is_moved = is_vec | (kind == MEMORY)
     dp = datapath.resolve(hw)
+    tech = technology.resolve(hw)                           # node and DRAM kind (technology.py)
     wb = datapath.row_bits(dp, wl.bits_given, wl.weight_bits)
     ab = datapath.row_bits(dp, wl.bits_given, wl.act_bits)
     bits = jnp.maximum(wb, ab)
@@ -88,7 +96,7 @@ def roofline_metrics(hw: Mapping[str, jax.Array], wl: Workload, *, relaxed: bool
     b_bytes = wl.weight_elems * wbs / 8.0
     o_bytes = wl.out_elems * ab / 8.0 * (1.0 - wl.output_on_chip)
     cache = hw["cache_mb"] * 1024.0 * 1024.0
-    refetch = 1.0 + (ceil(nf / tn) - 1.0) * _overflow(a_bytes + b_bytes, cache)
+    refetch = 1.0 + (ceil(nf / tn) - 1.0) * overflow(a_bytes + b_bytes, cache)
     mac_bytes = a_bytes * refetch + b_bytes + o_bytes
     lanes = units * hw["vector_lanes"]
     vec_compute = ceil(wl.out_elems * wl.vec_ops / lanes)
@@ -101,23 +109,27 @@ def roofline_metrics(hw: Mapping[str, jax.Array], wl: Workload, *, relaxed: bool
     clock_hz = clock_ghz * 1e9
     latency_s = latency / clock_hz
     macs = wl.macs
-    e_cache = tables.sram_pj_per_bit(hw["cache_mb"] * 1024.0)
+    nw = technology.node_weights(hw)                        # cache costs by node: CACTI (memories.py)
+    cache_kb = hw["cache_mb"] * 1024.0
+    e_cache = memories.sram_pj_per_bit(cache_kb, nw)
     # each tile reads its A panel (tile_m x K) and B panel (K x tile_n) from the cache
     cache_bits = jnp.where(is_mac, tiles * kred * (tm * ab + tn * wbs) + o_bytes * 8.0, (wl.in_elems + wl.out_elems) * ab)
-    pe = dp.pe_area_mm2
+    pe = dp.pe_area_mm2 * tech.area_scale
     area = units * hw["macs_per_cycle"] * pe * (1.0 + SPARSE_24_PE_AREA_OVERHEAD * sparse_24_on(hw)) \
-        + tables.sram_area_mm2(hw["cache_mb"] * 1024.0) + units * hw["vector_lanes"] * pe
+        + memories.sram_area_mm2(cache_kb, nw) + units * hw["vector_lanes"] * pe
     peak = units * hw["macs_per_cycle"]
     return Metrics(
         latency_cycles=latency,
         compute_cycles=compute,
         latency_s=latency_s,
-        energy_mac_pj=jnp.where(is_mac, macs * (1.0 - wl.sparsity) * datapath.mac_pj(dp, wb, ab), 0.0)
-        + jnp.where(is_vec, wl.out_elems * wl.vec_ops * datapath.mac_pj(dp, ab, ab), 0.0),
+        energy_mac_pj=(jnp.where(is_mac, macs * (1.0 - wl.sparsity) * datapath.mac_pj(dp, wb, ab), 0.0)
+                       + jnp.where(is_vec, wl.out_elems * wl.vec_ops * datapath.mac_pj(dp, ab, ab), 0.0))
+        * tech.energy_scale,
         energy_sram_pj=jnp.where(kind == FREE, 0.0, cache_bits * e_cache),
-        energy_dram_pj=dram * 8.0 * tables.dram_pj_per_bit(),
+        energy_dram_pj=dram * 8.0 * tech.dram_pj_per_bit,
         energy_noc_pj=jnp.zeros_like(latency),
-        energy_leakage_pj=tables.leakage_pj(area, latency_s),
+        energy_leakage_pj=tables.leakage_pj(area - memories.sram_area_mm2(cache_kb, nw), latency_s, tech.leakage_mw_per_mm2)
+        + memories.leakage_pj(memories.sram_leakage_mw(cache_kb, nw), latency_s),
         macs=macs,
         utilization=macs / jnp.maximum(peak * latency, 1e-30),
         area_mm2=area,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from symbiote.backends import datapath
+from symbiote.backends import datapath, technology
 from symbiote.backends.hookspecs import hookimpl
 from symbiote.backends.roofline import model
 from symbiote.backends.space import HardwareSpace, Knob
@@ -25,6 +25,9 @@ SPACE = HardwareSpace((
     Knob("clock_ghz", "continuous", 1.41, 0.1, 5.0, unit="GHz", doc="clock frequency"),
     Knob("launch_cycles", "continuous", 3000.0, 0.0, 1e6, unit="cycles", doc="per-layer launch overhead (~2 us kernel launch)"),
     datapath.knob("fp16"),
+    technology.node_knob(),
+    # ddr3 keeps today's energy per DRAM bit; the A100's memory is dram=hbm2e (technology.py)
+    technology.dram_knob(),
     Knob("sparse_24", "categorical", "no", choices=("no", "yes"),
          doc="2:4 sparse tensor cores (A100): 2:4 layers store compressed weights and run at 2x math rate; "
              "+10% MAC-unit area (see model.py)"),

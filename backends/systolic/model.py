@@ -3,53 +3,55 @@
 Per MAC layer (conv / GEMM / matmul / recurrent gate GEMM), ``groups * repeat`` identical
 GEMMs run one after the other, each mapped as SCALE-Sim maps it (:mod:`.mapping`):
 
-* compute cycles: ``folds * per_fold`` (SCALE-Sim's closed form, see mapping.py);
+* compute cycles: ``folds * per_fold`` (SCALE-Sim's closed form, see mapping.py), times the
+  number of T tiles of the chosen mapping (below);
 * SRAM accesses (elements), per GEMM, following the same fold structure:
 
   ======  ==================  ==================  =====================================
   df      ifmap reads         filter reads        ofmap writes (+ partial-sum reads)
   ======  ==================  ==================  =====================================
   os      T*Sr*col_folds      T*Sc*row_folds      Sr*Sc
-  ws      T*Sr*col_folds      Sr*Sc (stationary)  T*Sc*row_folds (+ T*Sc*(row_folds-1))
-  is      Sr*Sc (stationary)  T*Sr*col_folds      T*Sc*row_folds (+ T*Sc*(row_folds-1))
+  ws      T*Sr*col_folds      Sr*Sc*nt (stat.)    T*Sc*row_folds (+ T*Sc*(row_folds-1))
+  is      Sr*Sc*nt (stat.)    T*Sr*col_folds      T*Sc*row_folds (+ T*Sc*(row_folds-1))
   ======  ==================  ==================  =====================================
+
+  (``nt``: the chosen number of T tiles; the stationary operand is loaded once per tile)
 
 * PE-to-PE forwarding: every element read at an array edge hops across the whole row or
   column (ifmap/filter streams across ``cols`` or ``rows`` PEs, partial sums down ``rows``);
-  energy per hop and bit from tables.forward_pj_per_bit;
-* DRAM traffic: each operand is read once when it fits in half of its SRAM (double
-  buffering); the part that does not fit is refetched once per outer fold: the filter
-  operand ``row_folds`` times (os); the ifmap (ws) or the filter (is) once per block of
-  column folds, ``ceil(col_folds / k)`` times, where ``k`` column folds' partial sums fit
-  half the ofmap SRAM together and one row fold's slice of the streamed operand fits its
-  SRAM half (each slice is then reused across the block: ``for block: for row_fold: for
-  col_fold in block``; else ``k = 1``, SCALE-Sim's order). Partial sums (ws/is, ``accb`` bits each): SCALE-Sim's fold
-  order is ``for col_fold: for row_fold:``, so only ONE column fold's partial sums are live
-  at a time, ``T * min(Sc, cols)`` accumulators per GEMM (not the whole ``T * Sc`` output):
-  they are accumulated over the ``row_folds`` row folds, then drained as outputs before the
-  next column fold starts. When one fold's partial sums do not fit half of the ofmap SRAM,
-  either the part that does not fit spills to DRAM and back once per extra row fold, in
-  every column fold (``2 * (row_folds - 1) * T*Sc*accb/8 * overflow(one fold)`` bytes per
-  GEMM) or, when cheaper, ``T`` is tiled into ``ceil(one fold / (ofmap/2))`` tiles so they
-  stay on chip and the stationary operand is reloaded once per extra tile if it does not
-  fit its own SRAM (none of this when ``row_folds = 1``: outputs drain directly). os keeps
-  its partial sums in the PEs. Every term is a non-negative addition to the compulsory
-  traffic (inputs, weights and outputs moved once), which is thus a lower bound. Tensors
-  marked on chip by fusion skip DRAM;
+  energy per hop and bit: a wire one PE pitch long (``sqrt`` of the PE's area at the node) at
+  the node's wire energy per bit and mm (tables.hop_pj_per_bit, technology.py), linear in
+  the bits moved;
+* DRAM traffic and the mapping (:mod:`.tiling`): each operand is read once when it fits in
+  half of its SRAM (double buffering); otherwise what is fetched again depends on the loop
+  order and on how ``T`` is tiled. Each MAC layer has a few candidate mappings (ws/is: ``T``
+  in 1, 2 or the least number of tiles whose streamed operand or partial sums fit their
+  SRAM, with blocks of column folds sharing a slice of the streamed operand; os: column
+  folds or row folds outermost), evaluated at once; the one of least latency x (MAC + DRAM
+  energy) for the layer is kept (``tiling = scalesim``: SCALE-Sim's order only). Only the
+  live partial sums of the order used count against the ofmap SRAM (one column fold of one
+  tile: ``Tt * min(Sc, cols)`` accumulators); what does not fit spills and is read back
+  once per extra row fold. os keeps its partial sums in the PEs. Every term is a
+  non-negative addition to the compulsory traffic (inputs, weights and outputs moved once),
+  which is thus a lower bound. Tensors marked on chip by fusion skip DRAM;
 * weight prefetch (knob ``weight_prefetch``, default "no" = SCALE-Sim): with "yes" the PEs
   double-buffer the stationary operand, as TPUs do, and a ws/is GEMM takes
-  ``folds * max(T, rows) + 2*rows + cols - 2`` cycles (:func:`gemm_cycles`);
+  ``folds * max(T, rows) + 2*rows + cols - 2`` cycles (:func:`.tiling.gemm_cycles`);
 * latency: ``max(compute, dram_bytes / bandwidth)`` (compute and memory overlap thanks to
   double buffering) plus the non-overlapped fill of the first fold and drain of the last:
-  one fold's share of the operand and result bytes over the bandwidth.
+  one fold's (of one T tile's) share of the operand and result bytes over the bandwidth.
 
 Grouped and depthwise layers (``groups > 1``): SCALE-Sim maps each group as its own GEMM;
-with ``group_mapping = best`` (the default) the compute cycles are the cheaper of that and
-a packed mapping, ``gp = floor(rows / window)`` groups side by side in one block-diagonal
+with ``group_mapping = best`` (the default) the compute cycles are the cheapest of that, a
+packed mapping, ``gp = floor(rows / window)`` groups side by side in one block-diagonal
 GEMM (``window * gp`` by ``filters * gp``: the zeros between groups are scheduled, not
 stored), ``ceil(groups / gp)`` such GEMMs (a 3x3 depthwise layer packs 28 groups on 256
-rows). The SRAM and DRAM terms stay those of the per-group GEMMs (the same operands, read
-once). ``group_mapping = per_group`` is SCALE-Sim's mapping exactly.
+rows), and the vector unit, ``ceil(macs / vector_width)`` cycles (one MAC per lane and
+cycle, the window's taps accumulated in the lane). An array whose rows share one operand
+along a row cannot do better than ``floor(rows / window)`` useful columns on a depthwise
+block (each column needs its own channel's inputs), so on a wide array the vector unit is
+the faster home of a depthwise layer when it is wide enough. The SRAM and DRAM terms stay
+those of the per-group GEMMs (the same operands, read once). ``group_mapping = per_group`` is SCALE-Sim's mapping exactly.
 
 Vector layers (element-wise, normalization, pooling, softmax) take
 ``ceil(out_elems * vec_ops / vector_width)`` cycles on the vector unit; memory layers
@@ -83,9 +85,14 @@ Sparsity (workload columns ``sparsity`` and ``sparsity_24``):
   unstructured sparsity.
 
 Energy: MACs (zero weights gate the multiplier: ``(1 - sparsity)``), vector ALU ops,
-SRAM accesses (per-bit energy scaled with each SRAM's capacity), DRAM bits, forwarding, and
-leakage = area x time. Area: rows*cols PEs at the widest precision of the workload, the
-three SRAMs, and the vector unit.
+SRAM accesses (CACTI's energy per bit at each SRAM's capacity and the node,
+:mod:`symbiote.backends.memories`), DRAM bits, forwarding, and leakage x time (the logic's:
+per mm^2 of PE and vector-lane area; the SRAMs': CACTI's leakage power). Area: rows*cols PEs
+of the datapath's format, the three SRAMs (CACTI's macro areas), and the vector unit.
+The process node (knob ``node_nm``, technology.py) scales the MAC and vector ALU
+energy (x ENERGY_SCALE), the PE and vector-lane area (x AREA_SCALE), the leakage per mm^2 (x
+ENERGY_SCALE / AREA_SCALE) and the wire energy of forwarding; the DRAM kind (knob ``dram``)
+sets the energy per DRAM bit.
 
 Relaxation (``relaxed=True``): ``ceil(x)`` -> ``1 + smooth_relu(x - 1)`` with
 ``smooth_relu(z) = (z + sqrt(z^2 + 0.25)) / 2`` (equals x for large x, >= 1, smooth, cheap); ``max(a, b)`` -> the 8-norm ``(a^8 + b^8)^(1/8)``
@@ -93,7 +100,8 @@ Relaxation (``relaxed=True``): ``ceil(x)`` -> ``1 + smooth_relu(x - 1)`` with
 dataflows' metrics (logits given as the knob's last axis; a scalar index evaluates that
 dataflow alone, with no gradient for it); ``sparse_24`` given as logits ("no", "yes")
 scales the 2:4 effects and the area overhead by the softmax probability of "yes" (a
-scalar index: that choice alone).
+scalar index: that choice alone); the mapping candidates -> a softmin over their keys
+(temperature 5% of the least key, :data:`.tiling.SOFTMIN_TEMPERATURE`).
 """
 
 from __future__ import annotations
@@ -104,10 +112,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from symbiote.backends import datapath, tables
+from symbiote.backends import datapath, memories, tables, technology
 from symbiote.backends.metrics import Metrics
 from symbiote.backends.space import choice_weights
-from symbiote.backends.systolic.mapping import IS, OS, WS, fold_cycles, spatio_temporal
+from symbiote.backends.systolic import tiling
+from symbiote.backends.systolic.mapping import IS, OS, WS, spatio_temporal
 from symbiote.ir.workload import FREE, MAC, MEMORY, VECTOR, Workload
 
 SOFT_CEIL_TEMPERATURE = 0.5
@@ -136,17 +145,11 @@ def _weight_prefetch(hw: Mapping[str, jax.Array]) -> jax.Array:
     return choice_weights(hw, "weight_prefetch", 2)[..., 1]
 
 
-def gemm_cycles(folds, rows, cols, t, df, prefetch, smax=jnp.maximum):
-    """Compute cycles of one GEMM of ``folds`` folds. Without prefetch (SCALE-Sim): every fold
-    preloads its stationary operand, streams and drains: ``folds * fold_cycles``. With
-    ``prefetch`` (ws, is; os has nothing to preload): the next fold's operand loads while the
-    current one streams, so a fold takes ``max(T, rows)`` (loading ``rows`` rows of weights is
-    the floor: T = 1, an LLM decode step, is weight-load bound) and the pipeline fills and
-    drains once: ``folds * max(T, rows) + 2*rows + cols - 2``."""
-    plain = folds * fold_cycles(rows, cols, t, df)
-    piped = folds * smax(t, rows) + 2.0 * rows + cols - 2.0
-    p = jnp.where(df == OS, 0.0, prefetch)
-    return plain + p * (jnp.minimum(piped, plain) - plain)
+def _tiling_best(hw: Mapping[str, jax.Array]) -> jax.Array:
+    """1.0 when each MAC layer takes the best of its candidate loop orders and tilings (knob
+    ``tiling`` = "best", the default), 0.0 for SCALE-Sim's order only ("scalesim"); logits: the
+    probability of "best" (tiling.py)."""
+    return choice_weights(hw, "tiling", 2)[..., 0]
 
 
 def _group_mapping(hw: Mapping[str, jax.Array]) -> jax.Array:
@@ -177,18 +180,37 @@ def smooth_min(a, b):
     return a * b / smooth_max(a + 1.0, b + 1.0)
 
 
-def _overflow(x, cap):
-    """Fraction of an operand that does not fit in ``cap`` bytes."""
-    return jnp.maximum(x - cap, 0.0) / jnp.maximum(x, 1.0)
+def pe_area_mm2(hw: Mapping[str, jax.Array], dp: "datapath.Resolved", tech: "technology.Resolved") -> jax.Array:
+    """One PE as placed in the array: the datapath's PE at the node (x AREA_SCALE, :mod:`..technology`)
+    with the 2:4 overhead; its square root is the PE pitch a forwarded operand crosses per hop."""
+    return dp.pe_area_mm2 * tech.area_scale * (1.0 + SPARSE_24_PE_AREA_OVERHEAD * sparse_24_on(hw))
 
 
-def area_mm2(hw: Mapping[str, jax.Array], wl: Workload | None = None, dp: "datapath.Resolved | None" = None) -> jax.Array:
-    """The chip's area: PEs and vector lanes of the datapath's format (:mod:`..datapath`),
-    the three SRAMs. It does not depend on the model costed on it (``wl`` is ignored)."""
-    pe = (dp or datapath.resolve(hw)).pe_area_mm2
-    pes = hw["rows"] * hw["cols"] * pe * (1.0 + SPARSE_24_PE_AREA_OVERHEAD * sparse_24_on(hw))
-    srams = tables.sram_area_mm2(hw["ifmap_sram_kb"]) + tables.sram_area_mm2(hw["filter_sram_kb"]) + tables.sram_area_mm2(hw["ofmap_sram_kb"])
-    vector = hw["vector_width"] * pe
+SRAM_KNOBS = ("ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb")
+
+
+def sram_area_mm2(hw: Mapping[str, jax.Array]) -> jax.Array:
+    """Area of the three SRAMs at the design's node (CACTI, :mod:`..memories`)."""
+    nw = technology.node_weights(hw)
+    return sum(memories.sram_area_mm2(hw[k], nw) for k in SRAM_KNOBS)
+
+
+def sram_leakage_mw(hw: Mapping[str, jax.Array]) -> jax.Array:
+    """Leakage power of the three SRAMs at the design's node (CACTI, :mod:`..memories`)."""
+    nw = technology.node_weights(hw)
+    return sum(memories.sram_leakage_mw(hw[k], nw) for k in SRAM_KNOBS)
+
+
+def area_mm2(hw: Mapping[str, jax.Array], wl: Workload | None = None, dp: "datapath.Resolved | None" = None,
+             tech: "technology.Resolved | None" = None) -> jax.Array:
+    """The chip's area: PEs and vector lanes of the datapath's format (:mod:`..datapath`) at the
+    node (:mod:`..technology`), the three SRAMs. It does not depend on the model costed on it
+    (``wl`` is ignored)."""
+    dp = dp or datapath.resolve(hw)
+    tech = tech or technology.resolve(hw)
+    pes = hw["rows"] * hw["cols"] * pe_area_mm2(hw, dp, tech)
+    srams = sram_area_mm2(hw)
+    vector = hw["vector_width"] * dp.pe_area_mm2 * tech.area_scale
     return pes + srams + vector
 
 
@@ -213,8 +235,10 @@ class _Rows:
         return full[self.perm]
 
 
-def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: bool = False) -> Metrics:
-    """Metrics of one design at dataflow index ``df`` (0 os, 1 ws, 2 is)."""
+def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: bool = False,
+                     detail: dict | None = None) -> Metrics:
+    """Metrics of one design at dataflow index ``df`` (0 os, 1 ws, 2 is). ``detail``, when
+    given, receives the MAC rows' mapping and access counts (see :func:`breakdown`)."""
     ceil = soft_ceil if relaxed else jnp.ceil
     smax = smooth_max if relaxed else jnp.maximum
     smin = smooth_min if relaxed else jnp.minimum
@@ -222,9 +246,11 @@ def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: 
     clock_ghz = hw["clock_ghz"]
     inv_bw = clock_ghz / hw["dram_gbps"]                  # cycles per byte
     vw = hw["vector_width"]
-    e_if = tables.sram_pj_per_bit(hw["ifmap_sram_kb"])
-    e_f = tables.sram_pj_per_bit(hw["filter_sram_kb"])
-    e_of = tables.sram_pj_per_bit(hw["ofmap_sram_kb"])
+    tech = technology.resolve(hw)                         # node and DRAM kind (technology.py)
+    nw = technology.node_weights(hw)                      # SRAM costs by node: CACTI (memories.py)
+    e_if = memories.sram_pj_per_bit(hw["ifmap_sram_kb"], nw)
+    e_f = memories.sram_pj_per_bit(hw["filter_sram_kb"], nw)
+    e_of = memories.sram_pj_per_bit(hw["ofmap_sram_kb"], nw)
     half = 1024.0 / 2.0                                   # KB -> bytes, half of a double buffer
     rs = _Rows(wl)
 
@@ -244,63 +270,48 @@ def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: 
     sr, sc, t = spatio_temporal(px, window, filters, df)
     rf = ceil(sr / rows)
     cf = ceil(sc / cols)
-    folds = rf * cf
     win_x = window * (1.0 - 0.5 * sp24)                   # the reduction the array runs
     sr_x, sc_x, t_x = spatio_temporal(px, win_x, filters, df)
-    prefetch = _weight_prefetch(hw)
-    per_group = gemms * gemm_cycles(ceil(sr_x / rows) * ceil(sc_x / cols), rows, cols, t_x, df, prefetch, smax)
-    # grouped layers may also run packed: gp groups side by side in one block-diagonal GEMM
-    # (the zeros between groups are scheduled, not stored), as many as fill the array's rows
-    gp = jnp.clip(jnp.floor(rows / jnp.maximum(win_x, 1.0)) if not relaxed else rows / jnp.maximum(win_x, 1.0), 1.0, g)
-    sr_p, sc_p, t_p = spatio_temporal(px, win_x * gp, filters * gp, df)
-    packed = ceil(g / gp) * wl.repeat[m] * gemm_cycles(ceil(sr_p / rows) * ceil(sc_p / cols), rows, cols, t_p, df,
-                                                       prefetch, smax)
-    pack_ok = (g > 1.0) & (_group_mapping(hw) > 0.5)
-    mac_compute = jnp.where(pack_ok, smin(per_group, packed), per_group) \
-        * datapath.passes(dp, wb, ab, relaxed)
-    a_reads = jnp.where(df == IS, sr * sc, t * sr * cf)
-    b_reads = jnp.where(df == OS, t * sc * rf, jnp.where(df == WS, sr * sc, t * sr * cf))
+    a_bytes = wl.in_elems[m] * ab / 8.0 * (1.0 - wl.input_on_chip[m])
+    b_bytes = wl.weight_elems[m] * wbs / 8.0
+    o_bytes = wl.out_elems[m] * ab / 8.0 * (1.0 - wl.output_on_chip[m])
+    macs = wl.macs[m]
+    mac_pj = macs * (1.0 - wl.sparsity[m]) * datapath.mac_pj(dp, wb, ab) * tech.energy_scale
+    # the loop order and tiling of T: candidates evaluated at once, the least EDP kept (tiling.py)
+    layer = tiling.Layer(t, sr, sc, t_x, sr_x, sc_x, gemms, g, wl.repeat[m], px, win_x, filters,
+                         a_bytes, b_bytes, o_bytes, ab, wbs, accb, mac_pj, macs)
+    design = tiling.Design(rows, cols, hw["ifmap_sram_kb"] * half, hw["filter_sram_kb"] * half,
+                           hw["ofmap_sram_kb"] * half, inv_bw, 8.0 * tech.dram_pj_per_bit, vw, _weight_prefetch(hw),
+                           _group_mapping(hw) > 0.5, _tiling_best(hw))
+    passes = datapath.passes(dp, wb, ab, relaxed)
+    choice = tiling.choose(layer, design, df, passes, relaxed=relaxed, ceil=ceil, smax=smax, smin=smin)
+    nt = choice.t_tiles
+    mac_compute = choice.compute * passes
+    a_reads = jnp.where(df == IS, sr * sc * nt, t * sr * cf)   # a stationary operand loads once per T tile
+    b_reads = jnp.where(df == OS, t * sc * rf, jnp.where(df == WS, sr * sc * nt, t * sr * cf))
     o_writes = jnp.where(df == OS, sr * sc, t * sc * rf)
     o_reads = jnp.where(df == OS, 0.0, t * sc * (rf - 1.0))
     o_bits = jnp.where(df == OS, ab, accb)
     mac_sram_pj = gemms * (a_reads * ab * e_if + b_reads * wbs * e_f + (o_writes + o_reads) * o_bits * e_of)
     stream_bits = jnp.where(df == IS, b_reads * wbs, a_reads * ab) * cols
     down_bits = jnp.where(df == OS, b_reads * wbs, o_writes * accb) * rows
-    noc_pj = gemms * (stream_bits + down_bits) * tables.forward_pj_per_bit(wb, ab)
-    a_bytes = wl.in_elems[m] * ab / 8.0 * (1.0 - wl.input_on_chip[m])
-    b_bytes = wl.weight_elems[m] * wbs / 8.0
-    o_bytes = wl.out_elems[m] * ab / 8.0 * (1.0 - wl.output_on_chip[m])
-    # ws/is partial sums live at once: one column fold's T x min(Sc, cols) accumulators
-    # (SCALE-Sim's fold order, col folds outer, row folds inner: module doc), per GEMM
-    psum_fold = t * smin(sc, cols) * accb / 8.0
-    psum_all = t * sc * accb / 8.0                        # all column folds of one GEMM
-    o_cap = hw["ofmap_sram_kb"] * half
-    # ws/is stream one operand per column fold; when its row-fold slice fits its SRAM, a
-    # block of k column folds whose partial sums fit the ofmap SRAM together shares each
-    # slice (for block: for row fold: for column fold in block), so the streamed operand is
-    # fetched ceil(col_folds / k) times, not col_folds times
-    s_bytes = jnp.where(df == WS, t * jnp.minimum(sr, rows) * ab, t * jnp.minimum(sr, rows) * wbs) / 8.0
-    s_cap = jnp.where(df == WS, hw["ifmap_sram_kb"], hw["filter_sram_kb"]) * half
-    fit = o_cap / jnp.maximum(psum_fold, 1.0)
-    k = jnp.where((rf > 1.0) & (s_bytes <= s_cap), jnp.maximum(1.0, fit if relaxed else jnp.floor(fit)), 1.0)
-    passes = ceil(cf / k)
-    ref_a = 1.0 + jnp.where(df == WS, (passes - 1.0) * _overflow(a_bytes / gemms, hw["ifmap_sram_kb"] * half), 0.0)
-    b_outer = jnp.where(df == OS, rf, passes) - 1.0
-    ref_b = 1.0 + jnp.where(df == WS, 0.0, b_outer * _overflow(b_bytes / gemms, hw["filter_sram_kb"] * half))
-    # ws/is: when one column fold's partial sums outgrow the ofmap SRAM, either spill the
-    # part that does not fit (written and read back once per extra row fold, in every column
-    # fold) or tile T so one fold's psums stay on chip and reload the stationary operand
-    # once per extra T tile when it does not fit its SRAM; the cheaper wins (module doc).
-    spill = 2.0 * psum_all * (rf - 1.0) * _overflow(psum_fold, o_cap)
-    stat_bytes, stat_cap = jnp.where(df == WS, b_bytes, a_bytes) / gemms, jnp.where(df == WS, hw["filter_sram_kb"], hw["ifmap_sram_kb"]) * half
-    t_tiles = ceil(psum_fold / o_cap)
-    reload = (t_tiles - 1.0) * stat_bytes * _overflow(stat_bytes, stat_cap) * (rf > 1.0)
-    psum_dram = jnp.where(df == OS, 0.0, gemms * smin(spill, reload))
-    mac_dram = a_bytes * ref_a + b_bytes * ref_b + o_bytes + psum_dram
-    mac_fill = (a_bytes + b_bytes + o_bytes) / gemms * inv_bw / folds
-    mac_latency = smax(mac_compute, mac_dram * inv_bw) + mac_fill
-    macs = wl.macs[m]
-    mac_pj = macs * (1.0 - wl.sparsity[m]) * datapath.mac_pj(dp, wb, ab)
+    noc_pj = gemms * (stream_bits + down_bits) * tables.hop_pj_per_bit(pe_area_mm2(hw, dp, tech), tech.wire_pj_per_bit_mm)
+    mac_dram = choice.dram_a + choice.dram_b + choice.dram_o + choice.dram_psum
+    mac_latency = choice.latency
+    if detail is not None:
+        mac_per = lambda x: rs.assemble(x, 0.0)  # noqa: E731
+        detail.update(
+            is_mac=mac_per(1.0), macs=mac_per(wl.macs[m]), compute_cycles=mac_per(mac_compute),
+            latency_cycles=mac_per(mac_latency), order=mac_per(choice.order), t_tiles=mac_per(nt),
+            block=mac_per(choice.block), ifmap_sram_reads=mac_per(gemms * a_reads), filter_sram_reads=mac_per(gemms * b_reads),
+            ofmap_sram_writes=mac_per(gemms * o_writes), ofmap_sram_reads=mac_per(gemms * o_reads),
+            dram_ifmap_bytes=mac_per(choice.dram_a), dram_filter_bytes=mac_per(choice.dram_b),
+            dram_ofmap_bytes=mac_per(choice.dram_o), dram_psum_bytes=mac_per(choice.dram_psum),
+            compulsory_bytes=mac_per(a_bytes + b_bytes + o_bytes),
+            mac_pj=mac_per(mac_pj / jnp.maximum(macs * (1.0 - wl.sparsity[m]), 1e-30)),
+            ifmap_pj_per_bit=mac_per(e_if), filter_pj_per_bit=mac_per(e_f), ofmap_pj_per_bit=mac_per(e_of),
+            dram_pj_per_bit=mac_per(tech.dram_pj_per_bit), weight_bits=mac_per(wbs), act_bits=mac_per(ab),
+            acc_bits=mac_per(accb), psum_bits=mac_per(o_bits))
 
     # ---- vector / memory rows
     v = rs.vec
@@ -311,13 +322,13 @@ def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: 
     vec_dram = (in_e * (1.0 - wl.input_on_chip[v]) + out_e * (1.0 - wl.output_on_chip[v])) * vab / 8.0 + wl.weight_elems[v] * vwb / 8.0
     vec_latency = smax(vec_compute, vec_dram * inv_bw)
     vec_sram_pj = (in_e * e_if + out_e * e_of) * vab
-    alu_pj = rs.vec_alu * out_e * wl.vec_ops[v] * datapath.mac_pj(dp, vab, vab)
+    alu_pj = rs.vec_alu * out_e * wl.vec_ops[v] * datapath.mac_pj(dp, vab, vab) * tech.energy_scale
 
     # ---- per layer, in workload order
     latency = rs.assemble(mac_latency, vec_latency)
     clock_hz = clock_ghz * 1e9
     latency_s = latency / clock_hz
-    area = area_mm2(hw, wl, dp)
+    area = area_mm2(hw, wl, dp, tech)
     peak = rows * cols
     all_macs = rs.assemble(macs, 0.0)
     return Metrics(
@@ -326,9 +337,10 @@ def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: 
         latency_s=latency_s,
         energy_mac_pj=rs.assemble(mac_pj, alu_pj),
         energy_sram_pj=rs.assemble(mac_sram_pj, vec_sram_pj),
-        energy_dram_pj=rs.assemble(mac_dram, vec_dram) * (8.0 * tables.dram_pj_per_bit()),
+        energy_dram_pj=rs.assemble(mac_dram, vec_dram) * (8.0 * tech.dram_pj_per_bit),
         energy_noc_pj=rs.assemble(noc_pj, 0.0),
-        energy_leakage_pj=tables.leakage_pj(area, latency_s),
+        energy_leakage_pj=tables.leakage_pj(area - sram_area_mm2(hw), latency_s, tech.leakage_mw_per_mm2)
+        + memories.leakage_pj(sram_leakage_mw(hw), latency_s),
         macs=all_macs,
         utilization=all_macs / jnp.maximum(peak * latency, 1e-30),
         area_mm2=area,
@@ -340,6 +352,20 @@ def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: 
 def cost(hw: Mapping[str, jax.Array], wl: Workload) -> Metrics:
     """The exact model at a legal design (``hw['dataflow']`` is the dataflow's index)."""
     return systolic_metrics(hw, wl, hw["dataflow"])
+
+
+def breakdown(hw: Mapping[str, jax.Array], wl: Workload) -> dict[str, np.ndarray]:
+    """Per workload row (MAC rows: ``is_mac`` = 1; other rows are 0): the mapping the exact
+    model chose (``order``: 0 SCALE-Sim's, column folds outer with no T tiles and no blocks;
+    1 another: T tiles and/or blocks (ws/is), row folds outer (os); ``t_tiles``; ``block``:
+    column folds sharing a slice of the streamed operand), access
+    counts (SRAM reads/writes in elements, all GEMMs of the row; DRAM bytes per operand and
+    of partial-sum spills; ``compulsory_bytes``), cycles, and the per-action energies used
+    (``mac_pj`` per MAC, SRAM and DRAM pJ per bit) with the bit widths. For
+    ``symbiote cost --mappings`` and cross-checks against other tools."""
+    detail: dict = {}
+    systolic_metrics(hw, wl, hw["dataflow"], detail=detail)
+    return {k: np.asarray(v, np.float64) for k, v in detail.items()}
 
 
 def relaxed_cost(hw: Mapping[str, jax.Array], wl: Workload) -> Metrics:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from symbiote.backends import datapath
+from symbiote.backends import datapath, technology
 from symbiote.backends.hookspecs import hookimpl
 from symbiote.backends.space import HardwareSpace, Knob
 from symbiote.backends.systolic import model
@@ -21,12 +21,17 @@ SPACE = HardwareSpace((
     Knob("clock_ghz", "continuous", 1.0, 0.1, 4.0, unit="GHz", doc="clock frequency"),
     Knob("vector_width", "pow2", 64, 1, 4096, unit="lanes", doc="vector unit lanes for non-GEMM layers"),
     datapath.knob("int8"),
+    technology.node_knob(),
+    technology.dram_knob(),
     Knob("weight_prefetch", "categorical", "no", choices=("no", "yes"),
          doc="double-buffered stationary operand: the next fold's weights load while the current fold streams "
              "(TPU-like); no = SCALE-Sim's fold model"),
     Knob("group_mapping", "categorical", "best", choices=("best", "per_group"),
          doc="grouped/depthwise layers: the cheaper of per-group GEMMs and packed block-diagonal GEMMs (best), "
              "or per-group GEMMs only, as SCALE-Sim maps them (per_group)"),
+    Knob("tiling", "categorical", "best", choices=("best", "scalesim"),
+         doc="loop order and tiling of T per MAC layer: the fastest of a few candidates (best), or SCALE-Sim's "
+             "fold order only (scalesim); see tiling.py"),
     Knob("sparse_24", "categorical", "no", choices=("no", "yes"),
          doc="2:4 structured-sparsity datapath: 2:4 layers store compressed weights and skip the zero half of the "
              "reduction; +10% PE area (see model.py)"),
@@ -37,6 +42,7 @@ TEMPLATE = Template(
     space=SPACE,
     cost=model.cost,
     relaxed_cost=model.relaxed_cost,
+    mappings=model.breakdown,
     source="built-in (symbiote.backends.systolic)",
     doc="TPU/Gemmini-like rows x cols systolic array, SCALE-Sim 3.0.0 mapping (os/ws/is), "
         "double-buffered SRAMs, DRAM refetch model, vector unit for non-GEMM layers.",

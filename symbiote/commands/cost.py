@@ -1,4 +1,4 @@
-"""``symbiote cost MODEL [--backend NAME] [--hw FILE.yaml] [--set KNOB=VALUE ...] [--json]``.
+"""``symbiote cost MODEL [--backend NAME] [--hw FILE.yaml] [--set KNOB=VALUE ...] [--mappings] [--json]``.
 
 Prices a model on an accelerator template and prints per-layer and total metrics, the
 way ``symbiote search`` costs it: the model is first put in its deployed form by the same
@@ -15,6 +15,11 @@ constant gets a warning on stderr. ``--json`` prints::
     {"backend", "hardware": {...}, "precision", "prepare", "totals": {"latency_cycles", "latency_s",
      "energy_pj", "area_mm2", "edp", "compute_cycles", "utilization", "energy_breakdown_pj"},
      "layers": [{"name", "op", "latency_cycles", "compute_cycles", "energy_pj", "utilization"}]}
+
+plus, with ``--mappings``, ``"mappings": [{"name", "order", "t_tiles", "block", "dram_bytes",
+"compulsory_bytes", "dram_vs_compulsory", "dram_bytes_by_operand", "compute_cycles",
+"latency_cycles"}]`` for each MAC layer (the loop order and tiling the template's exact model
+chose: backends/systolic/tiling.py).
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_prepare_argument(parser)
     add_input_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--mappings", action="store_true",
+                        help="also print the loop order and tiling the model chose for each MAC layer, with its DRAM traffic "
+                             "against the compulsory traffic (templates that report mappings: systolic)")
 
 
 def _bits(spec: str) -> int | None:
@@ -84,9 +92,13 @@ def run(args: argparse.Namespace) -> int:
          "energy_pj": float(energy[i]), "utilization": float(per["utilization"][i])}
         for i, (n, op) in enumerate(zip(wl.names, wl.ops, strict=True))
     ]
+    mappings = _mappings(template, design, wl) if args.mappings else None
     if args.json:
-        json.dump({"backend": name, "hardware": design, "precision": precision, "prepare": args.prepare,
-                   "totals": totals, "layers": layers}, sys.stdout)
+        out = {"backend": name, "hardware": design, "precision": precision, "prepare": args.prepare,
+               "totals": totals, "layers": layers}
+        if mappings is not None:
+            out["mappings"] = mappings
+        json.dump(out, sys.stdout)
         print()
         return 0
     print(f"backend {name}: " + ", ".join(f"{k}={v}" for k, v in design.items()))
@@ -98,4 +110,46 @@ def run(args: argparse.Namespace) -> int:
     print(f"total: {totals['latency_cycles']:.0f} cycles = {totals['latency_s'] * 1e3:.4g} ms, {totals['energy_pj'] * 1e-6:.4g} uJ, "
           f"{totals['area_mm2']:.4g} mm2, EDP {totals['edp']:.4g} pJ*s, utilization {totals['utilization']:.1%}")
     print("energy: " + ", ".join(f"{k} {v * 1e-6:.4g} uJ" for k, v in totals["energy_breakdown_pj"].items()))
+    if mappings is not None:
+        _print_mappings(mappings, design.get("dataflow", ""))
     return 0
+
+
+def _order(dataflow: str, order: float, t_tiles: float, block: float) -> str:
+    """A mapping in words: the loop nest from the outermost loop in."""
+    if dataflow == "os":
+        return "col folds > row folds (SCALE-Sim)" if order < 0.5 else "row folds > col folds"
+    nest = f"{t_tiles:.0f} T tiles > " if t_tiles > 1.5 else ""
+    if block > 1.5:
+        return nest + f"blocks of {block:.0f} col folds > row folds > col folds"
+    return nest + "col folds > row folds" + ("" if nest else " (SCALE-Sim)")
+
+
+def _mappings(template, design, wl) -> list[dict]:
+    """Per MAC layer: the chosen mapping and its DRAM traffic (template.mappings)."""
+    import numpy as np
+
+    if template.mappings is None:
+        raise HardwareError(f"backend {template.name!r} does not report mappings (--mappings); systolic does")
+    d = template.mappings(template.space.encode(design), wl)
+    df = str(design.get("dataflow", ""))
+    rows = []
+    for i in np.flatnonzero(d["is_mac"] > 0.5):
+        dram = float(d["dram_ifmap_bytes"][i] + d["dram_filter_bytes"][i] + d["dram_ofmap_bytes"][i] + d["dram_psum_bytes"][i])
+        comp = float(d["compulsory_bytes"][i])
+        rows.append({"name": wl.names[i], "order": _order(df, float(d["order"][i]), float(d["t_tiles"][i]), float(d["block"][i])),
+                     "t_tiles": int(round(float(d["t_tiles"][i]))), "block": int(round(float(d["block"][i]))),
+                     "dram_bytes": dram, "compulsory_bytes": comp, "dram_vs_compulsory": dram / comp if comp > 0 else 1.0,
+                     "dram_bytes_by_operand": {k: float(d[f"dram_{k}_bytes"][i]) for k in ("ifmap", "filter", "ofmap", "psum")},
+                     "compute_cycles": float(d["compute_cycles"][i]), "latency_cycles": float(d["latency_cycles"][i])})
+    return rows
+
+
+def _print_mappings(rows: list[dict], dataflow: str) -> None:
+    print(f"mappings ({dataflow}): loop nest from the outermost loop; DRAM traffic against compulsory (every operand moved once)")
+    w = max([len(r["name"]) for r in rows] + [5])
+    o = max([len(r["order"]) for r in rows] + [5])
+    print(f"{'layer':<{w}}  {'loop nest':<{o}} {'dram_MB':>9} {'x_compul':>8} {'bound':>7}")
+    for r in rows:
+        bound = "memory" if r["latency_cycles"] > 1.001 * r["compute_cycles"] + 1 else "compute"
+        print(f"{r['name']:<{w}}  {r['order']:<{o}} {r['dram_bytes'] / 1e6:>9.4g} {r['dram_vs_compulsory']:>8.3f} {bound:>7}")

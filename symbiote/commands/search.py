@@ -49,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], dest="sets", metavar="KNOB=VALUE",
                         help="hold a hardware knob at a value (repeatable)")
     parser.add_argument("--free-knob", action="append", default=[], metavar="KNOB",
-                        help="also search a technology knob held by default (dram_gbps, clock_ghz, datapath)")
+                        help="also search a technology knob held by default (dram_gbps, clock_ghz, datapath, node_nm, "
+                             "dram)")
     parser.add_argument("--calibration", metavar="FILE.npz", help="inputs (arrays named like the model inputs): "
                         "without --eval-data, the first half (rounded up) calibrates the quantizers and the proxy, "
                         "the rest evaluates; default: seeded random inputs")

@@ -62,7 +62,7 @@ def test_template_compute_cycles_on_every_recorded_layer(net):
     checked = 0
     for df in ("os", "ws", "is"):
         for a in (8, 32, 128):
-            hw = t.space.encode({"rows": a, "cols": a, "dataflow": df, "group_mapping": "per_group"})
+            hw = t.space.encode({"rows": a, "cols": a, "dataflow": df, "group_mapping": "per_group", "tiling": "scalesim"})
             cc = np.asarray(t.cost(hw, wl).compute_cycles)
             for layer in TABLE["layers"][net]:
                 rec = TABLE["runs"][f"{df}{a}x{a}|{_key(layer)}"]
@@ -95,7 +95,7 @@ def test_closed_form_every_layer_all_configs_matches_template():
         wl = _lowered(net)
         for df in ("os", "ws", "is"):
             for a in (8, 32, 128):
-                hw = t.space.encode({"rows": a, "cols": a, "dataflow": df, "group_mapping": "per_group"})  # SCALE-Sim's
+                hw = t.space.encode({"rows": a, "cols": a, "dataflow": df, "group_mapping": "per_group", "tiling": "scalesim"})  # SCALE-Sim's
                 cc = np.asarray(t.cost(hw, wl).compute_cycles)
                 for layer in TABLE["layers"][net]:
                     want = compute_cycles_np(*_dims(layer), a, a, df) * layer["repeat"]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from symbiote.backends import tables
+from symbiote.backends import memories, tables, technology
 from symbiote.backends.manager import get_template, registry
 from symbiote.frontend import load
 from symbiote.ir.lower import lower
@@ -87,7 +87,7 @@ def test_systolic_24_filter_sram_reads_are_compressed():
     # 8 bits dense, 5 bits compressed; ifmap and ofmap reads are those of the dense mapping
     dense = _metrics("systolic", "dense", dataflow="ws", sparse_24="yes", **ARRAY)
     sparse = _metrics("systolic", "24", dataflow="ws", sparse_24="yes", **ARRAY)
-    e_f = float(tables.sram_pj_per_bit(256.0))  # default filter SRAM: 256 KB
+    e_f = float(memories.sram_pj_per_bit(256.0, technology.node_weights({})))  # default filter SRAM: 256 KB, 45 nm
     saved = dense["energy_sram_pj"][0] - sparse["energy_sram_pj"][0]
     assert saved == pytest.approx(1024 * (8 - 5) * e_f, rel=1e-5)
 

@@ -28,8 +28,8 @@ def test_a_depthwise_layer_packs_as_many_groups_as_fill_the_rows(mobilenet):
     c = mobilenet.to_numpy()
     i = mobilenet.names.index("features.1.conv.0.0")       # 3x3 depthwise, 32 channels, 112x112
     assert (c["groups"][i], c["r"][i] * c["s"][i], c["p"][i] * c["q"][i]) == (32, 9, 12544)
-    per = _metrics(mobilenet, rows=256, cols=256, dataflow="ws", group_mapping="per_group")["compute_cycles"][i]
-    best = _metrics(mobilenet, rows=256, cols=256, dataflow="ws")["compute_cycles"][i]
+    per = _metrics(mobilenet, rows=256, cols=256, dataflow="ws", group_mapping="per_group", tiling="scalesim")["compute_cycles"][i]
+    best = _metrics(mobilenet, rows=256, cols=256, dataflow="ws", tiling="scalesim")["compute_cycles"][i]
     # per group (SCALE-Sim): 32 GEMMs of 1 fold, 2*256 + 256 + 12544 - 2 cycles each
     assert per == 32 * (2 * 256 + 256 + 12544 - 2)
     # packed: floor(256 / 9) = 28 groups per block-diagonal GEMM (252 rows, 28 columns), 2 GEMMs
@@ -49,18 +49,36 @@ def test_packing_is_never_worse_and_only_touches_grouped_layers(mobilenet, df):
 
 
 def test_mobilenet_depthwise_latency_share_on_a_256x256_array(mobilenet):
-    """Per group, mobilenet_v2's depthwise layers (6.9% of its MACs) take 92% of the latency on
-    a 256x256 ws array; packed, 34% (the issue asks for at most 3x their MAC share, 21%: a
-    ws array still fills only floor(256/9) = 28 of its columns with one depthwise block)."""
+    """Per group, mobilenet_v2's depthwise layers (6.9% of its MACs) take 94% of the latency on
+    a 256x256 ws array. The issue's bound: at most 3x their MAC share (20.7%). An array whose
+    rows share one operand runs a 3x3 depthwise block on at most floor(256/9) = 28 columns, so
+    the bound needs the depthwise layers elsewhere: on a balanced 256x256 design (a 1024-lane
+    vector unit, 1.6% of the array's MACs per cycle, and 400 GB/s, one HBM2e stack's
+    bandwidth) they take 12%. On the default 64-lane, 25.6 GB/s periphery they are memory
+    and vector bound: 36%."""
     c = mobilenet.to_numpy()
     dw = (c["kind"] == 0) & (c["groups"] > 1)
-    per = _metrics(mobilenet, rows=256, cols=256, group_mapping="per_group")
-    best = _metrics(mobilenet, rows=256, cols=256)
-    mac_share = best["macs"][dw].sum() / best["macs"].sum()
     share = lambda m: m["latency_cycles"][dw].sum() / m["latency_cycles"].sum()  # noqa: E731
+    balanced = {"rows": 256, "cols": 256, "vector_width": 1024, "dram_gbps": 400.0}
+    per = _metrics(mobilenet, **balanced, group_mapping="per_group")
+    best = _metrics(mobilenet, **balanced)
+    mac_share = best["macs"][dw].sum() / best["macs"].sum()
     assert mac_share == pytest.approx(0.069, abs=0.001)
-    assert share(per) > 0.9 and share(best) < 0.36
-    assert best["latency_cycles"].sum() < per["latency_cycles"].sum() / 7
+    assert share(per) > 0.9
+    assert share(best) <= 3 * mac_share
+    assert best["latency_cycles"].sum() < per["latency_cycles"].sum() / 10
+    assert share(_metrics(mobilenet, rows=256, cols=256)) < 0.37
+
+
+def test_a_depthwise_layer_runs_on_the_vector_unit_when_that_is_faster(mobilenet):
+    """features.1.conv.0.0 (32 channels, 3x3, 112x112): 3,612,672 MACs. Packed on a 256x256 ws
+    array it takes 2 x (2*256 + 256 + 12544 - 2) = 26,620 cycles; on a 1024-lane vector unit
+    ceil(3,612,672 / 1024) = 3,528 cycles; on a 64-lane one 56,448 (the array wins)."""
+    i = mobilenet.names.index("features.1.conv.0.0")
+    assert mobilenet.macs[i] == 32 * 9 * 12544
+    knobs = {"rows": 256, "cols": 256, "tiling": "scalesim"}
+    assert _metrics(mobilenet, **knobs, vector_width=1024)["compute_cycles"][i] == 3528
+    assert _metrics(mobilenet, **knobs, vector_width=64)["compute_cycles"][i] == 2 * (2 * 256 + 256 + 12544 - 2)
 
 
 def _gemm(m, k, n):

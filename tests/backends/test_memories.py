@@ -155,11 +155,12 @@ def test_differentiable_jittable_and_vmappable():
     for kb in (8.0, 100.0, 5000.0, 16384.0, 500000.0):
         d = float(g(jnp.float32(kb)))
         assert math.isfinite(d) and d > 0, kb
-    # node weights mix linearly (a relaxed design's softmax)
+    # node weights mix in log space (a relaxed design's softmax): a weighted geometric mean
     logits = jnp.array([0.3, 1.0, -0.5, 0.2, 0.0])
     w = jax.nn.softmax(logits)
     mixed = float(memories.sram_area_mm2(512.0, w))
-    assert mixed == pytest.approx(sum(float(w[i]) * float(model(n, 512.0)["area_mm2"]) for i, n in enumerate(NODES)), rel=1e-5)
+    logs = [np.log(float(model(n, 512.0)["area_mm2"])) for n in NODES]
+    assert mixed == pytest.approx(np.exp(sum(float(w[i]) * logs[i] for i in range(len(NODES)))), rel=1e-5)
     # jit(vmap) over designs, each with its own capacity and node
     kb = jnp.asarray(np.random.default_rng(0).uniform(8, 16384, 257), jnp.float32)
     idx = np.random.default_rng(1).integers(0, len(NODES), 257)

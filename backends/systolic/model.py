@@ -296,7 +296,7 @@ def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: 
     stream_bits = jnp.where(df == IS, b_reads * wbs, a_reads * ab) * cols
     down_bits = jnp.where(df == OS, b_reads * wbs, o_writes * accb) * rows
     noc_pj = gemms * (stream_bits + down_bits) * tables.hop_pj_per_bit(pe_area_mm2(hw, dp, tech), tech.wire_pj_per_bit_mm)
-    mac_dram = choice.dram_a + choice.dram_b + choice.dram_o + choice.dram_psum
+    mac_dram = choice.dram                             # dram_a + dram_b + dram_o + dram_psum
     mac_latency = choice.latency
     if detail is not None:
         mac_per = lambda x: rs.assemble(x, 0.0)  # noqa: E731

@@ -59,7 +59,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from symbiote.backends.systolic.mapping import IS, OS, WS, fold_cycles, spatio_temporal
+from symbiote.backends.systolic.mapping import OS, WS, fold_cycles, spatio_temporal
 
 #: candidates per layer: T untiled (SCALE-Sim's order; os: column folds outer), and T in the
 #: least number of tiles whose partial sums and streamed operand both fit their SRAMs (os:
@@ -122,6 +122,7 @@ class Choice(NamedTuple):
     t_tiles: jax.Array     # nt
     order: jax.Array       # 0: SCALE-Sim's (column folds outer, no T tiles, k = 1); 1: another (os: row folds outer)
     block: jax.Array       # k: column folds sharing one slice of the streamed operand
+    dram: jax.Array        # all DRAM bytes: dram_a + dram_b + dram_o + dram_psum
 
 
 def overflow(x, cap):
@@ -224,7 +225,11 @@ def choose(layer: Layer, d: Design, df, passes, *, relaxed: bool = False, ceil=j
     cycles are multiplied by it). The key is the layer's energy-delay product as far as the
     candidates change it: ``latency * (energy_pj + DRAM bytes * dram_pj_per_byte)``. The
     candidates stay separate arrays (a Python loop, no candidate axis), so XLA fuses the
-    whole choice into elementwise code."""
+    whole choice into elementwise code. The exact choice takes the index of the least key
+    (the first on a tie) by an argmin over a stacked candidate axis: a reduction, which XLA
+    computes once and stores, where a chain of ``where(k2 < key, ...)`` would be fused into
+    (and recomputed by) every consumer of every chosen field; for the same reason the total
+    DRAM bytes are one field (``dram``), selected once, not four added after selection."""
     fill0 = (layer.a_bytes + layer.b_bytes + layer.o_bytes) / layer.gemms * d.cycles_per_byte \
         / (ceil(layer.sr / d.rows) * ceil(layer.sc / d.cols))
     cands = []
@@ -235,10 +240,10 @@ def choose(layer: Layer, d: Design, df, passes, *, relaxed: bool = False, ceil=j
         dram = a + b + layer.o_bytes + psum
         latency = smax(compute * passes, dram * d.cycles_per_byte) + fill0 / nt
         key = latency * (layer.energy_pj + dram * d.dram_pj_per_byte)
-        if i > 0:   # SCALE-Sim's order alone on tiling = scalesim
-            key = jnp.where(d.best > 0.5, key, jnp.inf)
+        if i > 0:   # SCALE-Sim's order alone on tiling = scalesim; a NaN key never wins
+            key = jnp.where((d.best > 0.5) & (key == key), key, jnp.inf)
         other = jnp.where(df == OS, float(i), ((nt > 1.0) | (k > 1.0)).astype(jnp.float32))
-        cands.append((key, Choice(compute, latency, a, b, layer.o_bytes, psum, nt, other, k)))
+        cands.append((key, Choice(compute, latency, a, b, layer.o_bytes, psum, nt, other, k, dram)))
     if relaxed:
         best = jax.lax.stop_gradient(functools.reduce(jnp.minimum, [c[0] for c in cands]))
         tau = SOFTMIN_TEMPERATURE * jnp.maximum(best, 1.0)
@@ -246,9 +251,11 @@ def choose(layer: Layer, d: Design, df, passes, *, relaxed: bool = False, ceil=j
         total = sum(ws)
         return jax.tree_util.tree_map(lambda *xs: sum(w * x for w, x in zip(ws, xs, strict=True)) / total,
                                       *[c for _, c in cands])
-    key, chosen = cands[0]
-    for k2, c2 in cands[1:]:
-        better = k2 < key
-        key = jnp.where(better, k2, key)
+    # the index of the least key (the first on a tie), by a reduction over a candidate axis: XLA
+    # materializes it once instead of fusing every key into each consumer of the chosen fields
+    idx = jnp.argmin(jnp.stack([c[0] for c in cands], axis=-1), axis=-1)
+    chosen = cands[0][1]
+    for i, (_, c2) in enumerate(cands[1:], start=1):
+        better = idx == i
         chosen = jax.tree_util.tree_map(lambda new, old: jnp.where(better, new, old), c2, chosen)
     return chosen

@@ -102,6 +102,10 @@ class Workload:
     in_elems_map: jax.Array
     out_elems_base: jax.Array
     out_elems_map: jax.Array
+    #: static: per layer, whether it is or can become grouped (groups > 1 when lowered, or its
+    #: groups follow a channel width); cost models skip grouped-layer mappings when no MAC
+    #: layer is. Empty: unknown (every layer may be grouped).
+    grouped: tuple[bool, ...] = ()
 
     # ------------------------------------------------------------------ queries
     def __len__(self) -> int:
@@ -148,8 +152,8 @@ class Workload:
 
 jax.tree_util.register_dataclass(
     Workload,
-    data_fields=[f.name for f in dataclasses.fields(Workload) if f.name not in ("names", "ops", "kinds")],
-    meta_fields=["names", "ops", "kinds"],
+    data_fields=[f.name for f in dataclasses.fields(Workload) if f.name not in ("names", "ops", "kinds", "grouped")],
+    meta_fields=["names", "ops", "kinds", "grouped"],
 )
 
 
@@ -164,5 +168,7 @@ def from_columns(names: list[str], ops: list[str], cols: dict[str, np.ndarray], 
         kw[f + "_map"] = f32(m)
     return Workload(
         names=tuple(names), ops=tuple(ops), kinds=tuple(int(x) for x in cols["kind"]), kind=jnp.asarray(np.asarray(cols["kind"], np.int32)),
-        widths0=f32(widths0), free=jnp.asarray(np.asarray(free, bool)), **kw,
+        widths0=f32(widths0), free=jnp.asarray(np.asarray(free, bool)),
+        grouped=tuple(bool(g > 1.0 or np.any(m != 0.0)) for g, m in zip(np.asarray(cols["groups"]), np.asarray(maps["groups"][1]), strict=True)),
+        **kw,
     )

@@ -226,6 +226,8 @@ class _Rows:
         self.perm = np.argsort(order)          # position of layer i in [mac rows, vector rows, free rows]
         self.n_free = len(free)
         self.vec_alu = (kinds[self.vec] == VECTOR).astype(np.float32)
+        #: static: whether any MAC row is or can become grouped (else no grouped mapping is costed)
+        self.any_grouped = not wl.grouped or any(wl.grouped[i] for i in self.mac)
 
     def assemble(self, mac_vals, vec_vals):
         """Per-layer array in workload order from the MAC-row and vector-row parts."""
@@ -284,7 +286,8 @@ def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: 
                            hw["ofmap_sram_kb"] * half, inv_bw, 8.0 * tech.dram_pj_per_bit, vw, _weight_prefetch(hw),
                            _group_mapping(hw) > 0.5, _tiling_best(hw))
     passes = datapath.passes(dp, wb, ab, relaxed)
-    choice = tiling.choose(layer, design, df, passes, relaxed=relaxed, ceil=ceil, smax=smax, smin=smin)
+    choice = tiling.choose(layer, design, df, passes, relaxed=relaxed, ceil=ceil, smax=smax, smin=smin,
+                           grouped=rs.any_grouped)
     nt = choice.t_tiles
     mac_compute = choice.compute * passes
     a_reads = jnp.where(df == IS, sr * sc * nt, t * sr * cf)   # a stationary operand loads once per T tile

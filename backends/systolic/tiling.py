@@ -171,13 +171,15 @@ def _tiled_cycles(n_gemms, folds, t, nt, d: Design, df, ceil, smax):
     return n_gemms * (plain + p * (jnp.minimum(piped, plain) - plain))
 
 
-def _compute(layer: Layer, d: Design, df, nt, ceil, smax, smin, relaxed):
+def _compute(layer: Layer, d: Design, df, nt, ceil, smax, smin, relaxed, grouped: bool = True):
     """Compute cycles of every candidate ([C, L]): per-group GEMMs, or for grouped layers the
     cheapest of those, packed block-diagonal GEMMs and the vector unit (model.py's module doc),
     T tiled in ``nt``."""
     rows, cols = d.rows, d.cols
     per_group = _tiled_cycles(layer.gemms, ceil(layer.sr_x / rows) * ceil(layer.sc_x / cols), layer.t_x, nt, d, df,
                               ceil, smax)
+    if not grouped:        # statically no grouped layer (Workload.grouped): per-group is the mapping
+        return per_group
     gp = rows / jnp.maximum(layer.win_x, 1.0)
     gp = jnp.clip(gp if relaxed else jnp.floor(gp), 1.0, layer.groups)
     sr_p, sc_p, t_p = spatio_temporal(layer.px, layer.win_x * gp, layer.filters * gp, df)
@@ -220,7 +222,7 @@ def _traffic(layer: Layer, d: Design, df, nt, first: bool, ceil, relaxed):
 
 
 def choose(layer: Layer, d: Design, df, passes, *, relaxed: bool = False, ceil=jnp.ceil,
-           smax=jnp.maximum, smin=jnp.minimum) -> Choice:
+           smax=jnp.maximum, smin=jnp.minimum, grouped: bool = True) -> Choice:
     """The chosen mapping of every MAC row. ``passes``: the datapath's passes per MAC (compute
     cycles are multiplied by it). The key is the layer's energy-delay product as far as the
     candidates change it: ``latency * (energy_pj + DRAM bytes * dram_pj_per_byte)``. The
@@ -235,7 +237,7 @@ def choose(layer: Layer, d: Design, df, passes, *, relaxed: bool = False, ceil=j
     cands = []
     for i, nt in enumerate(candidate_tiles(layer, d, df, ceil, relaxed)):
         nt = jnp.where(df == OS, 1.0, nt)
-        compute = _compute(layer, d, df, nt, ceil, smax, smin, relaxed)
+        compute = _compute(layer, d, df, nt, ceil, smax, smin, relaxed, grouped)
         a, b, psum, k = _traffic(layer, d, df, nt, i == 0, ceil, relaxed)
         dram = a + b + layer.o_bytes + psum
         latency = smax(compute * passes, dram * d.cycles_per_byte) + fill0 / nt

@@ -2,8 +2,8 @@
 
 One row per layer, topologically ordered, every column a ``float32[L]`` array (``kind``
 is ``int32[L]``). It is a JAX pytree (``jax.tree_util.register_dataclass``): the arrays
-are leaves, the layer names and op kinds are static metadata, so ``jit``/``vmap``/``grad``
-see only numbers.
+are leaves, the layer names, op kinds and which layers are or can become grouped
+(``grouped``) are static metadata, so ``jit``/``vmap``/``grad`` see only numbers.
 
 Layer kinds (``kind``):
 

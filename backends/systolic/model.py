@@ -36,7 +36,7 @@ GEMMs run one after the other, each mapped as SCALE-Sim maps it (:mod:`.mapping`
   which is thus a lower bound. Tensors marked on chip by fusion skip DRAM;
 * weight prefetch (knob ``weight_prefetch``, default "no" = SCALE-Sim): with "yes" the PEs
   double-buffer the stationary operand, as TPUs do, and a ws/is GEMM takes
-  ``folds * max(T, rows) + 2*rows + cols - 2`` cycles (:func:`.tiling.gemm_cycles`);
+  ``folds * max(T, rows) + 2*rows + cols - 2`` cycles (:func:`.tiling._tiled_cycles`);
 * latency: ``max(compute, dram_bytes / bandwidth)`` (compute and memory overlap thanks to
   double buffering) plus the non-overlapped fill of the first fold and drain of the last:
   one fold's (of one T tile's) share of the operand and result bytes over the bandwidth.

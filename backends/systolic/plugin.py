@@ -27,10 +27,10 @@ SPACE = HardwareSpace((
          doc="double-buffered stationary operand: the next fold's weights load while the current fold streams "
              "(TPU-like); no = SCALE-Sim's fold model"),
     Knob("group_mapping", "categorical", "best", choices=("best", "per_group"),
-         doc="grouped/depthwise layers: the cheaper of per-group GEMMs and packed block-diagonal GEMMs (best), "
-             "or per-group GEMMs only, as SCALE-Sim maps them (per_group)"),
+         doc="grouped/depthwise layers: the cheapest of per-group GEMMs, packed block-diagonal GEMMs and the "
+             "vector unit (best), or per-group GEMMs only, as SCALE-Sim maps them (per_group)"),
     Knob("tiling", "categorical", "best", choices=("best", "scalesim"),
-         doc="loop order and tiling of T per MAC layer: the fastest of a few candidates (best), or SCALE-Sim's "
+         doc="loop order and tiling of T per MAC layer: the least-EDP of a few candidates (best), or SCALE-Sim's "
              "fold order only (scalesim); see tiling.py"),
     Knob("sparse_24", "categorical", "no", choices=("no", "yes"),
          doc="2:4 structured-sparsity datapath: 2:4 layers store compressed weights and skip the zero half of the "

@@ -31,7 +31,7 @@ offering half of its bytes (double buffering) and ``overflow(x, cap) = max(x - c
 * outputs: once. Every term adds to the compulsory traffic, which is a lower bound.
 
 Tiling ``T`` is not free: each tile runs its folds again, so a ws/is layer takes
-``gemms * gemm_cycles(folds * nt, rows, cols, Tt)`` compute cycles (the per-fold preload,
+``gemms * folds * nt`` folds of ``Tt`` rows each (:func:`_tiled_cycles`; the per-fold preload,
 skew and drain are paid ``nt`` times; with ``weight_prefetch`` only the ``max(Tt, rows)``
 floor is). ``nt = 1`` is SCALE-Sim's compute-cycle count exactly, and it is the least, so a
 tiled candidate wins only where the DRAM traffic (time or energy) it saves outweighs the
@@ -147,25 +147,17 @@ def candidate_tiles(layer: Layer, d: Design, df, ceil, relaxed: bool = False) ->
     return [jnp.ones_like(t), jnp.clip(jnp.maximum(nt_x, nt_p), 1.0, t)]
 
 
-def gemm_cycles(folds, rows, cols, t, df, prefetch, smax=jnp.maximum):
-    """Compute cycles of one GEMM of ``folds`` folds. Without prefetch (SCALE-Sim): every fold
-    preloads its stationary operand, streams and drains: ``folds * fold_cycles``. With
-    ``prefetch`` (ws, is; os has nothing to preload): the next fold's operand loads while the
-    current one streams, so a fold takes ``max(T, rows)`` (loading ``rows`` rows of weights is
-    the floor: T = 1, an LLM decode step, is weight-load bound) and the pipeline fills and
-    drains once: ``folds * max(T, rows) + 2*rows + cols - 2``."""
-    plain = folds * fold_cycles(rows, cols, t, df)
-    piped = folds * smax(t, rows) + 2.0 * rows + cols - 2.0
-    p = jnp.where(df == OS, 0.0, prefetch)
-    return plain + p * (jnp.minimum(piped, plain) - plain)
-
-
 def _tiled_cycles(n_gemms, folds, t, nt, d: Design, df, ceil, smax):
-    """``n_gemms * gemm_cycles(folds * nt, rows, cols, ceil(t / nt))`` for every candidate
-    ([C, L]), with the per-layer factors computed once ([L])."""
+    """Compute cycles of ``n_gemms`` GEMMs of ``folds`` folds each, T tiled in ``nt`` (every
+    tile runs the folds again). Without prefetch (SCALE-Sim): every fold preloads its
+    stationary operand, streams and drains: ``folds * nt * fold_cycles(Tt)``. With
+    ``prefetch`` (ws, is; os has nothing to preload): the next fold's operand loads while the
+    current one streams, so a fold takes ``max(Tt, rows)`` (loading ``rows`` rows of weights
+    is the floor: T = 1, an LLM decode step, is weight-load bound) and the pipeline fills and
+    drains once: ``folds * nt * max(Tt, rows) + 2*rows + cols - 2``."""
     tt = ceil(t / nt)
     f = folds * nt
-    plain = f * (jnp.where(df == OS, 0.0, d.rows) + d.rows + d.cols - 2.0 + tt)
+    plain = f * fold_cycles(d.rows, d.cols, tt, df)
     piped = f * smax(tt, d.rows) + 2.0 * d.rows + d.cols - 2.0
     p = jnp.where(df == OS, 0.0, d.prefetch)
     return n_gemms * (plain + p * (jnp.minimum(piped, plain) - plain))

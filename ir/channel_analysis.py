@@ -25,24 +25,30 @@ Rules (see passes/README.md for the user-facing summary):
 * Concat stacks segments (offsets); Split passes sub-lists when its cut points fall on
   segment boundaries. Transpose permutes; Reshape/Flatten/Squeeze/Unsqueeze map axes one
   to one, or merge a channel axis with trailing axes into *blocks* (Flatten into a Gemm).
-  A reshape that splits a channel axis (attention heads) fixes it: Q/K/V projection
-  widths stay fixed, the MLP hidden width is free.
+  A reshape that splits a channel axis into ``[heads, head_dim]`` makes it a group of
+  whole heads (:mod:`symbiote.ir.channel_heads`): Q, K, V and the output projection's
+  input are one group with ``unit = head_dim``; head_dim never changes; other splits fix.
+* MatMul of two activations (attention scores/context): the contraction axes tie, the
+  batch axes (heads) of both operands tie and pass to the output.
 * LSTM/GRU/RNN (layout 0): the hidden size is an atom carried by every gate block of
   ``W``, ``R``, ``B``, the initial states and the outputs.
-* LayerNorm over, a reduction over, a softmax over, a slice of, a pad of, a divide by,
-  or any op not listed reading a channel axis fixes its group; so do model inputs and
-  outputs.
+* LayerNorm over the last axis alone (a transformer's residual stream): scale and bias
+  follow the channel, the group may shrink but not grow (``no_growth``: zero channels
+  change the mean and variance, so growth would not be exact). Over several axes it fixes.
+* A reduction over, a softmax over, a slice of, a pad of, a divide by, or any op not
+  listed reading a channel axis fixes its group; so do model inputs and outputs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
 from symbiote.ir.channel_groups import ChannelGroups
+from symbiote.ir.channel_heads import reshape, reshape_blocks
 from symbiote.ir.channel_state import Segs, State, attr, collect, const_ints, fix_all, passthrough, same
 from symbiote.ir.graph import Graph, Node, topological_order
+
+__all__ = ["analyze", "RULES", "reshape_blocks"]  # reshape_blocks lives in channel_heads
 
 
 def _elementwise(st: State, node: Node) -> None:
@@ -149,9 +155,7 @@ def _matmul(st: State, node: Node) -> None:
             return fix_all(st, node)
         st.union_segs(st.need(a, -1, node), st.need(bw, -2, node), f"MatMul node {node.name!r}")
         out = st.get(bw, -1)
-        for ax, segs in st.tracked(bw).items():
-            if ax < len(bw.shape) - 2:
-                st.fix(segs, f"batch axis of MatMul node {node.name!r}")
+        _matmul_batch(st, node, a, bw, y)
     r = len(y.shape)
     for ax, segs in st.tracked(a).items():
         if ax == len(a.shape) - 1:
@@ -159,6 +163,21 @@ def _matmul(st: State, node: Node) -> None:
         st.set(y, ax + r - len(a.shape), segs)
     if out is not None:
         st.set(y, r - 1, out)
+
+
+def _matmul_batch(st: State, node: Node, a, bw, y) -> None:
+    """Tie the batch axes (broadcast from the right) of a MatMul of two activations, e.g. the
+    attention heads of Q, K and V, and carry them to the output."""
+    r = len(y.shape)
+    for k in range(r - 2):
+        ia, ib = k - (r - len(a.shape)), k - (r - len(bw.shape))
+        segs = (st.get(a, ia) if ia >= 0 else None) or (st.get(bw, ib) if ib >= 0 else None)
+        if segs is None:
+            continue
+        for v, i in ((a, ia), (bw, ib)):
+            if i >= 0:
+                st.tie(v, i, segs, node)
+        st.set(y, k, segs)
 
 
 def _norm_per_channel(st: State, node: Node) -> None:
@@ -178,7 +197,10 @@ def _layer_norm(st: State, node: Node) -> None:
     r = len(x.shape)
     axis = int(attr(node, "axis", -1)) % r
     for ax, segs in st.tracked(x).items():
-        if ax >= axis:
+        if ax == axis == r - 1:  # over the channel axis alone: prunable, growth inexact
+            st.shrink_only(segs, f"normalized by {node.onnx_op} node {node.name!r} "
+                                 f"(new zero channels would change its mean and variance)")
+        elif ax >= axis:
             st.fix(segs, f"normalized by {node.onnx_op} node {node.name!r}")
     for p in node.inputs[1:]:
         if p is not None and p.shape is not None:
@@ -216,68 +238,6 @@ def _softmax(st: State, node: Node) -> None:
         return fix_all(st, node)
     axis = int(attr(node, "axis", -1)) % len(x.shape)
     passthrough(st, node, x, node.output, lambda a: None if a == axis else a, f"normalized by {node.onnx_op} node {node.name!r}")
-
-
-def reshape_blocks(a: tuple[int, ...], b: tuple[int, ...]) -> list[tuple[list[int], list[int]]] | None:
-    """Pair runs of axes of shape a with runs of b whose products match."""
-    out: list[tuple[list[int], list[int]]] = []
-    i = j = 0
-    while i < len(a) or j < len(b):
-        ia, jb = [], []
-        pa = pb = 1
-        if i < len(a):
-            ia.append(i); pa *= a[i]; i += 1
-        if j < len(b):
-            jb.append(j); pb *= b[j]; j += 1
-        while pa != pb:
-            if pa < pb and i < len(a):
-                ia.append(i); pa *= a[i]; i += 1
-            elif pb < pa and j < len(b):
-                jb.append(j); pb *= b[j]; j += 1
-            else:
-                return None
-        # trailing size-1 axes stay on their own
-        out.append((ia, jb))
-    return out
-
-
-def _reshape(st: State, node: Node) -> None:
-    x, y = node.input(0), node.output
-    t = st.tracked(x)
-    if not t:
-        return
-    if x.shape is None or y.shape is None:
-        return fix_all(st, node)
-    blocks = reshape_blocks(tuple(x.shape), tuple(y.shape))
-    why = f"reshaped by {node.onnx_op} node {node.name!r}"
-    if blocks is None:
-        return fix_all(st, node, why)
-    for ia, jb in blocks:
-        tr = [a for a in ia if a in t]
-        if not tr:
-            continue
-        big_out = [j for j in jb if y.shape[j] != 1]
-        if len(tr) > 1:
-            for a in tr:
-                st.fix(t[a], why)
-            continue
-        a = tr[0]
-        if len(big_out) > 1 and len([k for k in ia if x.shape[k] != 1]) == 1:
-            st.fix(t[a], f"split by {node.onnx_op} node {node.name!r} (e.g. into attention heads)")
-            continue
-        if len(big_out) == 0:
-            st.fix(t[a], why)
-            continue
-        j = big_out[0]
-        before = [k for k in ia if k < a and x.shape[k] != 1]
-        if before:
-            st.fix(t[a], f"merged into an inner axis by {node.onnx_op} node {node.name!r}")
-            continue
-        block = int(np.prod([x.shape[k] for k in ia if k > a], dtype=np.int64))
-        if len(big_out) > 1:
-            st.fix(t[a], why)
-            continue
-        st.set(y, j, [(g, b * block) for g, b in t[a]])
 
 
 def _transpose(st: State, node: Node) -> None:
@@ -440,10 +400,10 @@ RULES: dict[str, Callable[[State, Node], None]] = {
     "LayerNormalization": _layer_norm,
     "Softmax": _softmax,
     "LogSoftmax": _softmax,
-    "Reshape": _reshape,
-    "Flatten": _reshape,
-    "Squeeze": _reshape,
-    "Unsqueeze": _reshape,
+    "Reshape": reshape,
+    "Flatten": reshape,
+    "Squeeze": reshape,
+    "Unsqueeze": reshape,
     "Transpose": _transpose,
     "Concat": _concat,
     "Split": _split,

@@ -29,6 +29,8 @@ class State:
     names: list[str] = field(default_factory=list)
     fixed: dict[int, str] = field(default_factory=dict)  # atom -> reason (on any atom of a class)
     axes: dict[tuple[str, int], Segs] = field(default_factory=dict)
+    heads: dict[int, tuple[int, int]] = field(default_factory=dict)  # head atom -> (channel atom it splits, head_dim)
+    no_growth: dict[int, str] = field(default_factory=dict)  # atom -> why its class may only shrink
 
     # ---- union-find
     def atom(self, name: str, width: int, fixed: str | None = None) -> int:
@@ -58,6 +60,11 @@ class State:
     def fix(self, segs: Segs, reason: str) -> None:
         for a, _ in segs:
             self.fixed.setdefault(a, reason)
+
+    def shrink_only(self, segs: Segs, reason: str) -> None:
+        """Mark the classes of ``segs`` as free to shrink but not to grow exactly."""
+        for a, _ in segs:
+            self.no_growth.setdefault(a, reason)
 
     # ---- axes
     def get(self, v: Value | None, axis: int) -> Segs | None:
@@ -156,22 +163,80 @@ def same(st: State, node: Node) -> None:
         passthrough(st, node, x, y, lambda a: a, f"resized by {node.onnx_op} node {node.name!r}")
 
 
+def refine(st: State) -> dict[int, tuple[int, int]]:
+    """Tie each split channel class to its heads: ``{channel class root: (heads class root,
+    head_dim)}``. Every heads atom splitting one channel class joins one heads class; a class
+    split with two head_dims, or a heads class reached with two, stays unrefined and fixed."""
+    by_class: dict[int, list[tuple[int, int]]] = {}
+    for h, (a, d) in st.heads.items():
+        by_class.setdefault(st.find(a), []).append((h, d))
+    for ra, hs in by_class.items():
+        if len({d for _, d in hs}) == 1:
+            for h, _ in hs[1:]:
+                st.union(hs[0][0], h, f"heads of {st.names[ra]!r}")
+    out: dict[int, tuple[int, int]] = {}
+    dims: dict[int, set[int]] = {}
+    for ra, hs in by_class.items():
+        ra = st.find(ra)
+        ds = {d for _, d in hs}
+        if len(ds) == 1:
+            out[ra] = (st.find(hs[0][0]), hs[0][1])
+            dims.setdefault(out[ra][0], set()).add(hs[0][1])
+        else:
+            st.fix([(ra, 1)] + [(h, 1) for h, _ in hs], f"split into heads of sizes {sorted(ds)}")
+    for ra, (hr, d) in list(out.items()):
+        if len(dims[hr]) > 1 or ra in dims:  # head_dims disagree, or heads of heads
+            st.fix([(ra, 1), (hr, 1)], f"attention heads of {st.names[ra]!r} meet heads of another head_dim")
+            del out[ra]
+    for ra, (hr, _) in out.items():  # a fixed channel class fixes its heads
+        why = next((w for a, w in sorted(st.fixed.items()) if st.find(a) == ra), None)
+        if why is not None:
+            st.fix([(hr, 1)], why)
+    return out
+
+
 def collect(st: State) -> ChannelGroups:
-    # group ids in order of the first atom of each class (roots are the smallest atom)
-    order = sorted({st.find(a) for a in range(len(st.parent))})
-    gid = {r: i for i, r in enumerate(order)}
+    """The :class:`ChannelGroups` of the final state: one group per union-find class, a split
+    channel class merged into its heads class (``unit = head_dim``, width in channels)."""
+    refined = refine(st)
+    units = {hr: d for hr, d in refined.values()}
+
+    def key(a: int) -> tuple[int, int]:  # atom -> (group root, channels per atom-width unit)
+        r = st.find(a)
+        return refined.get(r, (r, 1))
+
+    raw: dict[tuple[str, int], list[tuple[int, int, bool]]] = {}  # (root, block, counts heads)
+    for ax, segs in st.axes.items():
+        out = []
+        for a, b in segs:
+            r, mult = key(a)
+            u = units.get(r, 1)
+            out.append((r, b * mult // u, False) if (b * mult) % u == 0 else (r, b * mult, True))
+        if len({h for _, _, h in out}) > 1:  # cannot be sized in one unit: fixed, and not a channel axis
+            st.fix([(r, 1) for r, _, _ in out], f"channels and attention heads mixed on axis {ax[1]} of {ax[0]!r}")
+            continue
+        raw[ax] = out
+    first: dict[int, int] = {}
+    for a in range(len(st.parent)):
+        first.setdefault(key(a)[0], a)
+    gid = {r: i for i, r in enumerate(sorted(first, key=first.__getitem__))}
     reasons: dict[int, str] = {}
     for a, why in sorted(st.fixed.items()):
-        reasons.setdefault(gid[st.find(a)], why)
+        reasons.setdefault(gid[key(a)[0]], why)
+    growth: dict[int, str] = {}
+    for a, why in sorted(st.no_growth.items()):
+        growth.setdefault(gid[key(a)[0]], why)
     members: dict[int, list[tuple[str, int]]] = {i: [] for i in gid.values()}
     axes: dict[tuple[str, int], tuple[tuple[int, int], ...]] = {}
-    for key, segs in st.axes.items():
-        mapped = tuple((gid[st.find(a)], b) for a, b in segs)
-        axes[key] = mapped
+    head_axes: dict[tuple[str, int], tuple[tuple[int, int], ...]] = {}
+    for ax, out in raw.items():
+        mapped = tuple((gid[r], b) for r, b, _ in out)
+        (head_axes if out and out[0][2] else axes)[ax] = mapped
         for g in dict.fromkeys(g for g, _ in mapped):
-            members[g].append(key)
+            members[g].append(ax)
     groups = tuple(
-        ChannelGroup(i, st.names[r], st.widths[r], i not in reasons, reasons.get(i, ""), tuple(members[i]))
+        ChannelGroup(i, st.names[first[r]], st.widths[r] * units.get(r, 1), i not in reasons, reasons.get(i, ""),
+                     tuple(members[i]), units.get(r, 1), growth.get(i, ""))
         for r, i in gid.items()
     )
-    return ChannelGroups(groups, axes)
+    return ChannelGroups(groups, axes, head_axes)

@@ -6,7 +6,14 @@ gathered along that axis (new channels are filled with 0, except BatchNorm varia
 which get 1 so the new channel's output stays finite), then the attributes and shape
 arguments that spell widths (Conv ``group`` of depthwise convs, LSTM/GRU/RNN
 ``hidden_size``, Reshape targets, Split sizes, Slice ends) are rewritten and shapes are
-re-inferred. New channels have zero incoming and outgoing weights, so growth is exact.
+re-inferred. New channels have zero incoming and outgoing weights, so growth is exact
+(a group normalized by a LayerNorm excepted: the analysis marks it ``no_growth`` and
+:func:`symbiote.ir.channel_groups.width_problem` refuses to grow it).
+
+A group of attention heads (``unit = head_dim``) is selected in whole heads: a head's
+importance sums its channels', a selection must keep or add whole heads (a PassError
+otherwise), and the axes that count heads (``ChannelGroups.head_axes``: a per-head
+constant, the head count of the split Reshape's target) follow the kept heads.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from symbiote.errors import PassError
-from symbiote.ir.channel_groups import ChannelGroups
+from symbiote.ir.channel_groups import ChannelGroups, width_problem
 from symbiote.ir.graph import Graph, Node
 
 _INT64_MAX = np.iinfo(np.int64).max
@@ -36,6 +43,39 @@ def axis_index(cg: ChannelGroups, segs, select: Mapping[int, np.ndarray]) -> np.
         parts.append(idx.reshape(-1))
         off += w * b
     return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def head_index(cg: ChannelGroups, segs, select: Mapping[int, np.ndarray]) -> np.ndarray:
+    """Old element indices (-1 = new) of an axis that counts heads (``head_axes``)."""
+    parts, off = [], 0
+    for g, b in segs:
+        u = cg.groups[g].unit
+        n = cg.groups[g].width // u
+        keep = select.get(g)
+        heads = np.arange(n) if keep is None else np.asarray(keep, dtype=np.int64)[::u]
+        heads = np.where(heads < 0, -1, heads // u)
+        idx = heads[:, None] * b + np.arange(b)[None, :] + off
+        idx[heads < 0] = -1
+        parts.append(idx.reshape(-1))
+        off += n * b
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def check_whole_heads(cg: ChannelGroups, g: int, keep: np.ndarray) -> None:
+    """PassError unless ``keep`` keeps or adds whole heads of group ``g`` (unit > 1)."""
+    grp = cg.groups[g]
+    u = grp.unit
+    if u == 1:
+        return
+    if len(keep) % u:
+        raise PassError(f"channel group {grp.name!r}: width {len(keep)} is not a multiple of {u} "
+                        f"(its channels are attention heads of head_dim {u}; a width must keep whole heads)")
+    blocks = keep.reshape(-1, u)
+    first = blocks[:, :1]
+    ok = np.where(first < 0, (blocks < 0).all(axis=1, keepdims=True),
+                  (first % u == 0) & (blocks == first + np.arange(u)))
+    if not ok.all():
+        raise PassError(f"channel group {grp.name!r}: a selection must keep whole heads of {u} channels")
 
 
 def _take(arr: np.ndarray, axis: int, idx: np.ndarray, fill: float) -> np.ndarray:
@@ -66,21 +106,23 @@ def apply_selection(graph: Graph, cg: ChannelGroups, select: Mapping[int, np.nda
     for g in select:
         if not cg.groups[g].free:
             raise PassError(f"channel group {cg.groups[g].name!r} cannot change: {cg.groups[g].reason}")
+        check_whole_heads(cg, g, select[g])
     widths = {g: len(s) for g, s in select.items()}
     changed = set(select)
     depthwise = [n for n in graph.nodes if n.onnx_op == "Conv" and int(n.attrs.get("group", 1)) > 1
                  and n.input(0) is not None and n.input(0).shape is not None and int(n.attrs["group"]) == n.input(0).shape[1]]
     # 1. constants
     by_const: dict[str, list[tuple[int, tuple]]] = {}
-    for (name, axis), segs in cg.axes.items():
-        if name in graph.constants and any(g in changed for g, _ in segs):
-            by_const.setdefault(name, []).append((axis, segs))
+    for table, index in ((cg.axes, axis_index), (cg.head_axes, head_index)):
+        for (name, axis), segs in table.items():
+            if name in graph.constants and any(g in changed for g, _ in segs):
+                by_const.setdefault(name, []).append((axis, index(cg, segs, select)))
     for name, items in by_const.items():
         v = graph.constants[name]
         arr = v.const
         fill = _fill_value(graph, name)
-        for axis, segs in items:
-            arr = _take(arr, axis, axis_index(cg, segs, select), fill)
+        for axis, idx in items:
+            arr = _take(arr, axis, idx, fill)
         v.const = np.ascontiguousarray(arr)
         v.shape = tuple(arr.shape)
     # 2. width-carrying attributes and shape arguments
@@ -104,7 +146,8 @@ def _is_identity(cg: ChannelGroups, g: int, s) -> bool:
 
 
 def _touches(cg: ChannelGroups, name: str, axis: int, changed: set[int]) -> bool:
-    return any(g in changed for g, _ in cg.segments(name, axis))
+    segs = cg.segments(name, axis) or cg.head_segments(name, axis)
+    return any(g in changed for g, _ in segs)
 
 
 def _set_const_input(graph: Graph, n: Node, i: int, arr: np.ndarray) -> None:
@@ -136,7 +179,8 @@ def _fix_split(graph: Graph, cg: ChannelGroups, n: Node, widths, changed) -> Non
     axis = int(n.attrs.get("axis", 0)) % len(x.shape)
     if not _touches(cg, x.name, axis, changed):
         return
-    sizes = np.array([cg.axis_size(y.name, axis, widths) if cg.segments(y.name, axis) else (y.shape[axis] if y.shape else 0)
+    sizes = np.array([cg.axis_size(y.name, axis, widths) if (cg.segments(y.name, axis) or cg.head_segments(y.name, axis))
+                      else (y.shape[axis] if y.shape else 0)
                       for y in n.outputs], dtype=np.int64)
     if "split" in n.attrs:
         n.attrs["split"] = [int(v) for v in sizes]
@@ -214,17 +258,30 @@ def keep_top(scores: np.ndarray, n: int) -> np.ndarray:
     return np.sort(order)
 
 
+def keep_top_units(scores: np.ndarray, n: int, unit: int) -> np.ndarray:
+    """Channel indices of the ``n // unit`` best whole units (heads: a head's score is the sum
+    of its channels'), in their original order."""
+    if unit == 1:
+        return keep_top(scores, n)
+    heads = keep_top(np.asarray(scores).reshape(-1, unit).sum(axis=1), n // unit)
+    return (heads[:, None] * unit + np.arange(unit)[None, :]).reshape(-1)
+
+
 def selection_for(graph: Graph, cg: ChannelGroups, targets: Mapping[int, int], criterion: str, seed: int) -> dict[int, np.ndarray]:
-    """Turn target widths into selections: shrink by importance, grow with new channels."""
+    """Turn target widths into selections: shrink by importance (whole heads for a group of
+    heads), grow with new channels."""
     out: dict[int, np.ndarray] = {}
     for g, n in targets.items():
         w = cg.groups[g].width
         if n < 1:
             raise PassError(f"channel group {cg.groups[g].name!r}: width must be >= 1, got {n}")
+        problem = width_problem(cg.groups[g], n) if cg.groups[g].free else ""
+        if problem:
+            raise PassError(problem)
         if n == w:
             continue
         if n < w:
-            out[g] = keep_top(importance(graph, cg, g, criterion, seed), n)
+            out[g] = keep_top_units(importance(graph, cg, g, criterion, seed), n, cg.groups[g].unit)
         else:
             out[g] = np.concatenate([np.arange(w), -np.ones(n - w, dtype=np.int64)])
     return out

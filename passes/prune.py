@@ -9,7 +9,7 @@ import numpy as np
 
 from symbiote.errors import PassError
 from symbiote.ir import ops
-from symbiote.ir.channel_groups import ChannelGroups, analyze
+from symbiote.ir.channel_groups import ChannelGroups, analyze, legal_width, width_problem
 from symbiote.ir.graph import Graph, Node
 from symbiote.passes.base import Pass
 from symbiote.passes.channels import apply_selection, selection_for
@@ -18,7 +18,9 @@ Criterion = Literal["l1", "l2", "bn_gamma", "random"]
 
 
 def resolve_widths(cg: ChannelGroups, widths: dict[str, int], *, allow_growth: bool) -> dict[int, int]:
-    """Group names -> ids, checking that each exists, is free, and the width is legal."""
+    """Group names -> ids, checking that each exists, is free, and the width is legal
+    (:func:`symbiote.ir.channel_groups.width_problem`: whole heads, no growth of a
+    LayerNorm-normalized group)."""
     out: dict[int, int] = {}
     for name, n in widths.items():
         try:
@@ -37,6 +39,9 @@ def resolve_widths(cg: ChannelGroups, widths: dict[str, int], *, allow_growth: b
             raise PassError(f"channel group {name!r}: width must be a positive integer, got {n!r}")
         if n > g.width and not allow_growth:
             raise PassError(f"channel group {name!r}: prune cannot grow it from {g.width} to {n} (use resize-channels)")
+        problem = width_problem(g, n)
+        if problem:
+            raise PassError(problem)
         out[g.id] = n
     return out
 
@@ -44,7 +49,11 @@ def resolve_widths(cg: ChannelGroups, widths: dict[str, int], *, allow_growth: b
 @dataclass(frozen=True)
 class Prune(Pass):
     """Remove whole channels from every free channel group (or the groups in ``widths``),
-    ranked by importance summed over every layer of the group."""
+    ranked by importance summed over every layer of the group. A group of attention heads
+    loses whole heads (``ratio`` rounds its width to the nearest multiple of head_dim, at
+    least one head; a ``widths`` entry that splits a head is a PassError); the hidden size
+    of a transformer's residual stream (every LayerNorm, embedding, projection and residual
+    Add on it) is one group, pruned when no model input/output fixes it."""
 
     ratio: float | None = None
     widths: dict[str, int] | None = None
@@ -65,7 +74,7 @@ class Prune(Pass):
         if self.widths is not None:
             targets = resolve_widths(cg, self.widths, allow_growth=False)
         else:
-            targets = {g.id: max(1, int(round(g.width * (1.0 - self.ratio)))) for g in cg.free}
+            targets = {g.id: legal_width(g, max(1, int(round(g.width * (1.0 - self.ratio))))) for g in cg.free}
         sel = selection_for(graph, cg, targets, self.criterion, self.seed)
         apply_selection(graph, cg, sel)
         changed = {cg.groups[g].name: [cg.groups[g].width, len(s)] for g, s in sel.items()}

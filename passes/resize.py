@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from symbiote.errors import PassError
-from symbiote.ir.channel_groups import analyze
+from symbiote.ir.channel_groups import ChannelGroup, analyze, legal_width
 from symbiote.ir.graph import Graph
 from symbiote.passes.base import Pass
 from symbiote.passes.channels import apply_selection, selection_for
@@ -27,11 +27,22 @@ def round_width(width: int, multiple: int, mode: str) -> int:
     return max(multiple, r)
 
 
+def _capped(group: ChannelGroup, n: int) -> int:
+    """``n``, or the group's width when ``n`` would grow a group that cannot grow exactly."""
+    return group.width if group.no_growth and n > group.width else n
+
+
 @dataclass(frozen=True)
 class ResizeChannels(Pass):
     """Resize free channel groups: ``widths={group:n}``, ``multiple=m`` (round every free
     group, ``mode=nearest|up|down``) or ``scale=s``. New channels get zero weights in and
-    out (exact growth); shrinking drops the least important channels (``criterion``)."""
+    out (exact growth); shrinking drops the least important channels (``criterion``).
+
+    A group of attention heads keeps whole heads (``multiple`` rounds to a multiple of
+    ``lcm(m, head_dim)``, ``scale`` to one of head_dim; new heads are exact: zero Q/K/V
+    and output weights). A group normalized by a LayerNorm (``no_growth``: zero channels
+    change the mean and variance) is never grown: ``multiple``/``scale`` leave it at its
+    width where they would grow it, and ``widths`` that grow it is a PassError."""
 
     widths: dict[str, int] | None = None
     multiple: int | None = None
@@ -57,10 +68,10 @@ class ResizeChannels(Pass):
         if self.widths is not None:
             targets = resolve_widths(cg, self.widths, allow_growth=True)
         elif self.multiple is not None:
-            targets = {g.id: round_width(g.width, self.multiple, self.mode) for g in cg.free}
+            targets = {g.id: _capped(g, round_width(g.width, math.lcm(self.multiple, g.unit), self.mode)) for g in cg.free}
         else:
             f = {"up": math.ceil, "down": math.floor}.get(self.mode, round)
-            targets = {g.id: max(1, int(f(g.width * self.scale))) for g in cg.free}
+            targets = {g.id: legal_width(g, max(1, int(f(g.width * self.scale))), self.mode) for g in cg.free}
         sel = selection_for(graph, cg, targets, self.criterion, self.seed)
         apply_selection(graph, cg, sel)
         changed = {cg.groups[g].name: [cg.groups[g].width, len(s)] for g, s in sel.items()}

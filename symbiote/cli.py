@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cost": ("symbiote.commands.cost", "price a model on an accelerator template"),
     "backends": ("symbiote.commands.backends", "list the accelerator templates and their knobs"),
     "search": ("symbiote.commands.search", "co-design the model and the accelerator"),
+    "finetune": ("symbiote.commands.finetune", "win back a reshaped model's accuracy by distillation from the original"),
 }
 
 

@@ -4,6 +4,10 @@
   the groups ``resize-channels`` may change), by name.
 * **Genes**: one per group, its legal widths from a quarter to twice the original
   (:func:`symbiote.search.genome.width_grid`, the original width on the grid and the default).
+  The grid asks the group for its granularity: a group of attention heads
+  (``ChannelGroup.unit = head_dim``) offers only multiples of head_dim (whole heads), and a
+  group that cannot grow exactly (``no_growth``: the hidden size under a LayerNorm) stops
+  at its original width.
 * **Cost**: ``Workload.with_widths``: every column that depends on a group's width follows it.
 * **Proxy**: removing channels removes the importance the pruning criterion gives them
   (:func:`symbiote.passes.channels.importance`, the ranking ``resize-channels`` uses to pick
@@ -45,6 +49,15 @@ def retained_curve(scores: np.ndarray, wmax: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def unit_scores(scores: np.ndarray, unit: int) -> np.ndarray:
+    """Per-channel scores with each whole unit (attention head) given its mean, so that the
+    sorted curve removes whole heads, as pruning does."""
+    if unit == 1:
+        return np.asarray(scores)
+    per = np.asarray(scores, np.float64).reshape(-1, unit).mean(axis=1)
+    return np.repeat(per, unit)
+
+
 def curves(graph: Any, groups: Any, group_ids: Sequence[int], criterion: str = "l1") -> np.ndarray:
     """f32[G, Wmax+1]: each group's retained importance at widths 0..Wmax (1 beyond its width)."""
     from symbiote.passes.channels import importance
@@ -53,7 +66,17 @@ def curves(graph: Any, groups: Any, group_ids: Sequence[int], criterion: str = "
     wmax = int(max(w0.max() * 2, 1)) if len(w0) else 1
     if not len(group_ids):
         return np.zeros((0, wmax + 1), np.float32)
-    return np.stack([retained_curve(importance(graph, groups, g, criterion), wmax) for g in group_ids])
+    return np.stack([retained_curve(unit_scores(importance(graph, groups, g, criterion), groups.groups[g].unit), wmax)
+                     for g in group_ids])
+
+
+def gene_grid(width0: int, unit: int, can_grow: bool, width_range: tuple[float, float]) -> tuple[float, ...]:
+    """A group's legal widths for the search: ``width_grid`` in steps of the group's unit
+    (whole attention heads) when it has one, up to the original width when it cannot grow."""
+    from symbiote.search.genome import width_grid
+
+    hi = width_range[1] if can_grow else min(1.0, width_range[1])
+    return width_grid(int(width0), min_frac=width_range[0], max_frac=hi, step=int(unit) if unit > 1 else 0)
 
 
 def width_loss(table: np.ndarray, widths, xp=jnp):
@@ -78,7 +101,10 @@ def fit_coef(graph: Any, groups: Any, group_ids: Sequence[int], table: np.ndarra
 
     if not len(group_ids) or not inputs:
         return prior
-    widths = {groups.groups[g].name: max(1, int(round(groups.groups[g].width * PROBE_SHRINK))) for g in group_ids}
+    from symbiote.ir.channel_groups import legal_width
+
+    widths = {groups.groups[g].name: legal_width(groups.groups[g], max(1, int(round(groups.groups[g].width * PROBE_SHRINK))))
+              for g in group_ids}
     widths = {k: v for k, v in widths.items() if v != groups.by_name(k).width}
     if not widths:
         return prior
@@ -102,15 +128,21 @@ class Channels:
         table = curves(prep.graph, prep.groups, ids)
         coef = fit_coef(prep.graph, prep.groups, ids, table, probes.inputs)
         w0 = np.array([prep.groups.groups[g].width for g in ids], np.float32)
+        units = np.array([prep.groups.groups[g].unit for g in ids], np.int32)
+        grows = np.array([not prep.groups.groups[g].no_growth for g in ids], bool)
         return Fitted(self.name, tuple(targets), (), {"curves": table, "ids": np.asarray(ids, np.int32),
-                                                      "widths0": w0, "coef": np.float32(coef)})
+                                                      "widths0": w0, "coef": np.float32(coef),
+                                                      "units": units, "can_grow": grows})
 
     def genes(self, fitted: Fitted, net: int, prefix: str, settings: GeneSettings) -> list[Any]:
-        from symbiote.search.genome import Gene, width_grid
+        from symbiote.search.genome import Gene
 
+        n = len(fitted.targets)
+        units = fitted.tables.get("units", np.ones(n, np.int32))
+        grows = fitted.tables.get("can_grow", np.ones(n, bool))
         out = []
-        for t, w0 in zip(fitted.targets, fitted.tables["widths0"]):
-            vals = width_grid(int(w0), min_frac=settings.width_range[0], max_frac=settings.width_range[1])
+        for t, w0, u, g in zip(fitted.targets, fitted.tables["widths0"], units, grows):
+            vals = gene_grid(int(w0), int(u), bool(g), tuple(settings.width_range))
             out.append(Gene(f"{prefix}/width/{t}", vals, vals.index(float(w0)), self.kind, net, key=t))
         return out
 

@@ -8,7 +8,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from symbiote.frontend import load
 from symbiote.frontend import zoo
-from symbiote.ir.channel_groups import analyze
+from symbiote.ir.channel_groups import analyze, legal_width, width_problem
 
 
 @pytest.fixture(scope="module")
@@ -96,12 +96,57 @@ def test_nhwc_transpose():
     assert cg.segments("w2", 1) == ((grp.id, 1),)
 
 
-def test_attention_heads_fixed_mlp_free():
-    bert = analyze(load(zoo.build("bert", seq_len=8)))
-    free = [g.name for g in bert.free]
-    assert free and all("intermediate" in n for n in free)
-    assert any("split by Reshape" in g.reason for g in bert.groups)
-    assert not any(g.free for g in bert.groups if ".query." in g.name)
+def test_attention_heads_are_one_group_per_layer_with_unit_head_dim():
+    g = load(zoo.build("bert", seq_len=8, hidden=96, heads=3))
+    bert = analyze(g)
+    free = {x.name: x for x in bert.free}
+    assert sorted(free) == ["encoder.layer.0.attention.self.query.matmul.out", "encoder.layer.0.intermediate.dense.matmul.out",
+                            "encoder.layer.1.attention.self.query.matmul.out", "encoder.layer.1.intermediate.dense.matmul.out"]
+    heads = free["encoder.layer.0.attention.self.query.matmul.out"]
+    assert (heads.width, heads.unit, heads.no_growth) == (96, 32, "")
+    assert free["encoder.layer.0.intermediate.dense.matmul.out"].unit == 1
+    p = "encoder.layer.0.attention"
+    # Q, K, V projections (weights' output axis, biases) and the output projection's input: one group
+    for name, axis in [(f"{p}.self.query.weight", 1), (f"{p}.self.key.weight", 1), (f"{p}.self.value.weight", 1),
+                       (f"{p}.self.value.bias", 0), (f"{p}.self.merge_heads_out", 2), (f"{p}.output.dense.weight", 0)]:
+        assert bert.segments(name, axis) == ((heads.id, 1),), name
+    # the axes that count heads: split tensors, scores, context
+    for name, axis in [(f"{p}.self.query.split_heads_out", 2), (f"{p}.self.key.transpose_out", 1), (f"{p}.self.scores_out", 1),
+                       (f"{p}.self.softmax_out", 1), (f"{p}.self.context_out", 1)]:
+        assert bert.head_segments(name, axis) == ((heads.id, 1),), name
+        assert bert.axis_size(name, axis) == 3 and bert.axis_size(name, axis, {heads.id: 64}) == 2
+    # head_dim never changes
+    assert not bert.segments(f"{p}.self.query.split_heads_out", 3)
+    assert width_problem(heads, 64) == "" and "multiple of 32" in width_problem(heads, 48)
+    assert legal_width(heads, 48) == 64 and legal_width(heads, 47) == 32 and legal_width(heads, 5) == 32
+
+
+def test_hidden_size_is_one_shrink_only_group_unless_an_output_fixes_it():
+    m = zoo.build("bert", seq_len=8)
+    hidden = analyze(load(m)).by_name("embeddings.word_embeddings.out")
+    assert not hidden.free and "last_hidden_state" in hidden.reason
+    del m.graph.output[0]  # keep only pooler_output: the residual stream's width is free
+    g = load(m)
+    cg = analyze(g)
+    hidden = cg.by_name("embeddings.word_embeddings.out")
+    assert hidden.free and hidden.unit == 1 and "LayerNormalization" in hidden.no_growth
+    lns = [n for n in g.nodes if n.onnx_op == "LayerNormalization"]
+    assert len(lns) == 5 and all(cg.segments(n.input(1).name, 0) == ((hidden.id, 1),) for n in lns)
+    assert cg.segments("embeddings.word_embeddings.weight", 1) == ((hidden.id, 1),)
+    assert cg.segments("encoder.layer.1.attention.output.residual_out", 2) == ((hidden.id, 1),)
+    assert cg.segments("pooler.dense.weight", 1) == ((hidden.id, 1),)
+    assert width_problem(hidden, 64) == "" and "cannot grow" in width_problem(hidden, 256)
+    assert legal_width(hidden, 300) == 128
+
+
+def test_layernorm_over_two_axes_still_fixes():
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="c1"),
+        helper.make_node("LayerNormalization", ["c", "s", "b"], ["y"], name="ln", axis=-3),
+    ]
+    g = _model(nodes, {"w": _w(6, 3, 1, 1), "s": _w(6, 4, 4), "b": _w(6, 4, 4)}, [1, 3, 4, 4])
+    grp = analyze(g).by_name("c1.out")
+    assert not grp.free and "LayerNormalization" in grp.reason
 
 
 def test_lstm_hidden():

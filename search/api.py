@@ -41,6 +41,7 @@ from symbiote.search import knobs
 from symbiote.search import metric as user_metric
 from symbiote.search.prepare import DEFAULT_PREPARE, canonical, prepare_graph
 from symbiote.search.driver import Progress, Search, SearchResult, SearchSettings
+from symbiote.search.finetune import Recovery
 from symbiote.search.objectives import Constraint, Objective, derive, search_constraints, with_accuracy_floor
 from symbiote.search.problem import evaluator_for
 
@@ -87,6 +88,9 @@ class RunConfig:
     input_values: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None
     prepare: str = DEFAULT_PREPARE       # exact passes run first ("none": the model as given)
     metric: str | None = None            # the user's metric, MODULE:FUNCTION or an entry point (search/metric.py)
+    #: fine-tuning of each reshaped candidate before its exact check (--finetune-steps;
+    #: steps 0: none), label-free distillation from the original on the calibration samples
+    recovery: Recovery = Recovery()
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,9 @@ class RunOutcome:
     timing: budgets.Timing | None = None  # measured phases, the time plan and its notes (budget.py)
     #: why the answer leaves the models as given although model knobs were on (None: it does not)
     answer_note: str | None = None
+    #: the hardware-only search's best design for the models as given: ``{"hardware": ...,
+    #: "metrics": [per network]}`` (None: no such search ran)
+    hardware_only: dict[str, Any] | None = None
 
 
 def _per_net(ev, idx: np.ndarray) -> list[dict[str, float]]:
@@ -176,7 +183,7 @@ def prepare(cfg: RunConfig, model: str, graph: Any = None) -> codesign.Network:
     inputs = split_of(cfg, graph).calibration
     return codesign.prepare_network(model, graph=graph, calibrate=cfg.model_knobs != "none",
                                     calibration_inputs=inputs[:1], range_inputs=inputs,
-                                    knobs=codesign.parse_model_knobs(cfg.model_knobs))
+                                    knobs=codesign.parse_model_knobs(cfg.model_knobs), recovery=cfg.recovery)
 
 
 def build(cfg: RunConfig, networks: Sequence[codesign.Network] | None = None) -> codesign.CoDesign:
@@ -227,7 +234,9 @@ class Samples:
 def exact_check(cd: codesign.CoDesign, idx: np.ndarray, cfg: RunConfig,
                 inputs_cache: dict) -> list[tuple[Any, accuracy.AccuracyReport]]:
     """Write each network's reshaped model with the passes (activation ranges from the
-    calibration samples) and measure it in onnxruntime on the evaluation samples."""
+    calibration samples), fine-tune it when ``cfg.recovery`` is on and the model changed
+    (distillation from the original on the calibration samples), and measure it in
+    onnxruntime on the evaluation samples."""
     out = []
     for net, mk in zip(cd.networks, cd.model_knobs_of(idx)):
         widths = {k: v for k, v in mk["widths"].items() if v != net.groups.by_name(k).width}
@@ -238,6 +247,8 @@ def exact_check(cd: codesign.CoDesign, idx: np.ndarray, cfg: RunConfig,
                                            else at_datapath(cd, idx, net), inputs=smp.split.calibration,
                                            settings=cd.settings_of(mk),
                                            default_bits=codesign.datapath_bits(cd.template, cd.hardware(idx)) or 8)
+        if cfg.recovery.on and (widths or any(n.onnx_op == "QuantizeLinear" for n in graph.nodes)):
+            graph = cfg.recovery.apply(graph, net.graph, smp.split.calibration)
         report = accuracy.compare(net.graph, graph, smp.split.evaluation, logits=cfg.logits,
                                   reference=smp.reference, bootstrap=measures.BOOTSTRAP,
                                   seed=cfg.settings.seed, labels=smp.split.labels)
@@ -457,7 +468,9 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
     geo = float(np.exp(np.mean([np.log(_objective_of(objs, m)) for m in per])))
     return RunOutcome(cfg, cd, res, chosen, cd.hardware(chosen), geo, nets, front, rejected,
                       feasible=feasible, violation=viol, warnings=tuple(found), timing=watch.timing(plan),
-                      constraints=constraints, floor=floor, answer_note=note)
+                      constraints=constraints, floor=floor, answer_note=note,
+                      hardware_only=None if as_given is None else {"hardware": cd.hardware(as_given),
+                                                                   "metrics": _per_net(ev, as_given)})
 
 
 # ---- the time budget (search/budget.py) ----------------------------------------------
@@ -490,9 +503,14 @@ def _plan(cfg: RunConfig, cd: codesign.CoDesign, watch: budgets.Stopwatch) -> bu
         return None
     sizes = [budgets.ModelSize.of(net.graph) for net in cd.networks]
     calibrated = "calibration" in watch.seconds and cfg.model_knobs != "none"
-    slower = budgets.speed(watch.seconds.get("calibration", 0.0),
+    # fine-tuning (--finetune-steps) was timed once on the channel knob's recovery probe: each
+    # candidate's costs about as much, and it is not part of the calibration the speed compares
+    tuning_s = sum(float(net.fitted["channels"].tables.get("recovery_s", 0.0)) for net in cd.networks
+                   if "channels" in net.fitted)
+    slower = budgets.speed(watch.seconds.get("calibration", 0.0) - tuning_s,
                            sum(budgets.calibration_s(s, cfg.calibration_samples) for s in sizes) if calibrated else 0.0)
     est = budgets.estimates(sizes, watch.seconds.get("compile", 0.0), slower, _eval_count(cfg))
+    est = replace(est, exact_s=est.exact_s + tuning_s)
     plan = budgets.plan(clock.seconds, clock.elapsed(), est, len(cd.networks), cfg.settings.use_gradient,
                         extra_checks=0.5 if cd.model_knobs != "none" else 0.0,
                         candidates=cfg.exact_candidates if cd.model_knobs != "none" else 0)

@@ -98,11 +98,13 @@ def network_name(src: str) -> str:
 def prepare_network(src: Any, name: str | None = None, input_shapes: Mapping[str, Any] | None = None,
                     graph: Any = None, calibrate: bool = True, calibration_inputs: list[dict] | None = None,
                     range_inputs: list[dict] | None = None, input_values: Mapping[str, Any] | None = None,
-                    knobs: Sequence[str] = ()) -> Network:
+                    knobs: Sequence[str] = (), recovery: Any = None) -> Network:
     """Load (unless ``graph`` is given), analyse channel groups, lower, and fit the model
     knobs (:data:`ALWAYS_FITTED` and ``knobs``): with ``calibrate``, each knob's proxy term
     is fitted in onnxruntime on probes run on ``calibration_inputs`` (activation ranges from
-    ``range_inputs``, by default the same); without, the knobs take their priors."""
+    ``range_inputs``, by default the same); without, the knobs take their priors.
+    ``recovery`` (:class:`symbiote.search.finetune.Recovery`): the fine-tuning candidates
+    get, which the knobs' probes measure too."""
     from symbiote.ir.channel_groups import analyze
     from symbiote.ir.lower import lower
 
@@ -116,7 +118,7 @@ def prepare_network(src: Any, name: str | None = None, input_shapes: Mapping[str
     probes = registry.Probes()
     if calibrate:
         inputs = calibration_inputs or accuracy_inputs(graph)
-        probes = registry.Probes(inputs, range_inputs or inputs)
+        probes = registry.Probes(inputs, range_inputs or inputs, recovery)
     fitted = {}
     for k in dict.fromkeys((*ALWAYS_FITTED, *knobs)):
         knob = registry.get(k)

@@ -64,6 +64,29 @@ class FinetuneConfig:
 
 
 @dataclass(frozen=True)
+class Recovery:
+    """The fine-tuning the search applies to each reshaped candidate before its exact check
+    (``symbiote search --finetune-steps N``; ``steps == 0``: none), and to the channel
+    knob's recovery probe (:func:`symbiote.search.knobs.channels.recovery_ratio`)."""
+
+    steps: int = 0
+    lr: float = 1e-3
+    seed: int = 0
+
+    @property
+    def on(self) -> bool:
+        return self.steps > 0
+
+    def apply(self, student: Graph, teacher: Graph, feeds: Sequence[Mapping[str, np.ndarray]]) -> Graph:
+        """``student`` fine-tuned by distillation from ``teacher`` on ``feeds`` (topped up:
+        :func:`training_feeds`), label-free; the student itself when off."""
+        if not self.on:
+            return student
+        return finetune(student, teacher, training_feeds(teacher, feeds, seed=self.seed), steps=self.steps,
+                        lr=self.lr, seed=self.seed).graph
+
+
+@dataclass(frozen=True)
 class FinetuneResult:
     graph: Graph                     # the student with its trained weights
     losses: tuple[float, ...]        # the training loss at each step (before its update)
@@ -274,3 +297,22 @@ def finetune(student: Graph, teacher: Graph, train_feeds: Sequence[Mapping[str, 
     if not np.all(np.isfinite(losses)):
         raise FinetuneError(f"the training loss became {losses[-1]} (not finite): lower the learning rate ({cfg.lr})")
     return FinetuneResult(with_params(student, params), tuple(losses), cfg, len(train_feeds), tg.labels is not None)
+
+
+#: fewer training samples than this are topped up with seeded random inputs (see training_feeds)
+MIN_TRAIN_SAMPLES = 64
+#: the random top-up's seeds start here (disjoint from the calibration's and the evaluation's streams)
+TRAIN_SEED_OFFSET = 2_000_003
+
+
+def training_feeds(graph: Graph, feeds: Sequence[Mapping[str, np.ndarray]], minimum: int = MIN_TRAIN_SAMPLES,
+                   seed: int = 0) -> list[Mapping[str, np.ndarray]]:
+    """The feeds the search fine-tunes on: the calibration samples, topped up to ``minimum``
+    with seeded random inputs (:func:`symbiote.search.accuracy.calibration_inputs`, seeds from
+    ``seed + TRAIN_SEED_OFFSET``) when there are fewer; the evaluation samples are never used."""
+    from symbiote.search.accuracy import calibration_inputs
+
+    out = list(feeds)
+    if len(out) < minimum:
+        out += calibration_inputs(graph, None, minimum - len(out), seed=seed + TRAIN_SEED_OFFSET)
+    return out

@@ -71,6 +71,9 @@ def result_dict(o: RunOutcome) -> dict[str, Any]:
                                   "accuracy": n.accuracy, "regret": n.regret, "regret_note": n.regret_note,
                                   "alone_objective": n.alone_objective} for n in o.networks},
         },
+        "hardware_only": None if o.hardware_only is None else {
+            "hardware": o.hardware_only["hardware"],
+            "networks": {n.name: m for n, m in zip(o.networks, o.hardware_only["metrics"])}},
         "pareto_front": o.front,
         "exact_check_rejected": o.rejected,
         "settings": {"seed": s.seed, "budget_evals": s.budget_evals, "budget_seconds": s.budget_seconds,
@@ -80,6 +83,7 @@ def result_dict(o: RunOutcome) -> dict[str, Any]:
                      "calibration_samples": cfg.calibration_samples, "eval_data": cfg.eval_data,
                      "eval_samples": cfg.eval_samples, "logits": list(cfg.logits),
                      "accuracy_floor": cfg.accuracy_floor, "prepare": cfg.prepare,
+                     "finetune": asdict(cfg.recovery),
                      "inputs": input_options(cfg)},
         "seed": s.seed,
         "search": {"evaluations": o.result.evals, "seconds": o.result.elapsed_s, "iterations": o.result.iterations,

@@ -192,6 +192,18 @@ def write_report(o: RunOutcome, out_dir: str | Path) -> Path:
               "searched for it alone, minus one.", ""]
     lines += [f"- **regret of {n.name}**: {n.regret_note}" for n in o.networks if n.regret_note]
     lines += [""] if any(n.regret_note for n in o.networks) else []
+    if o.hardware_only is not None:
+        lines += ["The models as given on the hardware-only search's best design (the same run; "
+                  f"hardware: {', '.join(f'{k}={_fmt(v)}' for k, v in o.hardware_only['hardware'].items())}):", ""]
+        lines += [f"- {n.name}: EDP {m['edp']:.4g} pJ*s, latency {m['latency_s'] * 1e3:.4g} ms, energy "
+                  f"{m['energy_pj'] * 1e-6:.4g} uJ; the answer's EDP is {m['edp'] / max(n.metrics['edp'], 1e-300):.2f}x lower"
+                  for n, m in zip(o.networks, o.hardware_only["metrics"])]
+        lines += [""]
+    if o.config.recovery.on:
+        r = o.config.recovery
+        lines += [f"Each reshaped candidate was fine-tuned {r.steps} steps (learning rate {r.lr:g}, seed {r.seed}; "
+                  "label-free distillation from the original on the calibration samples) before its exact check; "
+                  "the accuracy above is the fine-tuned model's, on the evaluation samples.", ""]
     lines += _accuracy_lines(o)
     lines += _timing_lines(o.timing)
     for n in o.networks:

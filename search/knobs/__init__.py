@@ -57,10 +57,14 @@ class Prepared:
 @dataclass(frozen=True, eq=False)
 class Probes:
     """The calibration samples a knob's fit may run: ``inputs`` (the probes' feeds) and
-    ``ranges`` (the feeds activation ranges are measured on). Empty: fit a prior."""
+    ``ranges`` (the feeds activation ranges are measured on). Empty: fit a prior.
+    ``recovery``: the fine-tuning each candidate gets before its exact check
+    (:class:`symbiote.search.finetune.Recovery`; None: none), which a knob's proxy may
+    measure on a probe so that the search does not reject what fine-tuning wins back."""
 
     inputs: list = field(default_factory=list)
     ranges: list = field(default_factory=list)
+    recovery: Any = None
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,21 @@
   onnxruntime probe on the calibration samples shrinking every group to 90% of its width
   (measured loss over the unscaled loss, times the calibration margin); its prior,
   :data:`PRIOR_COEF`, was fitted (rounded up, pessimistic) on the zoo's resnet50 and
-  mobilenet_v2 (uniform 5-50% shrinks: measured 0.033-0.047).
+  mobilenet_v2 (uniform 5-50% shrinks: measured 0.033-0.047). With fine-tuning on
+  (``--finetune-steps``), the loss is scaled by what fine-tuning wins back, measured on two
+  more probes (:func:`recovery_curve`: every group at half and at a quarter of its width,
+  trained and measured on calibration samples) and read at the design's unscaled loss, so
+  the search judges widths after recovery; the exact check then measures each fine-tuned
+  candidate on the evaluation samples.
 * **Pass**: ``resize-channels(widths={group: width})`` for the groups whose width changed.
-* **Repair**: the shrunk groups back to their original widths, in one step.
+* **Repair**: the shrunk groups back to their original widths, halving each one's gap on
+  the width grid at each step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -37,6 +44,10 @@ from symbiote.search.knobs import Fitted, GeneSettings, Prepared, Probes, Rewrit
 PRIOR_COEF = 0.05
 #: the probe: every free group shrunk to this share of its width
 PROBE_SHRINK = 0.9
+#: the recovery probes shrink every group to these shares of its width (recovery_curve)
+RECOVERY_SHRINKS = (0.5, 0.25)
+#: the proxy never credits fine-tuning with more than this share of the loss back
+MIN_RECOVERY_RATIO = 0.05
 
 
 def retained_curve(scores: np.ndarray, wmax: int) -> np.ndarray:
@@ -114,6 +125,57 @@ def fit_coef(graph: Any, groups: Any, group_ids: Sequence[int], table: np.ndarra
     return max(loss, 0.0) / unit * accuracy.CALIBRATION_MARGIN if unit > 0 else prior
 
 
+@dataclass(frozen=True)
+class RecoveryCurve:
+    """What fine-tuning wins back, by how far the widths went: at each probe, the unscaled
+    loss ``u`` (:func:`width_loss`) and the ratio ``after / before`` of the fidelity loss;
+    the proxy reads the ratio at a design's ``u`` (linear between probes, the nearest probe's
+    beyond them). ``seconds``: the longest fine-tuning (what a candidate's costs)."""
+
+    u: tuple[float, ...] = (0.0,)
+    ratio: tuple[float, ...] = (1.0,)
+    seconds: float = 0.0
+
+
+def recovery_curve(graph: Any, groups: Any, group_ids: Sequence[int], table: np.ndarray, feeds: list[dict],
+                   recovery: Any) -> RecoveryCurve:
+    """How much of the fidelity loss fine-tuning wins back, measured on probes: every group
+    shrunk to each of :data:`RECOVERY_SHRINKS` of its width, the loss measured before and
+    after ``recovery`` (:class:`symbiote.search.finetune.Recovery`) on held-out calibration
+    samples (the second half when there are at least 8; it trains on the first), each ratio
+    clipped to [:data:`MIN_RECOVERY_RATIO`, 1]. No fine-tuning, no groups or no samples:
+    ratio 1 everywhere."""
+    import time
+
+    from symbiote.ir.channel_groups import legal_width
+    from symbiote.search import accuracy
+
+    if recovery is None or not recovery.on or not len(group_ids) or not feeds:
+        return RecoveryCurve()
+    half = len(feeds) // 2 if len(feeds) >= 8 else 0
+    train, held = (feeds[:half], feeds[half:]) if half else (feeds, feeds)
+    points, longest = [], 0.0
+    for share in RECOVERY_SHRINKS:
+        widths = {groups.groups[g].name: legal_width(groups.groups[g], max(1, int(round(groups.groups[g].width * share))))
+                  for g in group_ids}
+        widths = {k: v for k, v in widths.items() if v != groups.by_name(k).width}
+        if not widths:
+            continue
+        u = float(width_loss(table, np.asarray([widths.get(groups.groups[g].name, groups.groups[g].width)
+                                                for g in group_ids], np.float32), xp=np))
+        pruned = KNOB.rewrite(graph, widths, RewriteContext())
+        before = 1.0 - accuracy.compare(graph, pruned, held).fidelity
+        start = time.perf_counter()
+        tuned = recovery.apply(pruned, graph, train)
+        longest = max(longest, time.perf_counter() - start)
+        after = 1.0 - accuracy.compare(graph, tuned, held).fidelity
+        points.append((u, float(np.clip(after / before, MIN_RECOVERY_RATIO, 1.0)) if before > 0 else 1.0))
+    if not points:
+        return RecoveryCurve()
+    points.sort()
+    return RecoveryCurve(tuple(p[0] for p in points), tuple(p[1] for p in points), longest)
+
+
 class Channels:
     name = "channels"
     kind = "width"
@@ -127,11 +189,15 @@ class Channels:
         ids = tuple(prep.groups.by_name(t).id for t in targets)
         table = curves(prep.graph, prep.groups, ids)
         coef = fit_coef(prep.graph, prep.groups, ids, table, probes.inputs)
+        rec = recovery_curve(prep.graph, prep.groups, ids, table, probes.ranges, probes.recovery)
         w0 = np.array([prep.groups.groups[g].width for g in ids], np.float32)
         units = np.array([prep.groups.groups[g].unit for g in ids], np.int32)
         grows = np.array([not prep.groups.groups[g].no_growth for g in ids], bool)
         return Fitted(self.name, tuple(targets), (), {"curves": table, "ids": np.asarray(ids, np.int32),
                                                       "widths0": w0, "coef": np.float32(coef),
+                                                      "recovery_u": np.asarray(rec.u, np.float32),
+                                                      "recovery_ratio": np.asarray(rec.ratio, np.float32),
+                                                      "recovery_s": np.float32(rec.seconds),
                                                       "units": units, "can_grow": grows})
 
     def genes(self, fitted: Fitted, net: int, prefix: str, settings: GeneSettings) -> list[Any]:
@@ -153,7 +219,10 @@ class Channels:
     def proxy_loss(self, fitted: Fitted, values: jax.Array) -> jax.Array:
         if not fitted.targets:
             return jnp.float32(0.0)
-        return jnp.float32(fitted.tables["coef"]) * width_loss(fitted.tables["curves"], values)
+        u = width_loss(fitted.tables["curves"], values)
+        ratio = jnp.interp(u, jnp.asarray(fitted.tables.get("recovery_u", np.zeros(1, np.float32))),
+                           jnp.asarray(fitted.tables.get("recovery_ratio", np.ones(1, np.float32))))
+        return jnp.float32(fitted.tables["coef"]) * u * ratio
 
     def setting(self, fitted: Fitted, j: int, value: float) -> int:
         return int(round(float(value)))
@@ -168,11 +237,15 @@ class Channels:
         return ResizeChannels(widths=widths)(graph).graph if widths else graph
 
     def repair(self, x: Any, default: Any, mine: Any, space: Any) -> list[Any]:
-        if not (x[mine] < default[mine]).any():
-            return []
+        """The shrunk groups grown back towards their original widths, half of what is left
+        of each one's gap on the width grid at each step (rounded up), until restored."""
         y = np.array(x, copy=True)
-        y[mine] = np.maximum(y[mine], default[mine])
-        return [y]
+        out = []
+        while (y[mine] < default[mine]).any():
+            gap = np.where(mine, np.maximum(default - y, 0), 0)
+            y = y + (gap + 1) // 2
+            out.append(y.copy())
+        return out
 
 
 KNOB = Channels()

@@ -1,5 +1,5 @@
 """JAX rules for the layers: convolutions of every kind, pools, normalizations,
-Gemm/MatMul/Einsum, LSTM/GRU/RNN with their sequence loop, and Resize.
+Gemm/MatMul/Einsum, ONNX Attention (opset 23), LSTM/GRU/RNN with their sequence loop, and Resize.
 
 They join :data:`symbiote.ir.jax_ops.RULES` (one table keyed by ONNX op type). Matrix
 products and convolutions run at full float32 precision (``Precision.HIGHEST``) so the
@@ -505,3 +505,58 @@ def _resize(c: Call) -> list:
             t = jnp.asarray(frac).reshape(shape)
             x = jnp.take(x, jnp.asarray(lo), axis=a) * (1 - t) + jnp.take(x, jnp.asarray(hi), axis=a) * t
     return [x]
+
+
+# ------------------------------------------------------------------ Attention (ONNX opset 23)
+def _heads(x, n: int | None):
+    """A 3-D ``[B, S, H*D]`` input as ``[B, H, S, D]`` (4-D inputs are already so)."""
+    x = jnp.asarray(x)
+    if x.ndim == 4:
+        return x
+    b, s, hd = x.shape
+    return x.reshape(b, s, n, hd // n).transpose(0, 2, 1, 3)
+
+
+@rule("Attention")
+def _attention(c: Call) -> list:
+    """Scaled dot-product attention as the ONNX operator defines it: ``softmax(softcap(Q K^T *
+    scale) + mask) V`` (onnxruntime's order) with grouped key/value heads, a boolean or additive mask, ``is_causal``
+    and a past key/value cache concatenated before the new keys and values."""
+    if len(c.node.outputs) > 3 and c.node.outputs[3].uses:
+        raise c.fail("the qk_matmul_output output")
+    q3 = jnp.ndim(c.ins[0]) == 3
+    q = _heads(c.ins[0], c.attr("q_num_heads"))
+    k = _heads(c.ins[1], c.attr("kv_num_heads"))
+    v = _heads(c.ins[2], c.attr("kv_num_heads"))
+    if c.arg(4) is not None:
+        k = jnp.concatenate([jnp.asarray(c.ins[4]), k], axis=2)
+    if c.arg(5) is not None:
+        v = jnp.concatenate([jnp.asarray(c.ins[5]), v], axis=2)
+    present_k, present_v = k, v
+    reps = q.shape[1] // k.shape[1]
+    if reps > 1:
+        k, v = jnp.repeat(k, reps, axis=1), jnp.repeat(v, reps, axis=1)
+    scale = c.attr("scale") or 1.0 / float(np.sqrt(q.shape[-1]))
+    root = float(np.sqrt(scale))
+    scores = jnp.matmul(q * root, jnp.swapaxes(k * root, -1, -2), precision=HIGHEST)
+    sq, skv = scores.shape[-2], scores.shape[-1]
+    neg = jnp.asarray(-jnp.inf, scores.dtype)
+    cap = c.attr("softcap", 0.0)
+    if cap:
+        scores = cap * jnp.tanh(scores / cap)
+    mask = c.arg(3)
+    if mask is not None:
+        mask = jnp.asarray(mask)
+        if mask.shape[-1] < skv:     # a mask shorter than the keys is padded as not attending
+            mask = jnp.pad(mask, [(0, 0)] * (mask.ndim - 1) + [(0, skv - mask.shape[-1])],
+                           constant_values=False if mask.dtype == bool else -jnp.inf)
+        scores = jnp.where(mask, scores, neg) if mask.dtype == bool else scores + mask
+    if c.attr("is_causal", 0):
+        past = skv - sq
+        allowed = np.arange(skv)[None, :] <= np.arange(sq)[:, None] + past
+        scores = jnp.where(allowed, scores, neg)
+    y = jnp.matmul(jax.nn.softmax(scores, axis=-1), v, precision=HIGHEST)
+    if q3:
+        b, h, s, d = y.shape
+        y = y.transpose(0, 2, 1, 3).reshape(b, s, h * d)
+    return [y, present_k, present_v][: len(c.node.outputs)]

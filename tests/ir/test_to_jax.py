@@ -220,3 +220,41 @@ def test_layers_the_zoo_lacks_match_onnxruntime(op, attrs, extra):
     m.ir_version = 8
     graph = load(m)
     assert _close(graph, {"x": rng.standard_normal((1, 4, 7, 7)).astype(np.float32)}) <= RTOL
+
+
+def _attention_model(shapes, attrs, mask=None, past=None) -> onnx.ModelProto:
+    names = ["q", "k", "v"]
+    inits = []
+    if mask is not None:
+        inits.append(onnx.numpy_helper.from_array(mask, "m"))
+        names.append("m")
+    if past is not None:
+        names += [] if mask is not None else [""]
+        inits += [onnx.numpy_helper.from_array(past[0], "pk"), onnx.numpy_helper.from_array(past[1], "pv")]
+        names += ["pk", "pv"]
+    outs = ["y"] + (["pk_out", "pv_out"] if past is not None else [])
+    g = helper.make_graph([helper.make_node("Attention", names, outs, **attrs)], "a",
+                          [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in zip("qkv", shapes)],
+                          [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outs], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 23)])
+    m.ir_version = 10
+    return m
+
+
+@pytest.mark.parametrize("case", ["plain", "grouped_causal", "3d_heads_scale", "bool_mask_softcap", "kv_cache_causal",
+                                  "additive_mask"])
+def test_onnx_attention_matches_onnxruntime(case):
+    rng = np.random.default_rng(0)
+    four = [[2, 4, 5, 8]] * 3
+    past = (rng.standard_normal((1, 4, 6, 8)).astype(np.float32), rng.standard_normal((1, 4, 6, 8)).astype(np.float32))
+    shapes, attrs, mask, cache = {
+        "plain": (four, {}, None, None),
+        "grouped_causal": ([[2, 4, 5, 8], [2, 2, 5, 8], [2, 2, 5, 8]], {"is_causal": 1}, None, None),
+        "3d_heads_scale": ([[2, 5, 32], [2, 5, 16], [2, 5, 16]], {"q_num_heads": 4, "kv_num_heads": 2, "scale": 0.3}, None, None),
+        "bool_mask_softcap": (four, {"softcap": 2.0}, rng.random((5, 5)) > 0.3, None),
+        "kv_cache_causal": ([[1, 4, 3, 8]] * 3, {"is_causal": 1}, None, past),
+        "additive_mask": (four, {}, rng.standard_normal((5, 5)).astype(np.float32), None),
+    }[case]
+    graph = load(_attention_model(shapes, attrs, mask, cache))
+    feeds = {n: rng.standard_normal(s).astype(np.float32) for n, s in zip("qkv", shapes)}
+    assert _close(graph, feeds) <= RTOL

@@ -365,6 +365,16 @@ def _why_eyeriss_energy(r, ctx, index):
     return text
 
 
+def _why_eyeriss_power(r, ctx, index):
+    wl = "eyeriss_alexnet" if r["workload"].startswith("AlexNet") else "eyeriss_vgg16"
+    t = _ratio(index, "eyeriss", "throughput_fps", wl)
+    extra, est = _rf_estimate(ctx)
+    with_rf = r["ratio"] * est / ctx["energy_per_op_pj"]
+    return (f"power is energy per op times ops per second: symbiote's throughput is {t:.2f}x the published one here, "
+            f"and its energy per op ({ctx['energy_per_op_pj']:.2f} pJ/op) lacks the row-stationary scratchpad term "
+            f"(+{extra:.2f} pJ/op, see energy_per_op_pj): with it the power ratio would be {with_rf:.2f}.")
+
+
 def _why_eyeriss_vgg(r, ctx, index):
     return ("the published figures imply Eyeriss keeps 0.7 x 15.3 G / (168 x 200 MHz) = 32% of its MACs busy on VGG-16 "
             "(35 x 666 M / 33.6 G = 69% on AlexNet, assuming both at the 200 MHz clock configured here); symbiote's "
@@ -401,6 +411,8 @@ EXPLANATIONS: dict[tuple[str, str, str | None], Callable[[dict, dict, dict], str
     ("eyeriss", "throughput_fps", "eyeriss_vgg16"): _why_eyeriss_vgg,
     ("eyeriss", "energy_per_op_pj", "eyeriss_alexnet"): _why_eyeriss_energy,
     ("eyeriss", "energy_per_op_pj", "eyeriss_vgg16"): _why_eyeriss_energy,
+    ("eyeriss", "power_w", "eyeriss_alexnet"): _why_eyeriss_power,
+    ("eyeriss", "power_w", "eyeriss_vgg16"): _why_eyeriss_power,
     ("shidiannao", "area_mm2", None): _why_die_area(
         "4.86 mm^2 is the whole accelerator's layout: besides its 8 x 8 PEs and the NBin/NBout/SB buffers it has FIFOs "
         "in every PE to pass inputs between neighbours, an ALU for pooling and normalization, an instruction buffer and "

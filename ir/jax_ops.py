@@ -367,20 +367,14 @@ def _slice(c: Call) -> list:
     return [x[tuple(index)]]
 
 
-@rule("Gather")
+@rule("Gather", "GatherElements")
 def _gather(c: Call) -> list:
+    """Gather takes whole slices along ``axis``; GatherElements one element per index."""
     x, idx = jnp.asarray(c.ins[0]), jnp.asarray(c.ins[1])
     a = axis_of(c.attr("axis", 0), x.ndim)
     idx = jnp.where(idx < 0, idx + x.shape[a], idx)
-    return [jnp.take(x, idx, axis=a)]
-
-
-@rule("GatherElements")
-def _gather_elements(c: Call) -> list:
-    x, idx = jnp.asarray(c.ins[0]), jnp.asarray(c.ins[1])
-    a = axis_of(c.attr("axis", 0), x.ndim)
-    idx = jnp.where(idx < 0, idx + x.shape[a], idx)
-    return [jnp.take_along_axis(x, idx, axis=a)]
+    take = jnp.take if c.node.onnx_op == "Gather" else jnp.take_along_axis
+    return [take(x, idx, axis=a)]
 
 
 @rule("Expand")

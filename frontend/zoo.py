@@ -25,6 +25,8 @@ Published sizes the builders reproduce (tests/frontend/test_zoo.py checks them):
     "MobileNetV2: Inverted Residuals and Linear Bottlenecks", CVPR 2018, Table 4.
   * BERT-base: 12 layers, hidden 768, 12 heads, intermediate 3072, vocabulary 30522,
     512 positions, 110 M params -- Devlin et al., "BERT", NAACL 2019, section 3.
+
+``gpt_decoder`` (a GPT-style decoder with or without a KV cache) lives in ``zoo_gpt.py``.
 """
 
 from __future__ import annotations
@@ -447,6 +449,21 @@ _BUILDERS: dict[str, Callable[..., onnx.ModelProto]] = {
 }
 
 
+def gpt_decoder(**kw: Any) -> onnx.ModelProto:
+    """A GPT-style decoder-only model, with or without a KV cache (:mod:`symbiote.frontend.zoo_gpt`,
+    which builds on this module's ``_Builder``, hence imported on use)."""
+    return _gpt_decoder()(**kw)
+
+
+def _gpt_decoder() -> Callable[..., onnx.ModelProto]:
+    from symbiote.frontend.zoo_gpt import gpt_decoder as builder
+
+    return builder
+
+
+_BUILDERS["gpt_decoder"] = gpt_decoder
+
+
 def names() -> tuple[str, ...]:
     """The names ``build`` accepts (also usable as ``zoo:NAME`` wherever a model path is)."""
     return tuple(_BUILDERS)
@@ -469,7 +486,10 @@ def build(name: str, **kwargs: Any) -> onnx.ModelProto:
 
 def _accepted_kwargs(builder: Callable[..., onnx.ModelProto]) -> set[str]:
     fn = {resnet18: _resnet, resnet50: _resnet, bert_base: bert}.get(builder, builder)
+    if fn is gpt_decoder:
+        fn = _gpt_decoder()
     return {p.name for p in inspect.signature(fn).parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
-__all__ = ["build", "names", "ZooError", "DEFAULT_OPSET", "resnet18", "resnet50", "mobilenet_v2", "bert", "bert_base", "lstm", "tiny_cnn"]
+__all__ = ["build", "names", "ZooError", "DEFAULT_OPSET", "resnet18", "resnet50", "mobilenet_v2", "bert", "bert_base", "lstm", "tiny_cnn",
+           "gpt_decoder"]

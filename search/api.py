@@ -51,8 +51,9 @@ from symbiote.search.problem import evaluator_for
 #: how the model is quantized (what the exact check measures), the user's choice
 #: (``--set datapath=fp16``); likewise a smaller process node (``node_nm``) or a DRAM kind
 #: with fewer pJ per bit (``dram``) always wins on energy and area: the user picks them
-#: (``--set node_nm=7 --set dram=hbm3``), the search does not.
-HELD_BY_DEFAULT = ("dram_gbps", "clock_ghz", "datapath", "node_nm", "dram")
+#: (``--set node_nm=7 --set dram=hbm3``), the search does not; the memory capacity
+#: (``dram_gib``, roofline) has no cost term, only the LLM capacity check reads it.
+HELD_BY_DEFAULT = ("dram_gbps", "clock_ghz", "datapath", "node_nm", "dram", "dram_gib")
 #: with model knobs on, the share of the search's budget that searches the hardware alone
 #: (the models as given), so that the answer is never worse than a hardware-only search's
 HARDWARE_ONLY_SHARE = 0.2
@@ -91,6 +92,8 @@ class RunConfig:
     #: fine-tuning of each reshaped candidate before its exact check (--finetune-steps;
     #: steps 0: none), label-free distillation from the original on the calibration samples
     recovery: Recovery = Recovery()
+    #: an LLM phase every model is loaded in (search/phases.py: ``--phase``); None: as given
+    phase: Any = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,10 @@ def load_model(cfg: RunConfig, i: int):
     """Model ``i`` of ``cfg.models`` as loaded (before ``--prepare``), with its input shapes and values."""
     from symbiote.frontend import load
 
+    if cfg.phase is not None:
+        from symbiote.search.phases import load_phase
+
+        return load_phase(cfg.models[i], cfg.phase, _of_model(cfg.input_shapes, i), _of_model(cfg.input_values, i))
     return load(cfg.models[i], input_shapes=_of_model(cfg.input_shapes, i),
                 input_values=_of_model(cfg.input_values, i))
 

@@ -327,8 +327,12 @@ def _metrics(spec: Spec, values: jnp.ndarray, relaxed: bool) -> dict[str, jnp.nd
         area.append(jnp.asarray(m.area_mm2).reshape(()))
         params.append(jnp.sum(jnp.where((wl.kind == MAC) & (wl.w_repeat == 1), wl.weight_elems, 0.0)))
         fid.append(_fidelity(spec, n, net, values, hw))
+    from symbiote.search.phases import search_metrics
+
     return {"latency_s": jnp.stack(lat), "latency_cycles": jnp.stack(cyc), "energy_pj": jnp.stack(en),
-            "area_mm2": jnp.stack(area), "params": jnp.stack(params), "fidelity": jnp.stack(fid)}
+            "area_mm2": jnp.stack(area), "params": jnp.stack(params), "fidelity": jnp.stack(fid),
+            # an LLM phase's token count and memory footprint (search/phases.py)
+            **search_metrics([net.graph for net in spec.networks], [net.workload for net in spec.networks], wls, hw)}
 
 
 def build(template, networks: Sequence[Network], *, model_knobs: str = "channels+precision",

@@ -14,7 +14,9 @@ met and grows with the relative distance to the bound (a log ratio for positive
 quantities), so violations of different units can be summed.
 
 Metrics are plain dicts of arrays keyed by name (``latency_s``, ``energy_pj``,
-``area_mm2``, ``params``, ``fidelity``); :func:`derive` adds the derived ones.
+``area_mm2``, ``params``, ``fidelity``); :func:`derive` adds the derived ones, among them
+the LLM-phase metrics ``ttft_ms``, ``tpot_ms``, ``tokens_per_s`` (maximized as an objective)
+and ``energy_per_token_uj`` (:mod:`symbiote.search.phases`).
 Every function here is pure JAX, usable under jit/vmap/grad.
 """
 
@@ -47,11 +49,25 @@ _UNITS: dict[str, tuple[str, float]] = {
     "accuracy": ("accuracy", 1.0),
     "accuracy_drop": ("accuracy_drop", 1.0),
     "latency_cycles": ("latency_cycles", 1.0),
+    # LLM phases (search/phases.py): the step's latency as time to first token (prefill) or
+    # time per output token (decode), tokens per second and energy per token (see derive)
+    "ttft_ms": ("ttft_s", 1e3),
+    "tpot_ms": ("tpot_s", 1e3),
+    "tokens_per_s": ("tokens_per_s", 1.0),
+    "energy_per_token_uj": ("energy_per_token_pj", 1e-6),
+    "energy_per_token_mj": ("energy_per_token_pj", 1e-9),
+    # weights + KV cache over the template's memory capacity (search/phases.py): <= 1 fits
+    "memory_use": ("memory_use", 1.0),
+    "memory_gib": ("memory_bytes", 1.0 / 2**30),
 }
 
 #: short objective names -> metric
 _ALIASES = {"latency": "latency_s", "energy": "energy_pj", "area": "area_mm2", "power": "power_w",
             "edp": "edp", "params": "params"}
+
+#: metrics to maximize: an objective term on one of them has its weight negated
+#: (``--objective tokens_per_s`` minimizes ``tokens_per_s^-1``)
+_MAXIMIZED = {"tokens_per_s"}
 
 #: metrics that may be <= 0 (a log ratio makes no sense for them)
 _LINEAR = {"fidelity", "agreement", "accuracy", "accuracy_drop"}
@@ -79,11 +95,25 @@ _MIN_VIOLATION = float(jnp.finfo(jnp.float32).eps)
 
 
 def derive(m: Mapping[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
-    """Add derived metrics: ``edp`` (pJ*s, as ``symbiote cost`` reports it), ``power_w`` (W)."""
+    """Add derived metrics: ``edp`` (pJ*s, as ``symbiote cost`` reports it), ``power_w`` (W);
+    for an LLM phase (:mod:`symbiote.search.phases`), whose metrics carry ``prefill_tokens``
+    (``B * S``) or ``decode_tokens`` (``B``): ``ttft_s`` (the prefill's latency) or ``tpot_s``
+    (the decode step's latency), ``tokens_per_s`` (``decode_tokens / tpot_s``, or
+    ``prefill_tokens / ttft_s``) and ``energy_per_token_pj`` (the step's energy over its tokens);
+    with ``memory_bytes`` and ``capacity_bytes`` (weights + KV cache, and the template's memory),
+    ``memory_use``, their ratio (the capacity check is ``memory_use<=1``)."""
     out = dict(m)
     if "latency_s" in m and "energy_pj" in m:
         out.setdefault("edp", m["energy_pj"] * m["latency_s"])
         out.setdefault("power_w", m["energy_pj"] * 1e-12 / jnp.maximum(m["latency_s"], 1e-30))
+    for key, name in (("prefill_tokens", "ttft_s"), ("decode_tokens", "tpot_s")):
+        if key in m and "latency_s" in m:
+            out.setdefault(name, m["latency_s"])
+            out.setdefault("tokens_per_s", m[key] / jnp.maximum(m["latency_s"], 1e-30))
+            if "energy_pj" in m:
+                out.setdefault("energy_per_token_pj", m["energy_pj"] / m[key])
+    if "memory_bytes" in m and "capacity_bytes" in m:
+        out.setdefault("memory_use", m["memory_bytes"] / jnp.maximum(m["capacity_bytes"], 1.0))
     return out
 
 
@@ -135,7 +165,7 @@ class Objective:
                 weight = float(w) if w else 1.0
             except ValueError:
                 raise SearchError(f"objective {text!r}: bad exponent {w!r}") from None
-            terms.append((name, weight))
+            terms.append((name, -weight if name in _MAXIMIZED else weight))
         return Objective(tuple(terms), text.strip())
 
     @property

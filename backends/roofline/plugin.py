@@ -23,6 +23,11 @@ SPACE = HardwareSpace((
     Knob("dram_gbps", "continuous", 1555.0, 1.0, 20000.0, unit="GB/s", doc="memory bandwidth"),
     Knob("cache_mb", "continuous", 40.0, 0.125, 1024.0, unit="MB", doc="on-chip cache"),
     Knob("clock_ghz", "continuous", 1.41, 0.1, 5.0, unit="GHz", doc="clock frequency"),
+    # 40 GB of HBM2 on the A100-SXM4-40GB (NVIDIA A100 Tensor Core GPU datasheet, 2020), counted
+    # in GiB as GPU memory is (HBM dies hold 2^n Gbit); no cost term: the capacity check of an
+    # LLM phase (search/phases.py) compares it with weights + KV cache
+    Knob("dram_gib", "continuous", 40.0, 0.001, 4096.0, unit="GiB", doc="memory capacity (2^30 bytes) for the LLM "
+         "capacity check: weights + KV cache must fit"),
     Knob("launch_cycles", "continuous", 3000.0, 0.0, 1e6, unit="cycles", doc="per-layer launch overhead (~2 us kernel launch)"),
     datapath.knob("fp16"),
     technology.node_knob(),

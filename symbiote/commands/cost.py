@@ -9,7 +9,11 @@ as given), on the same default template (``systolic``: the hardware file's backe
 (YAML: ``backend:`` plus knobs), then ``--set`` overrides. Layers without precision
 annotations are costed at ``--bits`` (default 8: int8 inference; ``--bits model`` uses
 the tensors' dtypes). ``--input-shape`` / ``--input-value`` fix inputs
-(:mod:`symbiote.commands.modelargs`); a model whose MAC layers' weights are each one
+(:mod:`symbiote.commands.modelargs`); ``--phase prefill --seq S`` / ``--phase decode
+--context L`` with ``--batch B`` cost a decoder's prefill or one decode step
+(:mod:`symbiote.search.phases`) and print TTFT or TPOT, tokens per second, energy per token
+and the capacity check (weights + KV cache against the template's ``dram_gib``; ``infeasible:``
+and the reason when they do not fit; JSON: ``"phase"``); a model whose MAC layers' weights are each one
 constant gets a warning on stderr. ``--json`` prints::
 
     {"backend", "hardware": {...}, "precision", "prepare", "totals": {"latency_cycles", "latency_s",
@@ -29,7 +33,7 @@ import json
 import sys
 
 from symbiote.backends import DEFAULT_BACKEND
-from symbiote.commands.modelargs import add_input_arguments, add_prepare_argument
+from symbiote.commands.modelargs import add_input_arguments, add_phase_arguments, add_prepare_argument
 from symbiote.errors import HardwareError
 
 
@@ -42,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bits", default="8", help="bit-width of layers without precision annotations: a number, or 'model' for the tensor dtypes (default 8)")
     add_prepare_argument(parser)
     add_input_arguments(parser)
+    add_phase_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--mappings", action="store_true",
                         help="also print the loop order and tiling the model chose for each MAC layer, with its DRAM traffic "
@@ -65,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     from symbiote.backends import hwfile
     from symbiote.backends.manager import registry
-    from symbiote.commands.modelargs import load_model, print_warnings
+    from symbiote.commands.modelargs import load_model, phase_of, print_warnings
     from symbiote.ir.lower import lower
     from symbiote.search.degenerate import constant_weights
     from symbiote.search.prepare import parse_prepare, prepare_graph
@@ -78,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     design = hwfile.resolve(template.space, file_design, hwfile.parse_sets(args.sets), where=str(args.hw or ""))
     bits = _bits(args.bits)
     parse_prepare(args.prepare)  # syntax errors before the (slow) load
+    phase = phase_of(args)
     graph = load_model(args, args.model)
     print_warnings(constant_weights(graph, args.model))
     wl = lower(prepare_graph(graph, args.prepare), default_bits=bits)
@@ -93,9 +99,12 @@ def run(args: argparse.Namespace) -> int:
         for i, (n, op) in enumerate(zip(wl.names, wl.ops, strict=True))
     ]
     mappings = _mappings(template, design, wl) if args.mappings else None
+    llm = _phase_report(phase, graph, wl, template, design, m) if phase is not None else None
     if args.json:
         out = {"backend": name, "hardware": design, "precision": precision, "prepare": args.prepare,
                "totals": totals, "layers": layers}
+        if llm is not None:
+            out["phase"] = llm
         if mappings is not None:
             out["mappings"] = mappings
         json.dump(out, sys.stdout)
@@ -112,7 +121,38 @@ def run(args: argparse.Namespace) -> int:
     print("energy: " + ", ".join(f"{k} {v * 1e-6:.4g} uJ" for k, v in totals["energy_breakdown_pj"].items()))
     if mappings is not None:
         _print_mappings(mappings, design.get("dataflow", ""))
+    if llm is not None:
+        _print_phase(llm)
     return 0
+
+
+def _phase_report(phase, graph, wl, template, design, m) -> dict:
+    """The LLM phase's metrics (objectives.derive) and the capacity check (search/phases.py)."""
+    from symbiote.search import phases
+
+    hw = template.space.encode(design)
+    totals = {k: float(v) for k, v in m.totals().items()}
+    derived = phases.phase_metrics(phase, totals)
+    keys = ("ttft_s", "tpot_s", "tokens_per_s", "energy_per_token_pj")
+    out = {"phase": phase.kind, "batch": phase.batch, "seq": phase.new_len, "context": phase.context,
+           "tokens": phase.tokens, **{k: float(derived[k]) for k in keys if k in derived}}
+    wb, kvb = phases.workload_bits(wl, hw)
+    cap = phases.capacity(graph, design, wb, kvb)
+    out["weight_bits"], out["kv_bits"] = wb, kvb
+    out["capacity"] = cap.as_dict() if cap is not None else None
+    return out
+
+
+def _print_phase(p: dict) -> None:
+    lat = f"TTFT {p['ttft_s'] * 1e3:.4g} ms" if "ttft_s" in p else f"TPOT {p['tpot_s'] * 1e3:.4g} ms"
+    print(f"{p['phase']}: batch {p['batch']}, {p['seq']} new token(s), {p['context']} cached: {lat}, "
+          f"{p['tokens_per_s']:.4g} tokens/s, {p['energy_per_token_pj'] * 1e-6:.4g} uJ/token "
+          f"(weights at {p['weight_bits']:g} bits, KV cache at {p['kv_bits']:g} bits)")
+    cap = p["capacity"]
+    if cap is None:
+        print("capacity: not checked (the template declares no dram_gib)")
+    else:
+        print(("capacity: " if cap["feasible"] else "infeasible: ") + cap["reason"])
 
 
 def _order(dataflow: str, order: float, t_tiles: float, block: float) -> str:

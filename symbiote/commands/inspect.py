@@ -2,7 +2,8 @@
 
 MODEL is an ONNX file or ``zoo:NAME`` (see ``symbiote.zoo.names()``). ``--input-shape
 NAME=DIMS`` (e.g. ``pixel_values=1x3x224x224``, repeatable) fixes dynamic input dims,
-``--input-value NAME=VALUE`` (e.g. ``sr=16000``) makes an input a constant
+``--input-value NAME=VALUE`` (e.g. ``sr=16000``) makes an input a constant, ``--phase``
+(with ``--seq``/``--context``/``--batch``) shows a decoder's prefill or decode step
 (:mod:`symbiote.commands.modelargs`). A model whose MAC layers' weights are each one
 constant gets a warning on stderr (:func:`symbiote.search.degenerate.constant_weights`).
 ``--json`` prints one JSON object::
@@ -19,12 +20,13 @@ import json
 import sys
 from typing import Any
 
-from symbiote.commands.modelargs import add_input_arguments
+from symbiote.commands.modelargs import add_input_arguments, add_phase_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="an ONNX file, or zoo:NAME for a built-in model (e.g. zoo:resnet50)")
     add_input_arguments(parser)
+    add_phase_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 

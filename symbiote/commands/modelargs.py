@@ -11,6 +11,12 @@ so what depends on it folds and an ``If`` it decides keeps only the branch taken
 ``--prepare PIPELINE`` (cost, search): exact passes run on the model first, so it is
 costed as deployed (default :data:`symbiote.search.prepare.DEFAULT_PREPARE`).
 
+``--phase prefill --seq S`` / ``--phase decode --context L`` with ``--batch B`` (inspect,
+cost, search): a
+decoder-only language model costed as its prefill of ``S`` tokens or as one decode step
+attending to ``L`` cached tokens (:mod:`symbiote.search.phases`); ``--input-shape`` and
+``--input-value`` still apply to its other inputs.
+
 Which model a spec is for, with several models (``symbiote search a.onnx b.onnx``): a
 plain ``NAME=...`` applies to every model that has an input ``NAME`` (an error when none
 has); ``MODEL:NAME=...`` to the models ``MODEL`` names: its position among the MODEL
@@ -73,6 +79,34 @@ def add_prepare_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prepare", default=DEFAULT_PREPARE, metavar="PIPELINE",
                         help="exact passes run on each model first, so it is costed as deployed "
                              f"(default {DEFAULT_PREPARE!r}; 'none': the model as given)")
+
+
+def add_phase_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--phase``, ``--seq``, ``--context``, ``--batch`` (:mod:`symbiote.search.phases`)."""
+    g = parser.add_argument_group("LLM phases (decoder-only models with token inputs; a KV cache for decode)")
+    g.add_argument("--phase", choices=("prefill", "decode"), help="cost the prefill of --seq tokens, or one decode "
+                   "step attending to --context cached tokens")
+    g.add_argument("--seq", type=int, metavar="S", help="prefill: tokens per sequence (default 128)")
+    g.add_argument("--context", type=int, metavar="L", help="decode: cached tokens each new token attends to")
+    g.add_argument("--batch", type=int, default=1, metavar="B", help="sequences per step (default 1)")
+
+
+def phase_of(args: argparse.Namespace) -> Any:
+    """The command line's :class:`symbiote.search.phases.Phase`, or None without ``--phase``."""
+    from symbiote.search.phases import Phase, PhaseError
+
+    kind = getattr(args, "phase", None)
+    seq, context = getattr(args, "seq", None), getattr(args, "context", None)
+    if kind is None:
+        if seq is not None or context is not None:
+            raise PhaseError("--seq and --context need --phase prefill or --phase decode")
+        return None
+    if kind == "prefill" and context is not None:
+        raise PhaseError("--context is for --phase decode; a prefill starts with an empty cache")
+    if kind == "decode" and seq is not None:
+        raise PhaseError("--seq is for --phase prefill; a decode step has one new token")
+    return Phase(kind, batch=int(getattr(args, "batch", 1) or 1), seq=seq or (128 if kind == "prefill" else 1),
+                 context=context or 0)
 
 
 # ---------------------------------------------------------------- parsing
@@ -217,6 +251,11 @@ def load_model(args: argparse.Namespace, src: str):
     from symbiote.frontend import load
 
     opts = model_inputs(args, [src])[0]
+    phase = phase_of(args)
+    if phase is not None:
+        from symbiote.search.phases import load_phase
+
+        return load_phase(src, phase, opts.shapes, opts.values or None)
     return load(src, input_shapes=opts.shapes or None, input_values=opts.values or None)
 
 

@@ -8,7 +8,11 @@ there at least every 30 s, and ``--resume`` continues a killed run to the same r
 progress goes to stderr (:mod:`symbiote.commands.progress`).
 
 ``--input-shape`` / ``--input-value`` fix inputs of the models, each model its own with a
-``MODEL:`` prefix (:mod:`symbiote.commands.modelargs`). Degenerate inputs (placeholder
+``MODEL:`` prefix (:mod:`symbiote.commands.modelargs`). ``--phase prefill --seq S`` /
+``--phase decode --context L`` with ``--batch B`` search a decoder's prefill or decode step
+(:mod:`symbiote.search.phases`: objectives ``ttft_ms``, ``tpot_ms``, ``tokens_per_s``,
+``energy_per_token_uj``), with the capacity check ``memory_use<=1`` added as a constraint
+when the template declares ``dram_gib``. Degenerate inputs (placeholder
 weights, outputs about zero on the calibration inputs, model knobs without an accuracy
 constraint: :mod:`symbiote.search.degenerate`) get a ``warning:`` line on stderr as they
 are found, and go into ``report.md`` and ``result.json``.
@@ -20,7 +24,7 @@ import argparse
 import sys
 
 from symbiote.backends import DEFAULT_BACKEND
-from symbiote.commands.modelargs import add_input_arguments, add_prepare_argument
+from symbiote.commands.modelargs import add_input_arguments, add_phase_arguments, add_prepare_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"{', '.join(_model_knob_names())} (default channels+precision)")
     add_prepare_argument(parser)
     add_input_arguments(parser, several=True)
+    add_phase_arguments(parser)
     parser.add_argument("--bits", default="4,5,6,8,16", help="bit-widths a layer may take (default 4,5,6,8,16)")
     parser.add_argument("--budget-seconds", type=float,
                         help="wall time of the whole run, loading to report (default 60; what cannot fit is said)")
@@ -91,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from symbiote.backends import hwfile
-    from symbiote.commands.modelargs import model_inputs, print_warnings
+    from symbiote.commands.modelargs import model_inputs, phase_of, print_warnings
     from symbiote.errors import SearchError
     from symbiote.search import api
     from symbiote.search.driver import SearchSettings
@@ -121,16 +126,21 @@ def run(args: argparse.Namespace) -> int:
         raise SearchError(f"--resume: no checkpoint in {out}")
     parse_prepare(args.prepare)  # syntax errors before the (slow) loads
     inputs = model_inputs(args, args.models)
+    phase, constraints = phase_of(args), parse_constraints(args.constraint)
+    if phase is not None:  # weights + KV cache must fit the template's memory (search/phases.py)
+        from symbiote.search.phases import with_capacity
+
+        constraints = with_capacity(constraints, args.backend)
     cfg = api.RunConfig(
         models=tuple(args.models), backend=args.backend,
-        objectives=parse_objectives(args.objective), constraints=parse_constraints(args.constraint),
+        objectives=parse_objectives(args.objective), constraints=constraints,
         model_knobs=args.model_knobs,
         settings=SearchSettings(seed=args.seed, budget_evals=args.budget_evals, budget_seconds=args.budget_seconds),
         hw_fixed=hwfile.parse_sets(args.sets), free_knobs=tuple(args.free_knob), bits_choices=bits,
         calibration=args.calibration, prepare=args.prepare, eval_data=args.eval_data,
         logits=tuple(args.logits), accuracy_floor=not args.no_accuracy_floor, metric=args.metric,
         input_shapes=tuple(m.shapes for m in inputs), input_values=tuple(m.values for m in inputs),
-        recovery=Recovery(args.finetune_steps, args.finetune_lr, args.seed),
+        recovery=Recovery(args.finetune_steps, args.finetune_lr, args.seed), phase=phase,
     )
     clock, shown = _progress(args.quiet, cfg.settings)
     try:

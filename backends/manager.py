@@ -21,7 +21,7 @@ from symbiote.backends.template import Template
 from symbiote.errors import BackendError
 
 #: built-in plugin modules (each has a ``@hookimpl symbiote_register_templates``)
-BUILTINS = ("symbiote.backends.systolic.plugin", "symbiote.backends.roofline.plugin")
+BUILTINS = ("symbiote.backends.systolic.plugin", "symbiote.backends.roofline.plugin", "symbiote.backends.ortcpu.plugin")
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,9 @@ class Knob:
     multiple: int = 1
     unit: str = ""
     doc: str = ""
+    #: False: a capacity only constraints read (e.g. the roofline's ``dram_gib``), with no
+    #: term in latency, energy or area (the conformance suite then expects no gradient)
+    costed: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

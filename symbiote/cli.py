@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backends": ("symbiote.commands.backends", "list the accelerator templates and their knobs"),
     "search": ("symbiote.commands.search", "co-design the model and the accelerator"),
     "finetune": ("symbiote.commands.finetune", "win back a reshaped model's accuracy by distillation from the original"),
+    "profile": ("symbiote.commands.profile", "measure latency against a channel group's width on this CPU (onnxruntime)"),
 }
 
 

@@ -27,7 +27,7 @@ SPACE = HardwareSpace((
     # in GiB as GPU memory is (HBM dies hold 2^n Gbit); no cost term: the capacity check of an
     # LLM phase (search/phases.py) compares it with weights + KV cache
     Knob("dram_gib", "continuous", 40.0, 0.001, 4096.0, unit="GiB", doc="memory capacity (2^30 bytes) for the LLM "
-         "capacity check: weights + KV cache must fit"),
+         "capacity check: weights + KV cache must fit", costed=False),
     Knob("launch_cycles", "continuous", 3000.0, 0.0, 1e6, unit="cycles", doc="per-layer launch overhead (~2 us kernel launch)"),
     datapath.knob("fp16"),
     technology.node_knob(),

@@ -64,8 +64,10 @@ def test_relaxed_gradients_finite_and_nonzero(tname):
     for k in t.space.knobs:
         g = float(grads[k.name])
         assert np.isfinite(g), k.name
-        if k.kind == "continuous":
+        if k.kind == "continuous" and k.costed:
             assert g != 0.0, f"{tname}: zero gradient for continuous knob {k.name}"
+        if not k.costed:
+            assert g == 0.0, f"{tname}: knob {k.name} is declared without a cost term but moves the cost"
 
 
 @pytest.mark.parametrize("tname", TEMPLATES)

@@ -65,8 +65,11 @@ instead (:mod:`symbiote.backends.datapath`). ``default_bits=None`` takes the bit
 tensors' dtypes instead (float32 -> 32), marked given.
 
 Channel groups (``symbiote.ir.channel_groups``) turn into linear maps ``base + map @ widths``
-for ``k``, ``c``, ``groups``, ``in_elems`` and ``out_elems``. A tensor's element count follows
-its first channel axis (its other axes are held at their current sizes).
+for ``k``, ``c``, ``groups``, ``in_elems``, ``out_elems``, ``repeat``, ``w_repeat`` and
+``weight_elems``. A tensor's element count follows its first channel axis, or its axis of
+attention heads (whole heads: ``width / unit``), its other axes held at their current
+sizes; a batched matmul's ``repeat`` follows a batch axis of heads (one GEMM per head), and
+a vector row's constants (a bias, a norm's scale) follow their channel.
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ import numpy as np
 from symbiote.ir import control_flow, dtypes, ops
 from symbiote.ir.channel_groups import ChannelGroups
 from symbiote.ir.graph import Graph, Node, Value
-from symbiote.ir.workload import FREE, LAYER_FIELDS, MAC, MEMORY, VECTOR, WIDTH_FIELDS, Workload, from_columns
+from symbiote.ir.workload import FOLLOWED, FREE, LAYER_FIELDS, MAC, MEMORY, VECTOR, WIDTH_FIELDS, Workload, from_columns
 
 #: vector-unit operations per output element, by ONNX op (default 1). Transcendentals are
 #: counted as a 4-op polynomial/LUT evaluation; softmax = max, subtract, exp(4), sum, divide;
@@ -111,15 +114,39 @@ class _Maps:
         self.w0 = np.array([g.width for g in groups.groups], np.float64) if groups is not None else np.zeros(0)
         self.base = {f: np.zeros(n_layers) for f in WIDTH_FIELDS}
         self.map = {f: np.zeros((n_layers, self.g)) for f in WIDTH_FIELDS}
+        self.followed: list[tuple[int, str, Value, int, float]] = []
+
+    def segs(self, value: Value | None, axis: int) -> list[tuple[int, float]]:
+        """``(group, elements per unit of width)`` of an axis: a channel axis's segments
+        (``block`` each), or a heads axis's (``block / unit``: whole heads); [] otherwise."""
+        if self.groups is None or value is None or axis < 0:
+            return []
+        found = [(gid, float(block)) for gid, block in self.groups.segments(value.name, axis)]
+        return found or [(gid, block / self.groups.groups[gid].unit) for gid, block in self.groups.head_segments(value.name, axis)]
 
     def axis(self, row: int, field: str, value: Value | None, axis: int, value_now: float, scale: float = 1.0) -> None:
         """``field[row] += scale * size(value.axis)`` with the axis following its channel groups."""
-        segs = self.groups.segments(value.name, axis) if (self.groups is not None and value is not None and axis >= 0) else ()
         linear = 0.0
-        for gid, block in segs:
+        for gid, block in self.segs(value, axis):
             self.map[field][row, gid] += scale * block
             linear += scale * block * self.w0[gid]
         self.base[field][row] += value_now * scale - linear
+
+    def follow(self, row: int, field: str, value: Value | None, axis: int, part: float) -> None:
+        """Record that ``part`` of the column ``field`` (a :data:`FOLLOWED` one, set directly
+        in the columns) is proportional to ``size(value.axis)``: :meth:`settle` maps it."""
+        if self.segs(value, axis):
+            self.followed.append((row, field, value, axis, part))
+
+    def settle(self, cols: dict[str, np.ndarray]) -> None:
+        """The :data:`FOLLOWED` columns as ``base + map @ widths``: the values lowered, with
+        the recorded parts following their axes."""
+        for f in FOLLOWED:
+            self.base[f] = np.array(cols[f], np.float64)
+        for row, field, value, axis, part in self.followed:
+            size = float(_shape(value)[axis])
+            self.base[field][row] -= part
+            self.axis(row, field, value, axis, size, part / size)
 
     def elems(self, row: int, field: str, value: Value | None) -> None:
         """``field[row] += size(value)``, linear in the value's first channel axis."""
@@ -127,7 +154,7 @@ class _Maps:
         shape = _shape(value)
         if self.groups is not None and value is not None:
             for a, d in enumerate(shape):
-                if d and self.groups.segments(value.name, a):
+                if d and self.segs(value, a):
                     self.axis(row, field, value, a, float(d), size / d)
                     return
         self.base[field][row] += size
@@ -233,6 +260,7 @@ def _table(graph: Graph, groups: ChannelGroups | None, default_bits: int | None)
         cols["bits_given"][i] = float(default_bits is None or "weight_bits" in node.meta or "act_bits" in node.meta)
         if node.meta.get("fused_into") or _weight_format(node):
             cols["kind"][i] = FREE
+    maps.settle(cols)
     for f in WIDTH_FIELDS:
         cols[f] = maps.base[f] + maps.map[f] @ maps.w0
     cols["groups"] = np.maximum(cols["groups"], 1.0)
@@ -300,7 +328,12 @@ def _lower_node(i: int, node: Node, cols: dict[str, np.ndarray], maps: _Maps) ->
                 maps.elems(i, "in_elems", v)
         for o in node.outputs:
             maps.elems(i, "out_elems", o)
-        cols["weight_elems"][i] = sum(_size(v) for v in node.inputs if v is not None and is_weight(v))
+        consts = [v for v in node.inputs if v is not None and is_weight(v)]
+        cols["weight_elems"][i] = sum(_size(v) for v in consts)
+        for v in consts:  # a per-channel constant (a bias, a norm's scale) follows its channel
+            a = next((a for a, d in enumerate(_shape(v)) if d and maps.segs(v, a)), None)
+            if a is not None:
+                maps.follow(i, "weight_elems", v, a, float(_size(v)))
         cols["vec_ops"][i] = _vec_ops(node, x, y)
         return
     if x is not None:
@@ -321,6 +354,9 @@ def _lower_gather(i: int, node: Node, cols: dict[str, np.ndarray], maps: _Maps) 
     data, idx, y = node.input(0), node.input(1), node.outputs[0]
     if is_weight(data):
         cols["weight_elems"][i] = float(_size(y))
+        a = next((a for a, d in enumerate(_shape(y)) if d and maps.segs(y, a)), None)
+        if a is not None:  # the rows read are as wide as the table's channel axis
+            maps.follow(i, "weight_elems", y, a, float(_size(y)))
     else:
         maps.const(i, "in_elems", float(_size(y)))
     if idx is not None and not is_weight(idx):
@@ -429,6 +465,9 @@ def _lower_matmul(i: int, node: Node, cols: dict[str, np.ndarray], maps: _Maps) 
         cols["p"][i] = sa[-2]
         cols["repeat"][i] = cols["w_repeat"][i] = batch
         cols["weight_elems"][i] = batch * kd * nf
+        for j in range(len(sa) - 2):  # a batch axis that counts attention heads: one GEMM per head
+            maps.follow(i, "repeat", a, j, float(batch))
+            maps.follow(i, "w_repeat", a, j, float(batch))
     maps.axis(i, "c", a, len(_shape(a)) - 1, float(kd))
     maps.axis(i, "k", y, len(sy) - 1, float(nf))
 

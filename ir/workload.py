@@ -30,8 +30,9 @@ else 0; a template with a 2:4 datapath stores them compressed and skips the zero
 
 Model knobs: ``widths0: f32[G]`` (the width of every channel group), ``free: bool[G]``, and
 per-layer linear maps so that each channel-dependent column is ``base + map @ widths``
-(``k``, ``c``, ``groups``, ``in_elems``, ``out_elems``; ``weight_elems`` follows from
-``k * c / groups * r * s * w_repeat`` for MAC layers). :meth:`Workload.with_widths` and
+(``k``, ``c``, ``groups``, ``in_elems``, ``out_elems``, ``repeat`` and ``w_repeat`` (a
+batched matmul over attention heads), ``weight_elems`` (a vector row's per-channel
+constants; for MAC layers it follows from ``k * c / groups * r * s * w_repeat``)). :meth:`Workload.with_widths` and
 :meth:`Workload.with_bits` are pure jnp functions, so a cost is differentiable in them.
 """
 
@@ -55,7 +56,9 @@ LAYER_FIELDS = (
     "bits_given",
 )
 #: columns that depend linearly on the channel widths: name -> (base field, map field)
-WIDTH_FIELDS = ("k", "c", "groups", "in_elems", "out_elems")
+WIDTH_FIELDS = ("k", "c", "groups", "in_elems", "out_elems", "repeat", "w_repeat", "weight_elems")
+#: the width columns the lowering sets directly (then maps the parts that follow an axis)
+FOLLOWED = ("repeat", "w_repeat", "weight_elems")
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,12 @@ class Workload:
     in_elems_map: jax.Array
     out_elems_base: jax.Array
     out_elems_map: jax.Array
+    repeat_base: jax.Array
+    repeat_map: jax.Array
+    w_repeat_base: jax.Array
+    w_repeat_map: jax.Array
+    weight_elems_base: jax.Array   # non-MAC rows' weights (a MAC row's follow k, c, groups, w_repeat)
+    weight_elems_map: jax.Array
     #: static: per layer, whether it is or can become grouped (groups > 1 when lowered, or its
     #: groups follow a channel width); cost models skip grouped-layer mappings when no MAC
     #: layer is. Empty: unknown (every layer may be grouped).
@@ -130,9 +139,10 @@ class Workload:
         w = jnp.asarray(widths, jnp.float32)
         new = {f: getattr(self, f + "_base") + getattr(self, f + "_map") @ w for f in WIDTH_FIELDS}
         g = jnp.maximum(new["groups"], 1.0)
-        weight = jnp.where(self.kind == MAC, new["k"] * new["c"] / g * self.r * self.s * self.w_repeat, self.weight_elems)
+        new["weight_elems"] = jnp.where(self.kind == MAC, new["k"] * new["c"] / g * self.r * self.s * new["w_repeat"],
+                                        new["weight_elems"])
         new["groups"] = g
-        return dataclasses.replace(self, **new, weight_elems=weight)
+        return dataclasses.replace(self, **new)
 
     def with_bits(self, weight_bits: jax.Array, act_bits: jax.Array, given: jax.Array | None = None) -> Workload:
         """The workload at the given per-layer bit-widths (``f32[L]`` each, or scalars);

@@ -115,6 +115,9 @@ class Workload:
     #: groups follow a channel width); cost models skip grouped-layer mappings when no MAC
     #: layer is. Empty: unknown (every layer may be grouped).
     grouped: tuple[bool, ...] = ()
+    #: static: per :data:`FOLLOWED` column, the rows whose map is not zero (few: attention
+    #: rows, per-channel constants), so ``with_widths`` maps only those. None: every row.
+    followed_rows: tuple[tuple[int, ...], ...] | None = None
 
     # ------------------------------------------------------------------ queries
     def __len__(self) -> int:
@@ -137,7 +140,11 @@ class Workload:
     def with_widths(self, widths: jax.Array) -> Workload:
         """The workload of the model resized to ``widths`` (one per channel group)."""
         w = jnp.asarray(widths, jnp.float32)
-        new = {f: getattr(self, f + "_base") + getattr(self, f + "_map") @ w for f in WIDTH_FIELDS}
+        new = {f: getattr(self, f + "_base") + getattr(self, f + "_map") @ w for f in WIDTH_FIELDS if f not in FOLLOWED}
+        for j, f in enumerate(FOLLOWED):
+            base, m = getattr(self, f + "_base"), getattr(self, f + "_map")
+            rows = None if self.followed_rows is None else np.asarray(self.followed_rows[j], np.int32)
+            new[f] = base + m @ w if rows is None else base.at[rows].add(m[rows] @ w)
         g = jnp.maximum(new["groups"], 1.0)
         new["weight_elems"] = jnp.where(self.kind == MAC, new["k"] * new["c"] / g * self.r * self.s * new["w_repeat"],
                                         new["weight_elems"])
@@ -162,8 +169,8 @@ class Workload:
 
 jax.tree_util.register_dataclass(
     Workload,
-    data_fields=[f.name for f in dataclasses.fields(Workload) if f.name not in ("names", "ops", "kinds", "grouped")],
-    meta_fields=["names", "ops", "kinds", "grouped"],
+    data_fields=[f.name for f in dataclasses.fields(Workload) if f.name not in ("names", "ops", "kinds", "grouped", "followed_rows")],
+    meta_fields=["names", "ops", "kinds", "grouped", "followed_rows"],
 )
 
 
@@ -180,5 +187,7 @@ def from_columns(names: list[str], ops: list[str], cols: dict[str, np.ndarray], 
         names=tuple(names), ops=tuple(ops), kinds=tuple(int(x) for x in cols["kind"]), kind=jnp.asarray(np.asarray(cols["kind"], np.int32)),
         widths0=f32(widths0), free=jnp.asarray(np.asarray(free, bool)),
         grouped=tuple(bool(g > 1.0 or np.any(m != 0.0)) for g, m in zip(np.asarray(cols["groups"]), np.asarray(maps["groups"][1]), strict=True)),
+        followed_rows=tuple(tuple(int(r) for r in np.flatnonzero(np.any(np.asarray(maps[f][1]) != 0.0, axis=1)))
+                            for f in FOLLOWED),
         **kw,
     )

@@ -496,10 +496,18 @@ def straight_through_levels(v, lo: int, hi: int):
     return v + lax.stop_gradient(jnp.round(v) - v)
 
 
+def blocked(param, x, axis: int, block: int):
+    """A blocked quantizer's scale or zero point (one per ``block`` elements along ``axis``,
+    opset 21) repeated to ``x``'s shape."""
+    a = axis_of(axis, jnp.ndim(x))
+    return jnp.repeat(jnp.asarray(param), block, axis=a)[tuple(slice(0, n) for n in jnp.shape(x))]
+
+
 @rule("DequantizeLinear")
 def _dequantize(c: Call) -> list:
     q = jnp.asarray(c.ins[0])
-    axis = c.attr("axis", 1)
-    scale = _per_axis(c.ins[1], q, axis)
-    zp = 0 if c.arg(2) is None else _per_axis(c.ins[2], q, axis).astype(scale.dtype)
+    axis, block = c.attr("axis", 1), int(c.attr("block_size", 0) or 0)
+    spread = (lambda p: blocked(p, q, axis, block)) if block else (lambda p: _per_axis(p, q, axis))
+    scale = spread(c.ins[1])
+    zp = 0 if c.arg(2) is None else spread(c.ins[2]).astype(scale.dtype)
     return [(q.astype(scale.dtype) - zp) * scale]

@@ -253,7 +253,10 @@ def _table(graph: Graph, groups: ChannelGroups | None, default_bits: int | None)
         w_bits = default_bits or (_stored_bits(consts[0]) if consts else a_bits)
         cols["act_bits"][i] = float(node.meta.get("act_bits", a_bits))
         mm_act = cols["kind"][i] == MAC and cols["w_repeat"][i] > 1 and node.op == ops.MATMUL
-        cols["weight_bits"][i] = cols["act_bits"][i] if mm_act else float(node.meta.get("weight_bits", w_bits))
+        # a matmul of two activations reads its second operand at the activations' bits, unless
+        # annotated otherwise (a KV cache quantized apart: search/knobs/kv_cache.py)
+        cols["weight_bits"][i] = float(node.meta.get("weight_bits", cols["act_bits"][i])) if mm_act \
+            else float(node.meta.get("weight_bits", w_bits))
         cols["input_on_chip"][i], cols["output_on_chip"][i] = _on_chip(graph, node)
         cols["sparsity"][i] = float(node.meta.get("sparsity", 0.0))
         cols["sparsity_24"][i] = float(node.meta.get("sparsity_pattern") == "2:4")

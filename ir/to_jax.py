@@ -66,29 +66,33 @@ class Quantizer:
     lo: int
     hi: int
     dtype: np.dtype
+    block: int = 0           # blocked quantization (opset 21): one scale per ``block`` along ``axis``
 
-    def shaped(self, rank: int, p: np.ndarray) -> np.ndarray:
+    def shaped(self, shape: tuple[int, ...], p: np.ndarray) -> np.ndarray:
+        """A scale or zero point broadcastable to a weight of ``shape``."""
+        rank = len(shape)
+        if self.block:
+            a = self.axis % rank
+            return np.repeat(p, self.block, axis=a)[tuple(slice(0, n) for n in shape)]
         if p.size <= 1:
             return p.reshape(())
-        shape = [1] * rank
-        shape[self.axis % rank] = p.size
-        return p.reshape(shape)
+        out = [1] * rank
+        out[self.axis % rank] = p.size
+        return p.reshape(out)
 
     def levels(self, w):
         """The integer levels of float weights ``w`` (floats, straight-through gradient)."""
-        rank = jnp.ndim(w)
-        s = jnp.asarray(self.shaped(rank, self.scale), jnp.float32)
-        z = jnp.asarray(self.shaped(rank, self.zero_point), jnp.float32)
+        shape = tuple(jnp.shape(w))
+        s = jnp.asarray(self.shaped(shape, self.scale), jnp.float32)
+        z = jnp.asarray(self.shaped(shape, self.zero_point), jnp.float32)
         return straight_through_levels(w / s + z, self.lo, self.hi)
 
     def dequantize(self, q: np.ndarray) -> np.ndarray:
-        rank = q.ndim
-        return ((q.astype(np.float32) - self.shaped(rank, self.zero_point).astype(np.float32))
-                * self.shaped(rank, self.scale).astype(np.float32))
+        return ((q.astype(np.float32) - self.shaped(q.shape, self.zero_point).astype(np.float32))
+                * self.shaped(q.shape, self.scale).astype(np.float32))
 
     def quantize(self, w: np.ndarray) -> np.ndarray:
-        rank = w.ndim
-        v = np.round(w / self.shaped(rank, self.scale)) + self.shaped(rank, self.zero_point)
+        v = np.round(w / self.shaped(w.shape, self.scale)) + self.shaped(w.shape, self.zero_point)
         return np.clip(v, self.lo, self.hi).astype(self.dtype)
 
 
@@ -112,12 +116,14 @@ def _quantizer(v: Value) -> Quantizer | None:
             return None
         info = np.iinfo(v.const.dtype)
         lo, hi = int(info.min), int(info.max)
-        bits = [c.meta.get("weight_bits") for c in n.outputs[0].consumers()]
-        if bits and all(isinstance(b, int) and 1 < b <= info.bits for b in bits):
+        # the layer's integer bits (a weight-only layer's annotation adds its scales' share: floor it)
+        bits = [int(b) for c in n.outputs[0].consumers() if isinstance(b := c.meta.get("weight_bits"), (int, float))]
+        if bits and all(1 < b <= info.bits for b in bits):
             hi = min(hi, 2 ** (max(bits) - 1) - 1)
             lo = max(lo, -hi) if info.min < 0 else lo
         zp = np.zeros((), v.const.dtype) if z is None else np.asarray(z.const)
-        found = Quantizer(np.asarray(s.const, np.float32), zp, int(n.attrs.get("axis", 1)), lo, hi, v.const.dtype)
+        found = Quantizer(np.asarray(s.const, np.float32), zp, int(n.attrs.get("axis", 1)), lo, hi, v.const.dtype,
+                          int(n.attrs.get("block_size", 0) or 0))
     return found
 
 

@@ -46,6 +46,7 @@ def parse_model_knobs(text: str) -> tuple[str, ...]:
     if bad or not parts or len(set(parts)) != len(parts):
         raise SearchError(f"--model-knobs {text!r}: expected none or knob names joined by '+' from "
                           f"{', '.join(legal)} (e.g. channels+precision)")
+    registry.check_together(parts)
     return parts
 
 

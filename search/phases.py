@@ -46,8 +46,9 @@ too); activations and runtime workspace are not counted. ``symbiote cost`` print
 at the widest weight bits of the design's MAC rows, integer ones at their own width, int64
 index tensors left out; the cache at the attention matmuls' bits, :func:`workload_bits`).
 In a search, :func:`memory_bytes` prices each MAC weight at its own row's bits (the precision
-knob) and the metric ``memory_use`` = footprint / capacity is bounded by ``memory_use<=1``
-(:func:`with_capacity`).
+and weight-only knobs) and the KV cache at the ``kv_cache`` knob's bits (it supplies the
+rule: :func:`symbiote.search.knobs.kv_cache.stored_bytes`), and the metric ``memory_use`` =
+footprint / capacity is bounded by ``memory_use<=1`` (:func:`with_capacity`).
 """
 
 from __future__ import annotations
@@ -220,7 +221,9 @@ def memory_bytes(graph: Graph, base: Any, wl: Any, hw: Mapping[str, Any]) -> Any
     constant weight at the row's bits (a row without bits of its own at the datapath's), the
     other constants (embedding tables, norms, biases: the graph's float constants less the
     prepared workload's MAC weights) at the datapath's bits, and the present outputs at the
-    widest bits of the activation x activation matmuls (which read the cache)."""
+    bits :func:`symbiote.search.knobs.kv_cache.stored_bytes` gives (the ``kv_cache`` knob's
+    setting, else the bits of the matmuls reading the cache); present outputs not written by
+    an append at the widest bits of the activation x activation matmuls."""
     import jax.numpy as jnp
 
     from symbiote.backends import datapath
@@ -232,7 +235,11 @@ def memory_bytes(graph: Graph, base: Any, wl: Any, hw: Mapping[str, Any]) -> Any
     kv_bits = jnp.max(jnp.where(mac & (wl.w_repeat > 1), wb, 0.0))
     kv_bits = jnp.where(kv_bits > 0, kv_bits, dp.bits)
     mac_w = jnp.sum(jnp.where(mac & (wl.w_repeat == 1), wl.weight_elems * wb, 0.0)) / 8.0
-    return mac_w + _other_weight_elems(graph, base) * dp.bits / 8.0 + _kv_elems(graph) * kv_bits / 8.0
+    from symbiote.search.knobs.kv_cache import stored_bytes
+
+    kv = stored_bytes(graph, wl, hw)  # the kv_cache knob's rule, where the cache is an append
+    kv = _kv_elems(graph) * kv_bits / 8.0 if kv is None else kv
+    return mac_w + _other_weight_elems(graph, base) * dp.bits / 8.0 + kv
 
 
 def _float_const_elems(graph: Graph) -> float:

@@ -14,12 +14,14 @@ A model knob (:class:`ModelKnob`) supplies:
 * ``proxy_loss(fitted, values)``: its term of the accuracy proxy, a fidelity loss (JAX);
 * ``setting(fitted, j, value)``: the readable setting of target ``j`` (reports, passes);
 * ``rewrite(graph, chosen, context)``: the model with a chosen setting written in, by the
-  knob's passes; the exact check applies the knobs in ``order`` (channels, then sparsity,
-  then precision, whose activation ranges are measured on the model the others left);
+  knob's passes; the exact check applies the knobs in ``order`` (channels, sparsity,
+  weight_only, then precision, whose activation ranges are measured on the model the others
+  left, then kv_cache, whose cache ranges are too); the Workload effects apply in the same order;
 * ``repair(x, default, mine, space)``: the steps of the exact check's repair ladder from a
   design back towards the model as given, for this knob's genes (``mine``).
 
-:data:`REGISTERED` lists the knob modules; each defines ``KNOB``. Adding a knob is one
+:data:`REGISTERED` lists the knob modules; each defines ``KNOB`` (and may define ``EXCLUDES``,
+the knobs it cannot be searched with: :func:`check_together`). Adding a knob is one
 module plus its line here: the co-design problem (:mod:`symbiote.search.codesign`), the
 exact check and the reports (:mod:`symbiote.search.api`) ask this registry.
 """
@@ -42,6 +44,8 @@ REGISTERED: dict[str, str] = {
     "channels": "symbiote.search.knobs.channels",
     "precision": "symbiote.search.knobs.precision",
     "sparsity": "symbiote.search.knobs.sparsity",
+    "kv_cache": "symbiote.search.knobs.kv_cache",
+    "weight_only": "symbiote.search.knobs.weight_only",
 }
 
 
@@ -101,7 +105,7 @@ class Fitted:
 class ModelKnob(Protocol):
     name: str
     kind: str          # its genes' kind
-    order: int         # when the exact check writes it (lower first)
+    order: float       # when the exact check writes it (lower first)
     doc: str
 
     def targets(self, prep: Prepared) -> tuple[str, ...]: ...
@@ -131,6 +135,16 @@ def get(name: str) -> ModelKnob:
 
 def names() -> tuple[str, ...]:
     return tuple(REGISTERED)
+
+
+def check_together(chosen: Sequence[str]) -> None:
+    """Refuse knobs that set the same thing on the same layers (a module's ``EXCLUDES``:
+    the knob names it cannot be searched with)."""
+    for k in chosen:
+        bad = [x for x in getattr(importlib.import_module(REGISTERED[k]), "EXCLUDES", ()) if x in chosen]
+        if bad:
+            raise SearchError(f"model knobs {k!r} and {bad[0]!r} both set the format of the same layers: "
+                              "search one of them")
 
 
 def ordered(chosen: Sequence[str]) -> tuple[str, ...]:

@@ -258,3 +258,25 @@ def test_onnx_attention_matches_onnxruntime(case):
     graph = load(_attention_model(shapes, attrs, mask, cache))
     feeds = {n: rng.standard_normal(s).astype(np.float32) for n, s in zip("qkv", shapes)}
     assert _close(graph, feeds) <= RTOL
+
+
+def test_blocked_weight_only_quantizers_match_onnxruntime_and_keep_their_levels():
+    """int4 weights with a scale per group of 32 (opset 21 blocked DequantizeLinear, as the
+    weight_only knob writes them): the function matches onnxruntime, and weights trained off
+    the grid are written back within the 4-bit levels."""
+    from symbiote.ir.channel_groups import analyze
+    from symbiote.ir.lower import lower
+    from symbiote.search.knobs import Prepared
+    from symbiote.search.knobs.weight_only import KNOB, write_weight_only
+
+    g = load(zoo.build("gpt_decoder"))
+    prep = Prepared(g, analyze(g), lower(g, analyze(g)))
+    w = write_weight_only(g, {t: "int4/g32" for t in KNOB.targets(prep)}, 16)
+    assert any(n.onnx_op == "DequantizeLinear" and n.attrs.get("block_size") == 32 for n in w.nodes)
+    feeds = random_inputs(w, seed=0)
+    assert _close(w, feeds) <= RTOL
+    params, _ = to_jax(w)
+    stored = [k for k in params if k.endswith(".int4")]
+    assert stored
+    written = with_params(w, {**params, **{k: params[k] * 1.5 for k in stored}})
+    assert max(int(np.abs(written.constants[k].const).max()) for k in stored) <= 7

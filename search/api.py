@@ -36,7 +36,7 @@ import numpy as np
 from symbiote.backends import DEFAULT_BACKEND
 from symbiote.errors import PassError, SearchError
 from symbiote.ir.digest import graph_digest
-from symbiote.search import accuracy, budget as budgets, codesign, degenerate, measures, regret, samples, verdict
+from symbiote.search import accuracy, budget as budgets, codesign, degenerate, hysteresis, measures, regret, samples, verdict
 from symbiote.search import knobs
 from symbiote.search import metric as user_metric
 from symbiote.search.prepare import DEFAULT_PREPARE, canonical, prepare_graph
@@ -94,6 +94,11 @@ class RunConfig:
     recovery: Recovery = Recovery()
     #: an LLM phase every model is loaded in (search/phases.py: ``--phase``); None: as given
     phase: Any = None
+    #: latency hysteresis (``--hysteresis-tolerance``): before its exact check, each
+    #: candidate's channel widths are grown to the fastest measured width within this share
+    #: above them (:func:`grown`); None: the template's default
+    #: (:func:`symbiote.backends.ortcpu.hysteresis.search_tolerance`: 0.1 on ort-cpu, else 0: off)
+    hysteresis_tolerance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,10 @@ class RunOutcome:
     #: the hardware-only search's best design for the models as given: ``{"hardware": ...,
     #: "metrics": [per network]}`` (None: no such search ran)
     hardware_only: dict[str, Any] | None = None
+    #: latency hysteresis applied to the answer (:func:`grown`): ``{"tolerance": T,
+    #: "networks": {name: [move, ...]}}``, each group's requested and chosen width and their
+    #: measured kernel times (None: off)
+    hysteresis: dict[str, Any] | None = None
 
 
 def _per_net(ev, idx: np.ndarray) -> list[dict[str, float]]:
@@ -396,6 +405,10 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
     # objective than the best feasible one), and the answer is the feasible candidate with
     # the best objective, so it is never worse than leaving the models alone
     order = _candidates(cd, res, cfg.exact_candidates, as_given)
+    tolerance = hysteresis.tolerance(cfg.hysteresis_tolerance, cd)
+    moves: dict[bytes, list] = {}
+    if tolerance > 0:  # each candidate's widths grown to the fastest measured within the tolerance
+        order = hysteresis.unique([hysteresis.record(hysteresis.grown(cd, idx, tolerance), moves) for idx in order])
     tried: list[tuple[np.ndarray, list, tuple[float, float]]] = []
     rejected = 0
 
@@ -477,7 +490,8 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
                       feasible=feasible, violation=viol, warnings=tuple(found), timing=watch.timing(plan),
                       constraints=constraints, floor=floor, answer_note=note,
                       hardware_only=None if as_given is None else {"hardware": cd.hardware(as_given),
-                                                                   "metrics": _per_net(ev, as_given)})
+                                                                   "metrics": _per_net(ev, as_given)},
+                      hysteresis=None if tolerance <= 0 else hysteresis.as_dict(cd, tolerance, moves.get(chosen.tobytes())))
 
 
 # ---- the time budget (search/budget.py) ----------------------------------------------

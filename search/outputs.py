@@ -18,7 +18,10 @@
 * ``pareto.csv``: one row per design of the Pareto front (with an accuracy objective,
   ``--objective fidelity``, the first designs' fidelity and agreement measured in
   onnxruntime as the answer's are: ``measured_fidelity``, ``measured_agreement``, and
-  ``accuracy`` per design in ``result.json``'s front).
+  ``accuracy`` per design in ``result.json``'s front); ``hysteresis``: with latency
+  hysteresis on (``--hysteresis-tolerance``, ort-cpu), the tolerance and per network each
+  free group's requested and chosen width with the measured kernel times and the gain
+  (null: off).
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ def result_dict(o: RunOutcome) -> dict[str, Any]:
             "networks": {n.name: m for n, m in zip(o.networks, o.hardware_only["metrics"])}},
         "pareto_front": o.front,
         "exact_check_rejected": o.rejected,
+        "hysteresis": o.hysteresis,
         "settings": {"seed": s.seed, "budget_evals": s.budget_evals, "budget_seconds": s.budget_seconds,
                      "model_knobs": cfg.model_knobs, "population": s.population, "grad_starts": s.grad_starts,
                      "grad_every": s.grad_every, "gradient": asdict(s.gradient), "bits_choices": list(cfg.bits_choices),
@@ -84,6 +88,7 @@ def result_dict(o: RunOutcome) -> dict[str, Any]:
                      "eval_samples": cfg.eval_samples, "logits": list(cfg.logits),
                      "accuracy_floor": cfg.accuracy_floor, "prepare": cfg.prepare,
                      "finetune": asdict(cfg.recovery),
+                     "hysteresis_tolerance": None if o.hysteresis is None else o.hysteresis["tolerance"],
                      "inputs": input_options(cfg)},
         "seed": s.seed,
         "search": {"evaluations": o.result.evals, "seconds": o.result.elapsed_s, "iterations": o.result.iterations,

@@ -8,19 +8,21 @@ returns one :class:`~symbiote.backends.ortcpu.hysteresis.SweepRow` per width: th
 those kernels' latencies (run overhead removed, as the cost model does) and the sum of
 their spreads.
 
-:func:`fastest_widths` uses it to exploit hysteresis: for each requested group width, the
-fastest width measured between it and ``(1 + tolerance)`` times it, on the group's width
-grid (growing is exact: new channels are zeros, so the model's function is unchanged).
+:func:`grow` uses it to exploit hysteresis: for each requested group width, the widths
+between it and ``(1 + tolerance)`` times it (the group's legal widths, or the search's
+width grid) are swept and :func:`~symbiote.backends.ortcpu.hysteresis.pick_width` keeps the
+fastest when it beats the requested width beyond the noise (growing is exact: new channels
+are zeros, so the model's function is unchanged). :func:`fastest_widths` is its widths alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from symbiote.backends.ortcpu import plan
-from symbiote.backends.ortcpu.hysteresis import SweepRow
+from symbiote.backends.ortcpu.hysteresis import Move, SweepRow, pick_width
 from symbiote.backends.ortcpu.model import COLUMNS, lookup, rules
 from symbiote.ir.workload import WIDTH_FIELDS, Workload
 
@@ -58,19 +60,37 @@ def candidates(width: int, tolerance: float, step: int, unit: int = 1) -> list[i
     return [width] + [w for w in range(width + step, hi + 1, step) if w % unit == 0]
 
 
-def fastest_widths(wl: Workload, requested: dict[int, int], tolerance: float, threads: int = 1,
-                   units: dict[int, int] | None = None) -> dict[int, int]:
-    """Per group id, the fastest measured width within ``tolerance`` above the requested one
-    (module doc); groups are taken one at a time, the others at their requested widths."""
-    from symbiote.backends.ortcpu.hysteresis import fastest_within
-
+def grow(wl: Workload, requested: Mapping[int, int], tolerance: float, threads: int = 1,
+         grids: Mapping[int, Sequence[float]] | None = None, units: Mapping[int, int] | None = None,
+         names: Mapping[int, str] | None = None) -> list[Move]:
+    """One :class:`~symbiote.backends.ortcpu.hysteresis.Move` per requested group id (module
+    doc): the widths tried are ``grids[g]``'s within the tolerance, else :func:`candidates`
+    on the search's step (multiples of ``units[g]``); groups are taken one at a time, the
+    others at their requested widths. Kernels are read from the cache or measured; a group
+    with no wider width to try is not swept (its move's times are None)."""
     base = np.asarray(wl.widths0, np.float32).copy()
     for g, w in requested.items():
         base[g] = w
-    out = {}
+    out = []
     for g, w in requested.items():
-        step = 8 if float(wl.widths0[g]) >= 32 else (4 if float(wl.widths0[g]) >= 8 else 1)
-        ws = candidates(int(w), tolerance, step, (units or {}).get(g, 1))
-        best = fastest_within(sweep(wl, g, ws, threads, base), int(w), tolerance)
-        out[g] = best.width if best is not None else int(w)
+        w = int(w)
+        if grids is not None and g in grids:
+            ws = [w] + sorted({int(v) for v in grids[g] if w < int(v) <= w * (1.0 + tolerance)})
+        else:
+            step = 8 if float(wl.widths0[g]) >= 32 else (4 if float(wl.widths0[g]) >= 8 else 1)
+            ws = candidates(w, tolerance, step, (units or {}).get(g, 1))
+        rows = sweep(wl, g, ws, threads, base) if len(ws) > 1 else []
+        at = next((r for r in rows if r.width == w), None)
+        best = pick_width(rows, w, tolerance) if rows else None
+        name = (names or {}).get(g, str(g))
+        out.append(Move(name, w, best.width if best else w, at.median_s if at else None,
+                        best.median_s if best else None))
     return out
+
+
+def fastest_widths(wl: Workload, requested: dict[int, int], tolerance: float, threads: int = 1,
+                   units: dict[int, int] | None = None) -> dict[int, int]:
+    """Per group id, the width :func:`grow` picks (the requested one unless a wider one on
+    the search's grid measured faster beyond the noise)."""
+    got = grow(wl, requested, tolerance, threads, units=units)
+    return {g: m.width for g, m in zip(requested, got, strict=True)}

@@ -40,9 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "accuracy>=0.95, accuracy_drop<=0.01 (repeatable; fidelity = the least per-output cosine, "
                              "agreement = the least top-1 agreement of the score outputs, accuracy = top-1 against "
                              "the 'labels' of --eval-data; all measured on the evaluation samples)")
-    parser.add_argument("--model-knobs", default="channels+precision", metavar="KNOBS",
+    parser.add_argument("--model-knobs", default=None, metavar="KNOBS",
                         help="what the search may change in the model: none, or knobs joined by '+' from "
-                             f"{', '.join(_model_knob_names())} (default channels+precision)")
+                             f"{', '.join(_model_knob_names())} (default channels+precision; channels on ort-cpu, "
+                             "whose kernels run in float32 whatever the bits)")
     add_prepare_argument(parser)
     add_input_arguments(parser, several=True)
     add_phase_arguments(parser)
@@ -80,9 +81,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "knob's accuracy proxy then learns on a probe how much fine-tuning wins back (default 0: off)")
     parser.add_argument("--finetune-lr", type=float, default=1e-3, metavar="X",
                         help="its learning rate (default 1e-3; about 1e-4 for models already close to the original)")
+    parser.add_argument("--hysteresis-tolerance", type=float, default=None, metavar="T",
+                        help="grow each candidate's channel widths to the fastest measured width at most T above "
+                             "them (a share: 0.1 = 10%%; growth is exact) before its exact check; ort-cpu only "
+                             "(default 0.1 there, 0 = off)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in -o DIR")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress (bars, or log lines off a terminal)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+
+
+def _model_knobs(given: str | None, backend: str) -> str:
+    """``--model-knobs``, else the backend's default: ``channels`` on ort-cpu (its kernels run
+    in float32, so a bit-width changes no cost there, only the fidelity and, through the
+    quantize/dequantize nodes written, the measured time), ``channels+precision`` elsewhere."""
+    if given is not None:
+        return given
+    from symbiote.backends.ortcpu.hysteresis import MEASURED_TEMPLATE
+
+    return "channels" if backend == MEASURED_TEMPLATE else "channels+precision"
 
 
 def _model_knob_names() -> tuple[str, ...]:
@@ -125,6 +141,9 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and not (out / "checkpoint.npz").exists():
         raise SearchError(f"--resume: no checkpoint in {out}")
     parse_prepare(args.prepare)  # syntax errors before the (slow) loads
+    from symbiote.backends.ortcpu.hysteresis import search_tolerance
+
+    search_tolerance(args.backend, args.hysteresis_tolerance)  # ort-cpu only, a share in [0, 1]
     inputs = model_inputs(args, args.models)
     phase, constraints = phase_of(args), parse_constraints(args.constraint)
     if phase is not None:  # weights + KV cache must fit the template's memory (search/phases.py)
@@ -134,13 +153,14 @@ def run(args: argparse.Namespace) -> int:
     cfg = api.RunConfig(
         models=tuple(args.models), backend=args.backend,
         objectives=parse_objectives(args.objective), constraints=constraints,
-        model_knobs=args.model_knobs,
+        model_knobs=_model_knobs(args.model_knobs, args.backend),
         settings=SearchSettings(seed=args.seed, budget_evals=args.budget_evals, budget_seconds=args.budget_seconds),
         hw_fixed=hwfile.parse_sets(args.sets), free_knobs=tuple(args.free_knob), bits_choices=bits,
         calibration=args.calibration, prepare=args.prepare, eval_data=args.eval_data,
         logits=tuple(args.logits), accuracy_floor=not args.no_accuracy_floor, metric=args.metric,
         input_shapes=tuple(m.shapes for m in inputs), input_values=tuple(m.values for m in inputs),
         recovery=Recovery(args.finetune_steps, args.finetune_lr, args.seed), phase=phase,
+        hysteresis_tolerance=args.hysteresis_tolerance,
     )
     clock, shown = _progress(args.quiet, cfg.settings)
     try:
@@ -164,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
         for n, m in zip(outcome.networks, outcome.hardware_only["metrics"]):
             print(f"{n.name} as given on the hardware-only search's best design: EDP {m['edp']:.4g} pJ*s "
                   f"(the answer is {m['edp'] / max(n.metrics['edp'], 1e-300):.2f}x lower)")
+    for line in _hysteresis_lines(outcome.hysteresis):
+        print(line)
     if outcome.floor:
         print(f"accuracy floor applied (no accuracy constraint given): {', '.join(str(c) for c in outcome.floor)}")
     if outcome.answer_note:
@@ -174,6 +196,19 @@ def run(args: argparse.Namespace) -> int:
     budget = f" of a {clock.seconds:g} s budget" if clock.seconds is not None else ""
     print(f"done in {clock.elapsed():.1f} s{budget} ({outcome.result.evals} evaluations); report: {report}")
     return 0
+
+
+def _hysteresis_lines(h: dict | None) -> list[str]:
+    """What latency hysteresis moved in the answer (``RunOutcome.hysteresis``), one line per network."""
+    if not h:
+        return []
+    out = []
+    for name, moves in h["networks"].items():
+        moved = [m for m in moves if m["moved"]]
+        what = ", ".join(f"{m['group']} {m['requested']}->{m['width']} ({m['requested_ms']:.4g}->{m['width_ms']:.4g} ms "
+                         f"measured, {m['gain']:.1%} faster)" for m in moved) or "no group measured faster wider"
+        out.append(f"{name}: hysteresis (tolerance {h['tolerance']:g}): {what}")
+    return out
 
 
 def _fmt(x) -> str:

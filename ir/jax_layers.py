@@ -353,11 +353,6 @@ def _recurrent_outputs(c: Call, ys: list, finals: list[list]) -> list:
     return outs[: len(c.node.outputs)]
 
 
-def _scan(step, carry, xs, reverse: bool):
-    carry, ys = lax.scan(step, carry, xs, reverse=reverse)
-    return carry, ys
-
-
 @rule("LSTM")
 def _lstm(c: Call) -> list:
     x, w, r, b, dirs, hidden, state = _recurrent_inputs(c, 4)
@@ -381,7 +376,7 @@ def _lstm(c: Call) -> list:
             o = f(_clip(o + po * cell, c))
             h = o * h_act(cell)
             return (h, cell), h
-        (h, cell), y = _scan(step, (h0[d], c0[d]), xw, reverse)
+        (h, cell), y = lax.scan(step, (h0[d], c0[d]), xw, reverse=reverse)
         ys.append(y)
         hs.append(h)
         cs.append(cell)
@@ -411,7 +406,7 @@ def _gru(c: Call) -> list:
                 hh = g(_clip(xh + jnp.matmul(rg * h, rh.T, precision=HIGHEST) + rb[2 * hidden:], c))
             h = (1 - z) * hh + z * h
             return h, h
-        h, y = _scan(step, h0[d], xw, reverse)
+        h, y = lax.scan(step, h0[d], xw, reverse=reverse)
         ys.append(y)
         hs.append(h)
     return _recurrent_outputs(c, ys, [hs])
@@ -430,7 +425,7 @@ def _rnn(c: Call) -> list:
         def step(h, xt, f=f, d=d):
             h = f(_clip(xt + jnp.matmul(h, r[d].T, precision=HIGHEST), c))
             return h, h
-        h, y = _scan(step, h0[d], xw, reverse)
+        h, y = lax.scan(step, h0[d], xw, reverse=reverse)
         ys.append(y)
         hs.append(h)
     return _recurrent_outputs(c, ys, [hs])

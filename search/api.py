@@ -263,7 +263,7 @@ def exact_check(cd: codesign.CoDesign, idx: np.ndarray, cfg: RunConfig,
                                            else at_datapath(cd, idx, net), inputs=smp.split.calibration,
                                            settings=cd.settings_of(mk),
                                            default_bits=codesign.datapath_bits(cd.template, cd.hardware(idx)) or 8)
-        if cfg.recovery.on and (widths or any(n.onnx_op == "QuantizeLinear" for n in graph.nodes)):
+        if cfg.recovery.on and graph_digest(graph) != graph_digest(net.graph):  # any knob changed the model
             graph = cfg.recovery.apply(graph, net.graph, smp.split.calibration)
         report = accuracy.compare(net.graph, graph, smp.split.evaluation, logits=cfg.logits,
                                   reference=smp.reference, bootstrap=measures.BOOTSTRAP,

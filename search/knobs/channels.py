@@ -104,6 +104,16 @@ def width_loss(table: np.ndarray, widths, xp=jnp):
     return xp.sum(1.0 - kept)
 
 
+def probe_widths(groups: Any, group_ids: Sequence[int], table: np.ndarray, share: float) -> tuple[dict[str, int], float]:
+    """A probe's widths: every group at ``share`` of its width (legal: whole heads), those
+    that change by name, and the probe's unscaled loss (:func:`width_loss`)."""
+    from symbiote.ir.channel_groups import legal_width
+
+    new = [legal_width(groups.groups[g], max(1, int(round(groups.groups[g].width * share)))) for g in group_ids]
+    changed = {groups.groups[g].name: w for g, w in zip(group_ids, new) if w != groups.groups[g].width}
+    return changed, float(width_loss(table, np.asarray(new, np.float32), xp=np))
+
+
 def fit_coef(graph: Any, groups: Any, group_ids: Sequence[int], table: np.ndarray, inputs: list[dict],
              prior: float = PRIOR_COEF) -> float:
     """The width coefficient measured on one probe (see the module doc); ``prior`` without
@@ -112,16 +122,10 @@ def fit_coef(graph: Any, groups: Any, group_ids: Sequence[int], table: np.ndarra
 
     if not len(group_ids) or not inputs:
         return prior
-    from symbiote.ir.channel_groups import legal_width
-
-    widths = {groups.groups[g].name: legal_width(groups.groups[g], max(1, int(round(groups.groups[g].width * PROBE_SHRINK))))
-              for g in group_ids}
-    widths = {k: v for k, v in widths.items() if v != groups.by_name(k).width}
+    widths, unit = probe_widths(groups, group_ids, table, PROBE_SHRINK)
     if not widths:
         return prior
     loss = 1.0 - accuracy.compare(graph, KNOB.rewrite(graph, widths, RewriteContext()), inputs).fidelity
-    unit = float(width_loss(table, np.asarray([widths.get(groups.groups[g].name, groups.groups[g].width)
-                                               for g in group_ids], np.float32), xp=np))
     return max(loss, 0.0) / unit * accuracy.CALIBRATION_MARGIN if unit > 0 else prior
 
 
@@ -147,7 +151,6 @@ def recovery_curve(graph: Any, groups: Any, group_ids: Sequence[int], table: np.
     ratio 1 everywhere."""
     import time
 
-    from symbiote.ir.channel_groups import legal_width
     from symbiote.search import accuracy
 
     if recovery is None or not recovery.on or not len(group_ids) or not feeds:
@@ -156,13 +159,9 @@ def recovery_curve(graph: Any, groups: Any, group_ids: Sequence[int], table: np.
     train, held = (feeds[:half], feeds[half:]) if half else (feeds, feeds)
     points, longest = [], 0.0
     for share in RECOVERY_SHRINKS:
-        widths = {groups.groups[g].name: legal_width(groups.groups[g], max(1, int(round(groups.groups[g].width * share))))
-                  for g in group_ids}
-        widths = {k: v for k, v in widths.items() if v != groups.by_name(k).width}
+        widths, u = probe_widths(groups, group_ids, table, share)
         if not widths:
             continue
-        u = float(width_loss(table, np.asarray([widths.get(groups.groups[g].name, groups.groups[g].width)
-                                                for g in group_ids], np.float32), xp=np))
         pruned = KNOB.rewrite(graph, widths, RewriteContext())
         before = 1.0 - accuracy.compare(graph, pruned, held).fidelity
         start = time.perf_counter()

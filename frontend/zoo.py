@@ -355,17 +355,31 @@ def lstm(*, seed: int = 0, batch: Dim = 1, seq_len: int = 16, input_size: int = 
 # --------------------------------------------------------------------------- BERT
 
 
-def bert(*, seed: int = 0, batch: Dim = 1, seq_len: int = 32, layers: int = 2, hidden: int = 128, heads: int = 2, intermediate: int | None = None, vocab_size: int = 30522, max_positions: int = 512, type_vocab_size: int = 2, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
-    """A BERT-style encoder (HuggingFace BertModel layout): embeddings via Gather, post-LN blocks, pooler.
+BERT_HEADS = ("classifier", "encoder")
 
-    Input ``input_ids`` int64 [batch, seq_len]; outputs ``last_hidden_state`` and
-    ``pooler_output``. ``intermediate`` defaults to 4 * hidden. With
-    ``layers=12, hidden=768, heads=12, intermediate=3072`` it has 109.5 M params.
+
+def bert(*, seed: int = 0, batch: Dim = 1, seq_len: int = 32, layers: int = 2, hidden: int = 128, heads: int = 2, intermediate: int | None = None, vocab_size: int = 30522, max_positions: int = 512, type_vocab_size: int = 2, head: str = "classifier", num_labels: int = 2, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
+    """A BERT-style model (HuggingFace layout): embeddings via Gather, post-LN blocks, pooler.
+
+    Input ``input_ids`` int64 [batch, seq_len]. ``head`` says what it outputs:
+
+    * ``"classifier"`` (default, HuggingFace BertForSequenceClassification as its ONNX export
+      writes it): a linear ``classifier`` on the pooled first token, output ``logits``
+      [batch, num_labels]. The residual stream's hidden size is internal to the model, so it
+      can be pruned like any other width;
+    * ``"encoder"`` (BertModel): outputs ``last_hidden_state`` [batch, seq_len, hidden] and
+      ``pooler_output`` [batch, hidden]; the hidden size is then part of the model's interface.
+
+    ``intermediate`` defaults to 4 * hidden. With ``layers=12, hidden=768, heads=12,
+    intermediate=3072`` the encoder has 109.5 M params.
     """
     intermediate = 4 * hidden if intermediate is None else intermediate
     _check_positive(batch=batch, seq_len=seq_len, layers=layers, hidden=hidden, heads=heads, intermediate=intermediate, vocab_size=vocab_size, max_positions=max_positions, type_vocab_size=type_vocab_size)
     if hidden % heads:
         raise ZooError(f"zoo: hidden={hidden} is not divisible by heads={heads}")
+    if head not in BERT_HEADS:
+        raise ZooError(f"zoo: bert head={head!r} is not one of {', '.join(BERT_HEADS)}")
+    _check_positive(num_labels=num_labels)
     if seq_len > max_positions:
         raise ZooError(f"zoo: seq_len={seq_len} exceeds max_positions={max_positions}")
     opset = _check_opset(opset)
@@ -419,13 +433,21 @@ def bert(*, seed: int = 0, batch: Dim = 1, seq_len: int = 32, layers: int = 2, h
     wp = b.normal("pooler.dense.weight", (hidden, hidden), std)
     bp = b.normal("pooler.dense.bias", (hidden,), std)
     pooled = b.node("Gemm", [first, wp, bp], "pooler.dense", transB=1)
-    b.node("Tanh", [pooled], "pooler.activation", out=["pooler_output"])
+    if head == "encoder":
+        b.node("Tanh", [pooled], "pooler.activation", out=["pooler_output"])
+        outputs = [_vi("last_hidden_state", TensorProto.FLOAT, [batch, seq_len, hidden]), _vi("pooler_output", TensorProto.FLOAT, [batch, hidden])]
+    else:
+        pooled = b.node("Tanh", [pooled], "pooler.activation")
+        wc = b.normal("classifier.weight", (num_labels, hidden), std)
+        bc = b.normal("classifier.bias", (num_labels,), std)
+        b.node("Gemm", [pooled, wc, bc], "classifier", out=["logits"], transB=1)
+        outputs = [_vi("logits", TensorProto.FLOAT, [batch, num_labels])]
     return b.model(
         "bert",
         [_vi("input_ids", TensorProto.INT64, [batch, seq_len])],
-        [_vi("last_hidden_state", TensorProto.FLOAT, [batch, seq_len, hidden]), _vi("pooler_output", TensorProto.FLOAT, [batch, hidden])],
+        outputs,
         opset,
-        f"BERT encoder {layers}x{hidden} heads={heads} ffn={intermediate}, random weights seed={seed}",
+        f"BERT {head} {layers}x{hidden} heads={heads} ffn={intermediate}, random weights seed={seed}",
     )
 
 

@@ -360,8 +360,8 @@ def _lower_gather(i: int, node: Node, cols: dict[str, np.ndarray], maps: _Maps) 
         a = next((a for a, d in enumerate(_shape(y)) if d and maps.segs(y, a)), None)
         if a is not None:  # the rows read are as wide as the table's channel axis
             maps.follow(i, "weight_elems", y, a, float(_size(y)))
-    else:
-        maps.const(i, "in_elems", float(_size(y)))
+    else:  # the rows read are as wide as the gathered output, and follow its channel widths
+        maps.elems(i, "in_elems", y)
     if idx is not None and not is_weight(idx):
         maps.elems(i, "in_elems", idx)
     maps.elems(i, "out_elems", y)

@@ -222,13 +222,14 @@ def label_loss(scores: Any, labels: Any):
 
 def optimizer(cfg: FinetuneConfig):
     """Adam after global-norm clipping; its rate rises linearly from 0 to ``cfg.lr`` over the
-    first ``steps // WARMUP_DIVISOR`` steps then decays by a cosine ("cosine"), or stays at
-    ``cfg.lr`` ("constant")."""
+    first ``steps // WARMUP_DIVISOR`` steps (none under :data:`WARMUP_DIVISOR` steps, so the
+    first step already learns) then decays by a cosine ("cosine"), or stays at ``cfg.lr``
+    ("constant")."""
     import optax
 
     if cfg.schedule == "constant":
         return optax.chain(optax.clip_by_global_norm(CLIP_NORM), optax.adam(cfg.lr))
-    rate = optax.warmup_cosine_decay_schedule(0.0, cfg.lr, max(cfg.steps // WARMUP_DIVISOR, 1), cfg.steps)
+    rate = optax.warmup_cosine_decay_schedule(0.0, cfg.lr, cfg.steps // WARMUP_DIVISOR, cfg.steps)
     return optax.chain(optax.clip_by_global_norm(CLIP_NORM), optax.adam(rate))
 
 

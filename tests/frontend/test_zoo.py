@@ -123,13 +123,20 @@ def test_bert_base_has_bert_base_size():
 
 def test_bert_is_configurable(onnx_runner):
     random_feeds, run_onnx = onnx_runner
-    model = zoo.build("bert", layers=3, hidden=64, heads=4, seq_len=16, intermediate=96, vocab_size=200)
+    kw = dict(layers=3, hidden=64, heads=4, seq_len=16, intermediate=96, vocab_size=200)
+    model = zoo.build("bert", num_labels=5, **kw)
     assert sum(n.op_type == "Softmax" for n in model.graph.node) == 3
-    hidden, pooled = run_onnx(model, random_feeds(model))
-    assert hidden.shape == (1, 16, 64) and pooled.shape == (1, 64)
-    # attention MACs: 4 projections + 2 attention matmuls + 2 FFN matmuls per layer, + pooler
+    (logits,) = run_onnx(model, random_feeds(model))
+    assert logits.shape == (1, 5)
+    # attention MACs: 4 projections + 2 attention matmuls + 2 FFN matmuls per layer, + pooler, + classifier
     s, h, f = 16, 64, 96
-    assert reference_macs(model) == 3 * (4 * s * h * h + 2 * s * s * h + 2 * s * h * f) + h * h
+    assert reference_macs(model) == 3 * (4 * s * h * h + 2 * s * s * h + 2 * s * h * f) + h * h + h * 5
+    encoder = zoo.build("bert", head="encoder", **kw)
+    hidden, pooled = run_onnx(encoder, random_feeds(encoder))
+    assert hidden.shape == (1, 16, 64) and pooled.shape == (1, 64)
+    assert reference_macs(encoder) == reference_macs(model) - h * 5
+    with pytest.raises(zoo.ZooError, match="head='decoder'"):
+        zoo.build("bert", head="decoder")
 
 
 def test_lstm_has_two_lstm_layers(zoo_model):

@@ -21,17 +21,22 @@ HIDDEN = "embeddings.word_embeddings.out"
 
 @pytest.fixture(scope="module")
 def bert():
-    """zoo:bert as built (2 layers, hidden 128, 2 heads of 64, FFN 512, seq 32)."""
+    """zoo:bert as built: a sequence classifier (2 layers, hidden 128, 2 heads of 64, FFN 512,
+    seq 32, output ``logits``); nothing outside fixes the residual stream's width."""
     return load(zoo.build("bert"))
 
 
 @pytest.fixture(scope="module")
+def encoder():
+    """zoo:bert with head=encoder (BertModel: outputs last_hidden_state and pooler_output):
+    the hidden size is part of the model's interface, so it stays."""
+    return load(zoo.build("bert", head="encoder"))
+
+
+@pytest.fixture(scope="module")
 def classifier():
-    """zoo:bert without its last_hidden_state output (only pooler_output): nothing fixes the
-    residual stream's width, so the hidden size is a free group."""
-    m = zoo.build("bert", seq_len=16, vocab_size=1000)
-    del m.graph.output[0]
-    return load(m)
+    """A smaller zoo:bert classifier (seq 16, vocabulary 1000)."""
+    return load(zoo.build("bert", seq_len=16, vocab_size=1000))
 
 
 def _split_head_counts(graph) -> list[int]:
@@ -48,19 +53,31 @@ def _runs_like(original, pruned) -> None:
     assert all(np.isfinite(o).all() for o in got)
 
 
-def test_prune_half_of_zoo_bert_removes_heads_and_mlp(bert):
+def test_prune_half_of_zoo_bert_removes_heads_hidden_size_and_mlp(bert):
     res = parse_pipeline("prune(ratio=0.5)")(bert)
     g = res.graph
-    assert graph_stats(g).macs <= 0.55 * graph_stats(bert).macs
+    # heads, hidden and FFN all halve: about a quarter of the MACs (attention scores halve only once)
+    assert graph_stats(g).macs <= 0.3 * graph_stats(bert).macs
     assert _split_head_counts(bert) == [2] * 6 and _split_head_counts(g) == [1] * 6  # Q, K, V of 2 layers
     widths = res.info["steps"][0]["widths"]
     assert widths[HEADS] == [128, 64] and widths["encoder.layer.0.intermediate.dense.matmul.out"] == [512, 256]
+    assert widths[HIDDEN] == [128, 64]
     for p in ("query", "key", "value"):
-        assert g.constants[f"encoder.layer.0.attention.self.{p}.weight"].shape == (128, 64)
-    assert g.constants["encoder.layer.0.attention.output.dense.weight"].shape == (64, 128)
-    # the hidden size reaches the model output last_hidden_state: it stays (outputs keep their shapes)
-    assert not analyze(bert).by_name(HIDDEN).free
+        assert g.constants[f"encoder.layer.0.attention.self.{p}.weight"].shape == (64, 64)
+    assert g.constants["encoder.layer.0.attention.output.dense.weight"].shape == (64, 64)
+    assert g.constants["classifier.weight"].shape == (2, 64)  # the logits keep their width
     _runs_like(bert, g)
+
+
+def test_prune_half_of_the_encoder_keeps_the_hidden_size_of_its_outputs(encoder):
+    res = parse_pipeline("prune(ratio=0.5)")(encoder)
+    g = res.graph
+    assert graph_stats(g).macs <= 0.55 * graph_stats(encoder).macs
+    assert _split_head_counts(g) == [1] * 6
+    # the hidden size reaches the model output last_hidden_state: it stays (outputs keep their shapes)
+    assert not analyze(encoder).by_name(HIDDEN).free and HIDDEN not in res.info["steps"][0]["widths"]
+    assert g.constants["encoder.layer.0.attention.output.dense.weight"].shape == (64, 128)
+    _runs_like(encoder, g)
 
 
 def test_prune_half_of_bert_base():
@@ -82,7 +99,7 @@ def test_prune_shrinks_the_hidden_size_along_the_residual_stream(classifier):
     for n in g.nodes:  # every residual Add and projection on the stream follows
         if n.name.endswith("residual"):
             assert n.output.shape[-1] == 64
-    assert g.constants["pooler.dense.weight"].shape == (128, 64)  # the output keeps its width
+    assert g.constants["classifier.weight"].shape == (2, 64)  # the output keeps its width
     assert graph_stats(g).macs <= 0.3 * graph_stats(g0).macs
     _runs_like(g0, g)
 

@@ -128,3 +128,16 @@ def test_models_that_do_not_match_are_refused_in_one_line():
         ft.finetune(_gemm("s", 4, 3, out="z"), _gemm("t", 4, 3), feeds, steps=1)
     with pytest.raises(ft.FinetuneError, match="no training samples"):
         ft.finetune(_gemm("s", 4, 3), _gemm("t", 4, 3), [], steps=1)
+
+
+@pytest.mark.parametrize("steps", [1, 5, 10])
+def test_a_short_run_already_learns_from_its_first_step(steps):
+    # under 10 steps there is no warm-up (whose first rate is 0); a student of ones moves
+    # toward a teacher of twos from step 1 on, and never errs on the schedule's length
+    teacher = _gemm("t", 4, 3)
+    teacher.constants["w"].const = np.full((4, 3), 2.0, np.float32)
+    student = _gemm("s", 4, 3)
+    feeds = [{"x": np.full((1, 4), 0.5 + i, np.float32)} for i in range(4)]
+    res = ft.finetune(student, teacher, feeds, steps=steps, lr=0.05, batch=4)
+    w = res.graph.constants["w"].const
+    assert len(res.losses) == steps and np.all(w > 1.0) and np.all(w < 2.0)

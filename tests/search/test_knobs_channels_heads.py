@@ -18,9 +18,7 @@ HIDDEN = "embeddings.word_embeddings.out"
 
 @pytest.fixture(scope="module")
 def prep():
-    m = zoo.build("bert", seq_len=8, hidden=96, heads=3, vocab_size=500)
-    del m.graph.output[0]  # only pooler_output: the hidden size is free (and shrink-only)
-    g = load(m)
+    g = load(zoo.build("bert", seq_len=8, hidden=96, heads=3, vocab_size=500))  # a classifier: the hidden size is free (and shrink-only)
     cg = analyze(g)
     return knobs.Prepared(g, cg, lower(g, cg))
 
@@ -68,4 +66,4 @@ def test_rewrite_with_the_narrowest_legal_widths_runs(prep):
         assert after.by_name(t).width == w
     assert graph_stats(out).macs < 0.25 * graph_stats(prep.graph).macs
     got = run(out, random_inputs(out, seed=0))
-    assert got[0].shape == (1, 96) and np.isfinite(got[0]).all()
+    assert got[0].shape == (1, 2) and np.isfinite(got[0]).all()

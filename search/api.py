@@ -37,13 +37,13 @@ from symbiote.backends import DEFAULT_BACKEND
 from symbiote.errors import PassError, SearchError
 from symbiote.ir.digest import graph_digest
 from symbiote.search import accuracy, budget as budgets, codesign, degenerate, hysteresis, measures, regret, samples, verdict
-from symbiote.search import knobs
+from symbiote.search import knobs, phases
 from symbiote.search import metric as user_metric
 from symbiote.search.prepare import DEFAULT_PREPARE, canonical, prepare_graph
 from symbiote.search.driver import Progress, Search, SearchResult, SearchSettings
 from symbiote.search.finetune import Recovery
 from symbiote.search.objectives import Constraint, Objective, derive, search_constraints, with_accuracy_floor
-from symbiote.search.problem import evaluator_for
+from symbiote.search.problem import evaluator_for, log_mean
 
 #: technology knobs held at their defaults unless freed (``--free-knob``): with an EDP
 #: objective and no power constraint, a faster clock or wider DRAM is always "better",
@@ -92,7 +92,8 @@ class RunConfig:
     #: fine-tuning of each reshaped candidate before its exact check (--finetune-steps;
     #: steps 0: none), label-free distillation from the original on the calibration samples
     recovery: Recovery = Recovery()
-    #: an LLM phase every model is loaded in (search/phases.py: ``--phase``); None: as given
+    #: an LLM phase every model is loaded in (search/phases.py: ``--phase``), or a ``PhaseMix``
+    #: (one network per model and phase, weighted: :func:`network_jobs`); None: as given
     phase: Any = None
     #: latency hysteresis (``--hysteresis-tolerance``): before its exact check, each
     #: candidate's channel widths are grown to the fastest measured width within this share
@@ -121,7 +122,7 @@ class RunOutcome:
     result: SearchResult
     best: np.ndarray
     hardware: dict[str, Any]
-    objective: float                     # geometric mean over networks of objective 1
+    objective: float                     # geometric mean over networks of objective 1 (weighted: a phase mix)
     networks: tuple[NetworkOutcome, ...]
     front: list[dict[str, Any]]          # Pareto front: hardware, objectives, metrics
     rejected: int = 0                    # candidates dropped by the exact check
@@ -140,6 +141,9 @@ class RunOutcome:
     #: "networks": {name: [move, ...]}}``, each group's requested and chosen width and their
     #: measured kernel times (None: off)
     hysteresis: dict[str, Any] | None = None
+    #: a phase mix (:func:`mix_summary`): each phase's network, weight and figure, and the
+    #: weighted geometric mean of objective 1 (None: no mix)
+    mix: dict[str, Any] | None = None
 
 
 def _per_net(ev, idx: np.ndarray) -> list[dict[str, float]]:
@@ -164,24 +168,88 @@ def _of_model(option: Any, i: int) -> Mapping[str, Any] | None:
     return (option[i] or None) if i < len(option) else None
 
 
-def load_model(cfg: RunConfig, i: int):
-    """Model ``i`` of ``cfg.models`` as loaded (before ``--prepare``), with its input shapes and values."""
+@dataclass(frozen=True)
+class NetworkJob:
+    """One network of a run: model ``model`` (its index in ``cfg.models``) loaded in ``phase``
+    (None: as given), its ``weight`` in the geometric mean and the ``suffix`` of its name."""
+
+    model: int
+    phase: Any = None
+    weight: float = 1.0
+    suffix: str = ""
+
+
+def network_jobs(cfg: RunConfig) -> tuple[NetworkJob, ...]:
+    """The run's networks: one per model, or with a phase mix (``cfg.phase`` a
+    :class:`symbiote.search.phases.PhaseMix`) one per model and phase, named
+    ``<model>-<phase label>`` and weighted by the phase's weight."""
+    from symbiote.search.phases import PhaseMix
+
+    if isinstance(cfg.phase, PhaseMix):
+        return tuple(NetworkJob(i, p, w, f"-{p.label}") for i in range(len(cfg.models))
+                     for p, w in zip(cfg.phase.phases, cfg.phase.weights))
+    return tuple(NetworkJob(i, cfg.phase) for i in range(len(cfg.models)))
+
+
+def network_weights(cfg: RunConfig, count: int) -> tuple[float, ...] | None:
+    """The weights of ``count`` networks in the geometric mean: a mix's phase weights, else
+    None (equal weights)."""
+    from symbiote.search.phases import PhaseMix
+
+    if not isinstance(cfg.phase, PhaseMix):
+        return None
+    jobs = network_jobs(cfg)
+    if len(jobs) != count:
+        raise SearchError(f"a phase mix of {len(jobs)} networks given {count}")
+    return tuple(j.weight for j in jobs)
+
+
+def check_mix(cfg: RunConfig) -> None:
+    """A phase mix searches the hardware for the models as given, on objectives every phase has."""
+    from symbiote.search.phases import PhaseMix
+
+    if not isinstance(cfg.phase, PhaseMix):
+        return
+    if cfg.model_knobs != "none":
+        raise SearchError(f"--phase mix with --model-knobs {cfg.model_knobs!r}: each phase is a network with "
+                          "model knobs of its own, which one model cannot take; a mix searches the hardware "
+                          "(--model-knobs none)")
+    one_phase = sorted({n for ob in cfg.objectives for n, _ in ob.terms if n in ("ttft_ms", "tpot_ms")}
+                       | {c.metric for c in cfg.constraints if c.metric in ("ttft_ms", "tpot_ms")})
+    if one_phase:
+        raise SearchError(f"--phase mix: {', '.join(one_phase)} is one phase's figure; the mix's objectives and "
+                          "constraints apply to every phase: latency (each phase's TTFT or TPOT), energy, edp, "
+                          "tokens_per_s, energy_per_token_uj (each phase's figure is reported)")
+
+
+def load_job(cfg: RunConfig, job: NetworkJob):
+    """The network ``job`` as loaded (before ``--prepare``), with its model's input shapes and values."""
     from symbiote.frontend import load
 
-    if cfg.phase is not None:
+    i = job.model
+    if job.phase is not None:
         from symbiote.search.phases import load_phase
 
-        return load_phase(cfg.models[i], cfg.phase, _of_model(cfg.input_shapes, i), _of_model(cfg.input_values, i))
+        return load_phase(cfg.models[i], job.phase, _of_model(cfg.input_shapes, i), _of_model(cfg.input_values, i))
     return load(cfg.models[i], input_shapes=_of_model(cfg.input_shapes, i),
                 input_values=_of_model(cfg.input_values, i))
 
 
+def load_model(cfg: RunConfig, i: int):
+    """Network ``i`` of the run (:func:`network_jobs`; model ``i`` of ``cfg.models`` without a
+    phase mix) as loaded (before ``--prepare``), with its input shapes and values."""
+    return load_job(cfg, network_jobs(cfg)[i])
+
+
 def for_model(cfg: RunConfig, i: int) -> RunConfig:
-    """``cfg`` for model ``i`` by itself (its per-model options kept)."""
-    if i >= len(cfg.models):
+    """``cfg`` for network ``i`` by itself (its model's per-model options kept; of a phase
+    mix, that phase alone)."""
+    jobs = network_jobs(cfg)
+    if i >= len(jobs):
         return cfg
-    return replace(cfg, models=(cfg.models[i],), input_shapes=_only(cfg.input_shapes, i),
-                   input_values=_only(cfg.input_values, i))
+    j = jobs[i]
+    return replace(cfg, models=(cfg.models[j.model],), input_shapes=_only(cfg.input_shapes, j.model),
+                   input_values=_only(cfg.input_values, j.model), phase=j.phase)
 
 
 def _only(option: Any, i: int) -> Any:
@@ -192,7 +260,7 @@ def prepare(cfg: RunConfig, model: str, graph: Any = None) -> codesign.Network:
     """Prepare one network (``graph``: the model as loaded; default: load ``model``, the
     first of ``cfg.models`` with that name) and fit its accuracy proxy on the calibration inputs."""
     if graph is None:
-        graph = load_model(cfg, cfg.models.index(model))
+        graph = load_model(cfg, cfg.models.index(model))  # without a phase mix, network i is model i
     graph = prepare_graph(graph, cfg.prepare)
     # the calibration samples: the probes run on the first, activation ranges come from all
     # of them (as the exact check calibrates its quantizers); the evaluation ones stay unseen
@@ -202,12 +270,19 @@ def prepare(cfg: RunConfig, model: str, graph: Any = None) -> codesign.Network:
                                     knobs=codesign.parse_model_knobs(cfg.model_knobs), recovery=cfg.recovery)
 
 
+def prepare_job(cfg: RunConfig, job: NetworkJob, graph: Any) -> codesign.Network:
+    """:func:`prepare` of one network of the run, named with its phase's suffix in a mix."""
+    net = prepare(cfg, cfg.models[job.model], graph)
+    return replace(net, name=net.name + job.suffix) if job.suffix else net
+
+
 def build(cfg: RunConfig, networks: Sequence[codesign.Network] | None = None) -> codesign.CoDesign:
     from symbiote.backends.manager import get_template
 
     template = get_template(cfg.backend)
+    check_mix(cfg)
     nets = list(networks) if networks is not None else \
-        [prepare(cfg, m, load_model(cfg, i)) for i, m in enumerate(cfg.models)]
+        [prepare_job(cfg, j, load_job(cfg, j)) for j in network_jobs(cfg)]
     seen: dict[str, int] = {}
     for i, n in enumerate(nets):  # distinct names for the same model given twice
         if n.name in seen:
@@ -224,7 +299,7 @@ def build(cfg: RunConfig, networks: Sequence[codesign.Network] | None = None) ->
     return codesign.build(template, nets, model_knobs=cfg.model_knobs, objectives=cfg.objectives or
                           (Objective.parse("edp"),), constraints=search_constraints(constraints_of(cfg)[0]),
                           hw_grids=cfg.hw_grids,
-                          hw_fixed=fixed, bits_choices=cfg.bits_choices)
+                          hw_fixed=fixed, bits_choices=cfg.bits_choices, weights=network_weights(cfg, len(nets)))
 
 
 def constraints_of(cfg: RunConfig) -> tuple[tuple[Constraint, ...], tuple[Constraint, ...]]:
@@ -351,14 +426,15 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
     constraints, floor = constraints_of(cfg)
     emit(degenerate.unconstrained_accuracy(cfg.model_knobs, cfg.constraints, floor))
     emit(degenerate.random_evaluation(cfg.model_knobs, cfg.calibration, cfg.eval_data))
+    check_mix(cfg)
     if networks is None:
         networks = []
-        for i, m in enumerate(cfg.models):
+        for job in network_jobs(cfg):
             watch.enter("load")
-            graph = load_model(cfg, i)
-            emit(degenerate.constant_weights(graph, m))
-            _calibration_phase(cfg, i, graph, watch)
-            networks.append(prepare(cfg, m, graph))
+            graph = load_job(cfg, job)
+            emit(degenerate.constant_weights(graph, cfg.models[job.model]))
+            _calibration_phase(cfg, job.model, graph, watch)
+            networks.append(prepare_job(cfg, job, graph))
     else:
         for net in networks:
             emit(degenerate.constant_weights(net.graph, net.source or net.name))
@@ -372,7 +448,8 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
         emit(degenerate.zero_outputs(accuracy.outputs_of(net.graph, cache[net.name].split.calibration), src))
     watch.enter("compile")
     ev = evaluator_for(cd.problem)
-    base = _per_net(ev, cd.baseline())  # compiles the evaluator (once: one batch size)
+    base = [phases.phase_figures(net.graph, m)  # compiles the evaluator (once: one batch size)
+            for net, m in zip(cd.networks, _per_net(ev, cd.baseline()))]
     settings = cfg.settings
     n = len(cd.networks)
     watch.enter("search")
@@ -404,7 +481,8 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
     # checked whenever it could be the answer (no feasible candidate yet, or a better
     # objective than the best feasible one), and the answer is the feasible candidate with
     # the best objective, so it is never worse than leaving the models alone
-    order = _candidates(cd, res, cfg.exact_candidates, as_given)
+    k = min(cfg.exact_candidates, budgets.TUNED_CANDIDATES) if cfg.recovery.on else cfg.exact_candidates
+    order = _candidates(cd, res, k, as_given)
     tolerance = hysteresis.tolerance(cfg.hysteresis_tolerance, cd)
     moves: dict[bytes, list] = {}
     if tolerance > 0:  # each candidate's widths grown to the fastest measured within the tolerance
@@ -444,7 +522,7 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
     chosen, checks = tried[k][0], tried[k][1]
     viol = 0.0 if feasible else float(sum(tried[k][2]))
     note = _answer_note(cd, tried, k, feasible, as_given)
-    per = _per_net(ev, chosen)
+    per = [phases.phase_figures(net.graph, m) for net, m in zip(cd.networks, _per_net(ev, chosen))]
     objs = cd.problem.objectives
     regrets = [regret.Regret(None, None)] * n
     if n > 1 and plan is not None and not plan.alone_fits(watch):
@@ -485,13 +563,32 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
             entry["accuracy"] = [verdict.accuracy_dict(r, m, cache[net.name].split.source) for net, (_, r), m
                                  in zip(cd.networks, exact_check(cd, g, cfg, cache), entry["metrics"])]
         front.append(entry)
-    geo = float(np.exp(np.mean([np.log(_objective_of(objs, m)) for m in per])))
+    geo = float(np.exp(log_mean(np.array([np.log(_objective_of(objs, m)) for m in per]), cd.problem.weights)))
     return RunOutcome(cfg, cd, res, chosen, cd.hardware(chosen), geo, nets, front, rejected,
                       feasible=feasible, violation=viol, warnings=tuple(found), timing=watch.timing(plan),
                       constraints=constraints, floor=floor, answer_note=note,
                       hardware_only=None if as_given is None else {"hardware": cd.hardware(as_given),
                                                                    "metrics": _per_net(ev, as_given)},
-                      hysteresis=None if tolerance <= 0 else hysteresis.as_dict(cd, tolerance, moves.get(chosen.tobytes())))
+                      hysteresis=None if tolerance <= 0 else hysteresis.as_dict(cd, tolerance, moves.get(chosen.tobytes())),
+                      mix=mix_summary(cfg, cd, per, geo))
+
+
+def mix_summary(cfg: RunConfig, cd: codesign.CoDesign, per: Sequence[Mapping[str, float]],
+                objective: float) -> dict[str, Any] | None:
+    """A phase mix's report: per phase (one network each) its weight, its figure (``ttft_ms``
+    of a prefill, ``tpot_ms`` of a decode step) and objective 1 on the chosen design, and the
+    ``objective``: their geometric mean weighted by the phases' weights; None without a mix."""
+    from symbiote.search.phases import PhaseMix
+
+    if not isinstance(cfg.phase, PhaseMix):
+        return None
+    objs = cd.problem.objectives
+    rows = []
+    for job, net, m in zip(network_jobs(cfg), cd.networks, per, strict=True):
+        figure = "ttft" if job.phase.kind == "prefill" else "tpot"
+        rows.append({"network": net.name, "phase": job.phase.describe(), "weight": job.weight,
+                     f"{figure}_ms": m[f"{figure}_s"] * 1e3, "objective": _objective_of(objs, m)})
+    return {"objective_name": objs[0].text, "objective": objective, "phases": rows}
 
 
 # ---- the time budget (search/budget.py) ----------------------------------------------
@@ -533,7 +630,8 @@ def _plan(cfg: RunConfig, cd: codesign.CoDesign, watch: budgets.Stopwatch) -> bu
     est = budgets.estimates(sizes, watch.seconds.get("compile", 0.0), slower, _eval_count(cfg))
     est = replace(est, exact_s=est.exact_s + tuning_s)
     plan = budgets.plan(clock.seconds, clock.elapsed(), est, len(cd.networks), cfg.settings.use_gradient,
-                        extra_checks=0.5 if cd.model_knobs != "none" else 0.0,
+                        extra_checks=(0.5 if cd.model_knobs != "none" else 0.0)
+                        + (budgets.TUNED_EXTRA_CHECKS if tuning_s > 0 else 0.0),
                         candidates=cfg.exact_candidates if cd.model_knobs != "none" else 0)
     for note in plan.notes:
         watch.say(note)
@@ -651,10 +749,11 @@ def at_datapath_bits(cd: codesign.CoDesign, idx: np.ndarray) -> np.ndarray:
 
 
 def _geo(cd: codesign.CoDesign, ev, idx: np.ndarray) -> float:
-    """The geometric mean over networks of a design's first cost objective (the first
-    objective when all are accuracy ones)."""
+    """The geometric mean over networks (weighted by the problem's weights: a phase mix) of a
+    design's first cost objective (the first objective when all are accuracy ones)."""
     objs = [ob for ob in cd.problem.objectives if not ob.accuracy] or list(cd.problem.objectives)
-    return float(np.exp(np.mean([np.log(_objective_of(objs, m)) for m in _per_net(ev, idx)])))
+    return float(np.exp(log_mean(np.array([np.log(_objective_of(objs, m)) for m in _per_net(ev, idx)]),
+                                 cd.problem.weights)))
 
 
 def _answer_note(cd: codesign.CoDesign, tried: Sequence[tuple[np.ndarray, list, tuple[float, float]]], k: int,

@@ -87,6 +87,16 @@ EXIT_S = 0.5
 #: often as not (the search goes to the proxy's edge), and a miss costs a second check; 1.5
 #: keeps a run within ~10% of its budget either way
 EXACT_RESERVE = 1.5
+#: more checks reserved when each candidate is fine-tuned first (``--finetune-steps``): a
+#: fine-tuned candidate at the proxy's edge misses by a little more often than not, and the
+#: repair ladder (search/api.py) then steps its widths toward the original, one fine-tuned
+#: check a step; measured on zoo:lstm on ort-cpu: the second to fourth check is the first to pass
+TUNED_EXTRA_CHECKS = 1.0
+#: with fine-tuning, the search's candidates with other model knobs sit at the same edge of
+#: the proxy as its best and miss with it; only the best is checked before the repair ladder
+#: (measured on zoo:lstm, ort-cpu, ``--budget-evals 1500``: the 6 front candidates all missed
+#: fidelity>=0.99 after fine-tuning, the first ladder step passed)
+TUNED_CANDIDATES = 1
 #: the evaluator's compile before it is measured: per problem and per network
 COMPILE_S = 0.5
 COMPILE_NETWORK_S = 1.1

@@ -13,7 +13,6 @@ losses; the parameter count follows the widths.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -340,7 +339,9 @@ def build(template, networks: Sequence[Network], *, model_knobs: str = "channels
           objectives: Sequence[Objective], constraints: Sequence[Constraint] = (),
           hw_grids: Mapping[str, Sequence[Any]] | None = None, hw_fixed: Mapping[str, Any] | None = None,
           bits_choices: Sequence[int] = DEFAULT_BITS, width_range: tuple[float, float] = (0.25, 2.0),
-          max_points: int = 32) -> CoDesign:
+          max_points: int = 32, weights: Sequence[float] | None = None) -> CoDesign:
+    """``weights``: each network's weight in the geometric mean of the objectives (None: equal;
+    :func:`symbiote.search.problem.log_mean`)."""
     chosen = registry.ordered(parse_model_knobs(model_knobs))
     fixed = dict(template.space.validate(hw_fixed or {}, "search", complete=False)) if hw_fixed else {}
     if hw_grids:
@@ -363,8 +364,11 @@ def build(template, networks: Sequence[Network], *, model_knobs: str = "channels
     names = tuple(net.name for net in networks)
     if len(set(names)) != len(names):
         raise SearchError(f"two models share the name {names}: give distinct files")
+    if weights is not None and len(weights) != len(names):
+        raise SearchError(f"{len(weights)} network weights for {len(names)} networks")
     space = GenomeSpace(tuple(genes), names)
     spec = Spec(space, template, tuple(networks), fixed, model_knobs, bits, chosen)
     problem = Problem(space, lambda v: _metrics(spec, v, False), lambda v: _metrics(spec, v, True),
-                      tuple(objectives), tuple(constraints), names)
+                      tuple(objectives), tuple(constraints), names,
+                      None if weights is None else tuple(float(w) for w in weights))
     return CoDesign(problem, spec)

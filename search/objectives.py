@@ -100,15 +100,18 @@ def derive(m: Mapping[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
     (``B * S``) or ``decode_tokens`` (``B``): ``ttft_s`` (the prefill's latency) or ``tpot_s``
     (the decode step's latency), ``tokens_per_s`` (``decode_tokens / tpot_s``, or
     ``prefill_tokens / ttft_s``) and ``energy_per_token_pj`` (the step's energy over its tokens);
+    networks in different phases (a mix) carry ``step_tokens`` instead: tokens per second and
+    energy per token only;
     with ``memory_bytes`` and ``capacity_bytes`` (weights + KV cache, and the template's memory),
     ``memory_use``, their ratio (the capacity check is ``memory_use<=1``)."""
     out = dict(m)
     if "latency_s" in m and "energy_pj" in m:
         out.setdefault("edp", m["energy_pj"] * m["latency_s"])
         out.setdefault("power_w", m["energy_pj"] * 1e-12 / jnp.maximum(m["latency_s"], 1e-30))
-    for key, name in (("prefill_tokens", "ttft_s"), ("decode_tokens", "tpot_s")):
+    for key, name in (("prefill_tokens", "ttft_s"), ("decode_tokens", "tpot_s"), ("step_tokens", None)):
         if key in m and "latency_s" in m:
-            out.setdefault(name, m["latency_s"])
+            if name is not None:
+                out.setdefault(name, m["latency_s"])
             out.setdefault("tokens_per_s", m[key] / jnp.maximum(m["latency_s"], 1e-30))
             if "energy_pj" in m:
                 out.setdefault("energy_per_token_pj", m["energy_pj"] / m[key])

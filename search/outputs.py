@@ -80,6 +80,7 @@ def result_dict(o: RunOutcome) -> dict[str, Any]:
         "pareto_front": o.front,
         "exact_check_rejected": o.rejected,
         "hysteresis": o.hysteresis,
+        "mix": o.mix,
         "settings": {"seed": s.seed, "budget_evals": s.budget_evals, "budget_seconds": s.budget_seconds,
                      "model_knobs": cfg.model_knobs, "population": s.population, "grad_starts": s.grad_starts,
                      "grad_every": s.grad_every, "gradient": asdict(s.gradient), "bits_choices": list(cfg.bits_choices),

@@ -24,8 +24,13 @@ with ``--batch B``):
 * ``decode``: one query position (``S = 1``) attending to ``L`` cached keys and values: the
   past inputs are ``[B, heads, L, head_dim]``; the cache append is in place
   (``ir/lower.py``: only the new row is written), the attention reads the ``L + 1`` rows.
-  Only a model exported with a cache has a decode step: a model without past inputs raises
-  :class:`PhaseError` (deriving the step of a cache-free graph is not implemented).
+  A model exported without a cache is given one by a documented rule
+  (:mod:`symbiote.search.phases_cacheless`): its attention is found structurally (``q k^T``
+  -> scale/mask -> Softmax -> ``p v``, or an ONNX ``Attention`` node), each per-token op runs
+  at sequence 1, and each attention's keys and values are appended in place to a cache of
+  ``L`` rows per layer (past inputs and present outputs as a cached export names them), so
+  it is priced as the same model exported with a cache; a model whose attention is not
+  found raises :class:`PhaseError` saying why.
 
 In both phases ``q @ Transpose(k)`` (``torch.onnx``'s attention scores) is read as one Einsum
 (:func:`symbiote.search.phases_graph.keys_in_place`, an exact rewrite), so the key cache is
@@ -33,6 +38,13 @@ read once, not copied first. The rewrites edit the loaded model's nodes for the 
 load only (its weights are never copied). In the Workload every MAC weight is read once per step for the whole batch (a GEMM's
 ``M = B * S`` rows share one read of the weight), an embedding Gather reads ``B * S`` rows
 of its table, and each layer's attention reads its whole key and value cache once per step.
+
+**A mix** (:class:`PhaseMix`, ``--phase mix --mix 'prefill:seq=512:w=1,decode:context=2048:w=4'``,
+search only): each phase is one network of the multi-network search (``symbiote.search.api``
+loads the model once per phase) and its weight the exponent of the geometric mean the search
+scores (:func:`symbiote.search.problem.log_mean`); the networks then carry ``step_tokens``
+(:func:`token_metrics`) and each one's ``ttft_s`` or ``tpot_s`` is added to its reported
+metrics (:func:`phase_figures`).
 
 **Metrics** (:func:`phase_metrics` for ``symbiote cost``, :func:`search_metrics` inside a
 search): the phase's token count (``B * S`` prefill, ``B`` decode) goes into the metrics, from
@@ -54,7 +66,7 @@ footprint / capacity is bounded by ``memory_use<=1`` (:func:`with_capacity`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +117,78 @@ class Phase:
         if self.kind == "prefill":
             return f"prefill: batch {self.batch}, {self.seq} tokens"
         return f"decode: batch {self.batch}, 1 token attending to {self.context} cached"
+
+
+    @property
+    def label(self) -> str:
+        """A short name for the phase, for a network of a mix: ``prefill512``, ``decode2048-b16``."""
+        n = self.seq if self.kind == "prefill" else self.context
+        return f"{self.kind}{n}" + (f"-b{self.batch}" if self.batch != 1 else "")
+
+
+@dataclass(frozen=True)
+class PhaseMix:
+    """Several phases in one search (``--phase mix --mix SPEC``, :func:`parse_mix`): each phase
+    is one network of the multi-network search, whose score is the geometric mean over networks
+    of each objective weighted by ``weight`` (an exponent: the score is
+    ``prod(obj_i ** (w_i / sum w))``, :func:`symbiote.search.problem.log_mean`)."""
+
+    phases: tuple[Phase, ...]
+    weights: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not self.phases or len(self.phases) != len(self.weights):
+            raise PhaseError("--mix: expected at least one phase, each with a weight")
+        if any(not (w > 0 and math.isfinite(w)) for w in self.weights):
+            raise PhaseError(f"--mix: weights must be positive and finite, got {list(self.weights)}")
+        labels = [p.label for p in self.phases]
+        if len(set(labels)) != len(labels):
+            raise PhaseError(f"--mix: a phase is given twice ({', '.join(labels)})")
+
+    def describe(self) -> str:
+        return ", ".join(f"{p.describe()} (weight {w:g})" for p, w in zip(self.phases, self.weights))
+
+
+#: what a phase of ``--mix`` may set, and for which kind
+_MIX_KEYS = {"seq": "prefill", "context": "decode", "batch": None, "w": None}
+
+
+def parse_mix(text: str, batch: int = 1) -> PhaseMix:
+    """``--mix 'prefill:seq=512:w=1,decode:context=2048:w=4'``: phases joined by ``,``, each
+    ``KIND`` then ``:KEY=VALUE`` fields: ``seq`` (prefill, default 128), ``context`` (decode,
+    needed), ``batch`` (default ``batch``, the ``--batch``), ``w`` (the weight, default 1)."""
+    phases, weights = [], []
+    for part in (t.strip() for t in text.split(",")):
+        kind, *fields = [f.strip() for f in part.split(":")]
+        if kind not in PHASES:
+            raise PhaseError(f"--mix {text!r}: {part!r} must start with {' or '.join(PHASES)}, e.g. "
+                             "'prefill:seq=512:w=1,decode:context=2048:w=4'")
+        kv: dict[str, float] = {}
+        for f in fields:
+            key, sep, value = f.partition("=")
+            if not sep or key not in _MIX_KEYS or _MIX_KEYS[key] not in (None, kind) or key in kv:
+                legal = [k for k, only in _MIX_KEYS.items() if only in (None, kind)]
+                raise PhaseError(f"--mix {text!r}: {f!r} in {part!r}: expected KEY=VALUE once each, KEY one of "
+                                 f"{', '.join(legal)}")
+            try:
+                kv[key] = float(value) if key == "w" else int(value)
+            except ValueError:
+                raise PhaseError(f"--mix {text!r}: {f!r}: {value!r} is not a number") from None
+        phases.append(Phase(kind, batch=int(kv.get("batch", batch)), seq=int(kv.get("seq", 128 if kind == "prefill" else 1)),
+                            context=int(kv.get("context", 0))))
+        weights.append(float(kv.get("w", 1.0)))
+    return PhaseMix(tuple(phases), tuple(weights))
+
+
+def phase_figures(graph: Graph, m: Mapping[str, float]) -> dict[str, float]:
+    """A network's metrics with its phase's figure: ``ttft_s`` (prefill) or ``tpot_s`` (decode),
+    the step's latency, where the search's metrics do not carry it (a mix: its networks are in
+    different phases, :func:`token_metrics`)."""
+    meta = graph.meta.get("phase")
+    if not meta or "latency_s" not in m:
+        return dict(m)
+    return {**m, ("ttft_s" if meta["kind"] == "prefill" else "tpot_s"): m.get(
+        "ttft_s" if meta["kind"] == "prefill" else "tpot_s", m["latency_s"])}
 
 
 def is_past(name: str) -> bool:
@@ -161,45 +245,90 @@ def without_past(model: onnx.ModelProto) -> onnx.ModelProto:
 def load_phase(src: Any, phase: Phase, input_shapes_: Mapping[str, Sequence[int]] | None = None,
                input_values: Mapping[str, Any] | None = None) -> Graph:
     """The model ``src`` (a path, ``zoo:NAME`` or ModelProto) as a graph of its ``phase``;
-    ``input_shapes_`` adds or overrides shapes of other inputs."""
-    from symbiote.frontend.load import convert_opset, lower, read_model
+    ``input_shapes_`` adds or overrides shapes of other inputs. A model without a cache at
+    decode is lowered by the rule of :mod:`symbiote.search.phases_cacheless`."""
+    from symbiote.frontend.load import read_model
+    from symbiote.search.phases_graph import drop_past, keys_in_place
 
     model, base_dir, label, _ = read_model(src)
     cache = has_cache(model)
+    edits: list[Callable[[onnx.GraphProto], object]] = [keys_in_place]
+    if phase.kind == "prefill" and cache:
+        edits.insert(0, drop_past)
+    if phase.kind == "decode" and not cache:  # appended first: a Transpose it composes may become [0, 1, 3, 2]
+        edits.insert(0, _cache_appends(model, phase, input_shapes_, input_values, base_dir, label))
+    graph = _lowered(model, phase, edits, input_shapes_, input_values, base_dir, label)
+    graph.meta["phase"] = {"kind": phase.kind, "tokens": phase.tokens}
     if phase.kind == "decode" and not cache:
-        raise PhaseError(f"{label}: --phase decode needs a model exported with a cache (past_* inputs "
-                         "[B, heads, L, head_dim]); this one has none")
-    from symbiote.search.phases_graph import PhaseGraphError, drop_past, edited, keys_in_place
+        graph.meta["phase"]["rule"] = "cacheless"
+    return graph
 
-    shapes = input_shapes(model, phase)
-    prefill_of_cache = phase.kind == "prefill" and cache
-    if prefill_of_cache:
-        shapes = {k: v for k, v in shapes.items() if not is_past(k)}
-    shapes.update({k: tuple(v) for k, v in (input_shapes_ or {}).items()})
+
+def with_cache(src: Any, phase: Phase) -> onnx.ModelProto:
+    """A copy of a model exported without a cache as the decode rule rewrites it for ``phase``
+    (past inputs, in-place appends, present outputs: :mod:`symbiote.search.phases_cacheless`),
+    runnable in onnxruntime; :func:`load_phase` prices this graph (after the exact ``q k^T``
+    rewrite of :func:`symbiote.search.phases_graph.keys_in_place`)."""
+    from symbiote.frontend.load import read_model
+
+    model, base_dir, label, _ = read_model(src)
+    if phase.kind != "decode" or has_cache(model):
+        raise PhaseError(f"{label}: the decode rule is for --phase decode of a model without a cache")
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    _cache_appends(model, phase, None, None, base_dir, label)(out.graph)
+    return out
+
+
+def _lowered(model: onnx.ModelProto, phase: Phase, edits: Sequence[Callable[[onnx.GraphProto], object]],
+             input_shapes_: Mapping[str, Sequence[int]] | None, input_values: Mapping[str, Any] | None,
+             base_dir: Any, label: str) -> Graph:
+    """``model`` with ``edits`` applied for the time of the load, lowered at ``phase``'s input shapes."""
+    from symbiote.frontend.load import convert_opset, lower
+    from symbiote.search.phases_cacheless import CachelessError
+    from symbiote.search.phases_graph import PhaseGraphError, edited
 
     def edit(g: onnx.GraphProto) -> None:
-        if prefill_of_cache:
-            drop_past(g)
-        keys_in_place(g)
+        for e in edits:
+            e(g)
 
     try:
         with edited(model, edit) as m:
-            graph = lower(convert_opset(m, label), shapes, base_dir, label, None, input_values)
-    except PhaseGraphError as e:
+            shapes = input_shapes(m, phase)
+            shapes.update({k: tuple(v) for k, v in (input_shapes_ or {}).items()})
+            return lower(convert_opset(m, label), shapes, base_dir, label, None, input_values)
+    except (PhaseGraphError, CachelessError) as e:
         raise PhaseError(f"{label}: {e}") from None
-    graph.meta["phase"] = {"kind": phase.kind, "tokens": phase.tokens}
-    return graph
+
+
+def _cache_appends(model: onnx.ModelProto, phase: Phase, input_shapes_: Mapping[str, Sequence[int]] | None,
+                   input_values: Mapping[str, Any] | None, base_dir: Any, label: str) -> Callable[[onnx.GraphProto], None]:
+    """The edit that gives a cache-free ``model`` its decode step (:mod:`symbiote.search.phases_cacheless`):
+    the attention is found on the model loaded at one token."""
+    from symbiote.search.phases_cacheless import CachelessError, append_caches, cache_sites
+    from symbiote.search.phases_graph import keys_in_place
+
+    one = _lowered(model, Phase("prefill", batch=phase.batch, seq=1), [keys_in_place], input_shapes_, input_values,
+                   base_dir, label)
+    try:
+        sites = cache_sites(one)
+    except CachelessError as e:
+        raise PhaseError(f"{label}: --phase decode of a model exported without a cache: {e}") from None
+    return lambda g: append_caches(g, sites, phase.context)
 
 
 def token_metrics(graphs: Sequence[Graph]) -> dict[str, np.ndarray]:
     """``{"prefill_tokens" or "decode_tokens": f32[N]}`` when every graph was loaded in the same
     phase (``graph.meta["phase"]``, :func:`load_phase`), so that :func:`objectives.derive` gives
-    ``ttft_s`` or ``tpot_s``, ``tokens_per_s`` and ``energy_per_token_pj``; else ``{}``."""
+    ``ttft_s`` or ``tpot_s``, ``tokens_per_s`` and ``energy_per_token_pj``; ``{"step_tokens": ...}``
+    when they are in different phases (a mix: ``tokens_per_s`` and ``energy_per_token_pj`` only,
+    each network's ``ttft_s`` or ``tpot_s`` is its latency: :func:`phase_figures`); else ``{}``."""
     metas = [g.meta.get("phase") for g in graphs]
     kinds = {m["kind"] for m in metas if m}
-    if not metas or any(m is None for m in metas) or len(kinds) != 1:
+    if not metas or any(m is None for m in metas):
         return {}
-    return {f"{kinds.pop()}_tokens": np.asarray([m["tokens"] for m in metas], np.float32)}
+    key = f"{kinds.pop()}_tokens" if len(kinds) == 1 else "step_tokens"
+    return {key: np.asarray([m["tokens"] for m in metas], np.float32)}
 
 
 def search_metrics(graphs: Sequence[Graph], base: Sequence[Any], wls: Sequence[Any], hw: Mapping[str, Any]) -> dict[str, Any]:

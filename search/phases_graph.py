@@ -8,7 +8,8 @@
   the same product, and the lowering then reads the key cache once inside it instead of
   pricing a copy of the whole cache first (``ir/lower.py`` prices a Transpose as a copy).
 
-Both edit the graph's nodes and inputs in place; :func:`edited` applies them for the time of
+Both (and :func:`symbiote.search.phases_cacheless.append_caches`) edit the graph's nodes, inputs
+and outputs in place; :func:`edited` applies them for the time of
 a load and puts the originals back, so a large model's initializers are never copied.
 """
 
@@ -85,13 +86,16 @@ def keys_in_place(g: onnx.GraphProto) -> int:
 
 @contextmanager
 def edited(model: onnx.ModelProto, edit: Callable[[onnx.GraphProto], object]) -> Iterator[onnx.ModelProto]:
-    """``model`` with ``edit`` applied to its graph's nodes and inputs, restored on exit."""
+    """``model`` with ``edit`` applied to its graph's nodes, inputs and outputs, restored on exit."""
     g = model.graph
     nodes = [onnx.NodeProto() for _ in g.node]
     for copy, node in zip(nodes, g.node, strict=True):
         copy.CopyFrom(node)
     inputs = [onnx.ValueInfoProto() for _ in g.input]
     for copy, vi in zip(inputs, g.input, strict=True):
+        copy.CopyFrom(vi)
+    outputs = [onnx.ValueInfoProto() for _ in g.output]
+    for copy, vi in zip(outputs, g.output, strict=True):
         copy.CopyFrom(vi)
     try:
         edit(g)
@@ -101,6 +105,8 @@ def edited(model: onnx.ModelProto, edit: Callable[[onnx.GraphProto], object]) ->
         g.node.extend(nodes)
         del g.input[:]
         g.input.extend(inputs)
+        del g.output[:]
+        g.output.extend(outputs)
 
 
 __all__ = ["PhaseGraphError", "drop_past", "edited", "keys_in_place", "past_inputs"]

@@ -4,7 +4,9 @@
 the N networks (pure JAX, vmapped by the search); ``relaxed`` is its smooth twin
 used by the gradient phase. Scores are unit-free:
 
-* objective k = mean over networks of log(objective_k) = log of the geometric mean;
+* objective k = mean over networks of log(objective_k) = log of the geometric mean; with
+  network ``weights`` (the phases of a mix, :class:`symbiote.search.phases.PhaseMix`), the
+  weighted mean (:func:`log_mean`): the log of ``prod(obj_i ** (w_i / sum w))``;
 * violation = sum over constraints and networks of the constraint's violation.
 
 :class:`Evaluator` jit-compiles one batched function per problem, for one batch size
@@ -37,6 +39,8 @@ class Problem:
     objectives: tuple[Objective, ...]
     constraints: tuple[Constraint, ...] = ()
     networks: tuple[str, ...] = ("model",)
+    #: each network's weight in the geometric mean (None: equal weights)
+    weights: tuple[float, ...] | None = None
 
     def network_scores(self, m: Metrics) -> tuple[jnp.ndarray, jnp.ndarray]:
         """Per network: log objectives f32[K, N] and total constraint violation f32[N]."""
@@ -45,7 +49,7 @@ class Problem:
 
     def score_metrics(self, m: Metrics) -> tuple[jnp.ndarray, jnp.ndarray]:
         obj, viol = self.network_scores(m)
-        return jnp.mean(obj, axis=-1), jnp.sum(viol)
+        return log_mean(obj, self.weights), jnp.sum(viol)
 
     def score(self, values: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
         return self.score_metrics(self.evaluate(values))
@@ -61,6 +65,18 @@ class Problem:
             ev = Evaluator(self)
             object.__setattr__(self, "_evaluator", ev)
         return ev
+
+
+def log_mean(log_obj, weights: tuple[float, ...] | None):
+    """The log of the (weighted) geometric mean over networks (the last axis) of objectives
+    given as logs: ``sum_i w_i log_obj_i / sum w``; equal weights without ``weights`` (JAX or
+    numpy arrays alike)."""
+    if weights is None:
+        return log_obj.mean(axis=-1)
+    w = np.asarray(weights, np.float64)
+    if w.shape != (log_obj.shape[-1],):
+        raise ValueError(f"{len(w)} network weights for {log_obj.shape[-1]} networks")
+    return (log_obj * (w / w.sum()).astype(log_obj.dtype)).sum(axis=-1)
 
 
 #: the one batch size the evaluator compiles for: a compile costs seconds (resnet18: ~4 s
@@ -118,9 +134,10 @@ class Evaluator:
         return _finite(obj, viol)
 
     def __call__(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Log objectives f64[P, K] (mean over networks: the log geomean) and total violation f64[P]."""
+        """Log objectives f64[P, K] (mean over networks: the log geomean, weighted by the
+        problem's ``weights``) and total violation f64[P]."""
         obj, viol, _ = self._run(idx)
-        return _finite(obj.astype(np.float64).mean(axis=-1), viol.astype(np.float64).sum(axis=-1))
+        return _finite(log_mean(obj.astype(np.float64), self.problem.weights), viol.astype(np.float64).sum(axis=-1))
 
     def metrics(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         """Full metrics of a few genomes: {name: f64[P, N]}."""

@@ -72,6 +72,20 @@ def _accuracy_lines(o: RunOutcome) -> list[str]:
     return out
 
 
+def mix_lines(mix: dict | None) -> list[str]:
+    """A phase mix's figures (``RunOutcome.mix``): one line per phase (its TTFT or TPOT and
+    objective 1), then their weighted geometric mean; none without a mix."""
+    if not mix:
+        return []
+    out = []
+    for r in mix["phases"]:
+        fig = f"TTFT {r['ttft_ms']:.4g} ms" if "ttft_ms" in r else f"TPOT {r['tpot_ms']:.4g} ms"
+        out.append(f"phase {r['network']} ({r['phase']}, weight {r['weight']:g}): {fig}, "
+                   f"{mix['objective_name']} {r['objective']:.4g}")
+    out.append(f"mix: weighted geometric mean of {mix['objective_name']} {mix['objective']:.4g}")
+    return out
+
+
 def write_report(o: RunOutcome, out_dir: str | Path) -> Path:
     import matplotlib
 
@@ -155,7 +169,8 @@ def write_report(o: RunOutcome, out_dir: str | Path) -> Path:
 
     lines = ["# symbiote search report", "",
              f"- backend: `{o.config.backend}`; models: {', '.join(f'`{m}`' for m in o.config.models)}",
-             f"- objective: {', '.join(ob.text for ob in cd.problem.objectives)} (geometric mean over networks: "
+             f"- objective: {', '.join(ob.text for ob in cd.problem.objectives)} "
+             f"({'weighted ' if o.mix else ''}geometric mean over networks: "
              f"{o.objective:.4g}); constraints: {', '.join(str(c) for c in (o.constraints or cd.problem.constraints)) or 'none'}",
              *([f"- **accuracy floor applied** (model knobs on, no accuracy constraint given): "
                 f"{', '.join(str(c) for c in o.floor)}; `--no-accuracy-floor` turns it off"] if o.floor else []),
@@ -192,6 +207,9 @@ def write_report(o: RunOutcome, out_dir: str | Path) -> Path:
               "searched for it alone, minus one.", ""]
     lines += [f"- **regret of {n.name}**: {n.regret_note}" for n in o.networks if n.regret_note]
     lines += [""] if any(n.regret_note for n in o.networks) else []
+    if o.mix:
+        lines += ["## Phase mix", "", "Each phase is one network; the objective is their geometric mean weighted "
+                  "by the phases' weights.", "", *[f"- {line}" for line in mix_lines(o.mix)], ""]
     if o.hardware_only is not None:
         lines += ["The models as given on the hardware-only search's best design (the same run; "
                   f"hardware: {', '.join(f'{k}={_fmt(v)}' for k, v in o.hardware_only['hardware'].items())}):", ""]

@@ -15,7 +15,10 @@ costed as deployed (default :data:`symbiote.search.prepare.DEFAULT_PREPARE`).
 cost, search): a
 decoder-only language model costed as its prefill of ``S`` tokens or as one decode step
 attending to ``L`` cached tokens (:mod:`symbiote.search.phases`); ``--input-shape`` and
-``--input-value`` still apply to its other inputs.
+``--input-value`` still apply to its other inputs. ``--phase mix --mix SPEC`` (search only):
+several phases in one search, e.g. ``'prefill:seq=512:w=1,decode:context=2048:w=4'``, each
+a network of the multi-network search weighted in its geometric mean
+(:class:`symbiote.search.phases.PhaseMix`).
 
 Which model a spec is for, with several models (``symbiote search a.onnx b.onnx``): a
 plain ``NAME=...`` applies to every model that has an input ``NAME`` (an error when none
@@ -84,19 +87,31 @@ def add_prepare_argument(parser: argparse.ArgumentParser) -> None:
 def add_phase_arguments(parser: argparse.ArgumentParser) -> None:
     """``--phase``, ``--seq``, ``--context``, ``--batch`` (:mod:`symbiote.search.phases`)."""
     g = parser.add_argument_group("LLM phases (decoder-only models with token inputs; a KV cache for decode)")
-    g.add_argument("--phase", choices=("prefill", "decode"), help="cost the prefill of --seq tokens, or one decode "
-                   "step attending to --context cached tokens")
+    g.add_argument("--phase", choices=("prefill", "decode", "mix"), help="cost the prefill of --seq tokens, or one "
+                   "decode step attending to --context cached tokens; mix (search): the phases of --mix")
     g.add_argument("--seq", type=int, metavar="S", help="prefill: tokens per sequence (default 128)")
     g.add_argument("--context", type=int, metavar="L", help="decode: cached tokens each new token attends to")
     g.add_argument("--batch", type=int, default=1, metavar="B", help="sequences per step (default 1)")
+    g.add_argument("--mix", metavar="SPEC", help="with --phase mix (search): phases weighted in the geometric mean, "
+                   "e.g. 'prefill:seq=512:w=1,decode:context=2048:w=4' (fields seq, context, batch, w)")
 
 
 def phase_of(args: argparse.Namespace) -> Any:
-    """The command line's :class:`symbiote.search.phases.Phase`, or None without ``--phase``."""
+    """The command line's :class:`symbiote.search.phases.Phase` (a ``PhaseMix`` with ``--phase
+    mix``), or None without ``--phase``."""
     from symbiote.search.phases import Phase, PhaseError
 
     kind = getattr(args, "phase", None)
     seq, context = getattr(args, "seq", None), getattr(args, "context", None)
+    mix = getattr(args, "mix", None)
+    if (kind == "mix") != (mix is not None):
+        raise PhaseError("--phase mix needs --mix SPEC, and --mix is for --phase mix")
+    if kind == "mix":
+        from symbiote.search.phases import parse_mix
+
+        if seq is not None or context is not None:
+            raise PhaseError("--phase mix: give each phase's seq and context in --mix, not --seq or --context")
+        return parse_mix(mix, int(getattr(args, "batch", 1) or 1))
     if kind is None:
         if seq is not None or context is not None:
             raise PhaseError("--seq and --context need --phase prefill or --phase decode")
@@ -252,6 +267,11 @@ def load_model(args: argparse.Namespace, src: str):
 
     opts = model_inputs(args, [src])[0]
     phase = phase_of(args)
+    from symbiote.search.phases import PhaseError, PhaseMix
+
+    if isinstance(phase, PhaseMix):
+        raise PhaseError("--phase mix is for search (one network per phase); cost or inspect each phase with "
+                         "--phase prefill or --phase decode")
     if phase is not None:
         from symbiote.search.phases import load_phase
 

@@ -12,7 +12,11 @@ progress goes to stderr (:mod:`symbiote.commands.progress`).
 ``--phase decode --context L`` with ``--batch B`` search a decoder's prefill or decode step
 (:mod:`symbiote.search.phases`: objectives ``ttft_ms``, ``tpot_ms``, ``tokens_per_s``,
 ``energy_per_token_uj``), with the capacity check ``memory_use<=1`` added as a constraint
-when the template declares ``dram_gib``. Degenerate inputs (placeholder
+when the template declares ``dram_gib``. ``--phase mix --mix SPEC`` searches several phases
+at once (e.g. ``'prefill:seq=512:w=1,decode:context=2048:w=4'``): each phase is one network,
+the objective is their geometric mean weighted by the phases' weights, the hardware alone is
+searched (``--model-knobs none``, the default there) and each phase's TTFT or TPOT is printed
+with the weighted mean (``result.json``: ``"mix"``). Degenerate inputs (placeholder
 weights, outputs about zero on the calibration inputs, model knobs without an accuracy
 constraint: :mod:`symbiote.search.degenerate`) get a ``warning:`` line on stderr as they
 are found, and go into ``report.md`` and ``result.json``.
@@ -75,10 +79,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-accuracy-floor", action="store_true",
                         help="with model knobs on and no accuracy constraint, do not apply the default floor "
                              "fidelity>=0.99 (and agreement>=0.99 with --logits)")
-    parser.add_argument("--finetune-steps", type=int, default=0, metavar="N",
+    parser.add_argument("--finetune-steps", type=int, default=None, metavar="N",
                         help="fine-tune each reshaped candidate N steps before its exact check (label-free distillation "
                              "from the original on the calibration samples, `symbiote finetune`'s loss); the channel "
-                             "knob's accuracy proxy then learns on a probe how much fine-tuning wins back (default 0: off)")
+                             "knob's accuracy proxy then learns on a probe how much fine-tuning wins back (default: "
+                             f"{ORT_CPU_FINETUNE_STEPS} on ort-cpu when its channel knob is on, else 0 = off)")
     parser.add_argument("--finetune-lr", type=float, default=1e-3, metavar="X",
                         help="its learning rate (default 1e-3; about 1e-4 for models already close to the original)")
     parser.add_argument("--hysteresis-tolerance", type=float, default=None, metavar="T",
@@ -90,15 +95,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
 
 
-def _model_knobs(given: str | None, backend: str) -> str:
+def _model_knobs(given: str | None, backend: str, phase=None) -> str:
     """``--model-knobs``, else the backend's default: ``channels`` on ort-cpu (its kernels run
     in float32, so a bit-width changes no cost there, only the fidelity and, through the
-    quantize/dequantize nodes written, the measured time), ``channels+precision`` elsewhere."""
+    quantize/dequantize nodes written, the measured time), ``channels+precision`` elsewhere;
+    ``none`` for a phase mix (it searches the hardware: ``api.check_mix``)."""
+    from symbiote.search.phases import PhaseMix
+
+    if given is not None:
+        return given
+    if isinstance(phase, PhaseMix):
+        return "none"
+    from symbiote.backends.ortcpu.hysteresis import MEASURED_TEMPLATE
+
+    return "channels" if backend == MEASURED_TEMPLATE else "channels+precision"
+
+
+#: ``--finetune-steps`` on ort-cpu when not given: there the search changes channel widths
+#: only (``_model_knobs``), and a narrower layer keeps its fidelity only after fine-tuning
+#: (``symbiote search zoo:lstm --backend ort-cpu --constraint 'fidelity>=0.99'`` leaves the
+#: model as given without it); elsewhere the precision knob wins without any
+ORT_CPU_FINETUNE_STEPS = 300
+
+
+def _finetune_steps(given: int | None, backend: str, model_knobs: str) -> int:
+    """``--finetune-steps``, else the backend's default: :data:`ORT_CPU_FINETUNE_STEPS` on
+    ort-cpu when the channel knob is on, 0 (off) otherwise."""
     if given is not None:
         return given
     from symbiote.backends.ortcpu.hysteresis import MEASURED_TEMPLATE
 
-    return "channels" if backend == MEASURED_TEMPLATE else "channels+precision"
+    on = backend == MEASURED_TEMPLATE and "channels" in model_knobs.split("+")
+    return ORT_CPU_FINETUNE_STEPS if on else 0
 
 
 def _model_knob_names() -> tuple[str, ...]:
@@ -120,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     from symbiote.search.objectives import parse_constraints, parse_objectives
     from symbiote.search.outputs import write_all
     from symbiote.search.prepare import parse_prepare
-    from symbiote.search.report import write_report
+    from symbiote.search.report import mix_lines, write_report
 
     if args.budget_seconds is None and args.budget_evals is None:
         args.budget_seconds = 60.0
@@ -134,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
         raise SearchError(f"--bits {args.bits!r}: expected numbers separated by commas, e.g. 4,8,16") from None
     if not bits or any(not 2 <= b <= 32 for b in bits):
         raise SearchError(f"--bits {args.bits!r}: bit-widths must be between 2 and 32")
-    if args.finetune_steps < 0 or not args.finetune_lr > 0:
+    if (args.finetune_steps or 0) < 0 or not args.finetune_lr > 0:
         raise SearchError(f"--finetune-steps must be >= 0 and --finetune-lr > 0, got {args.finetune_steps} and "
                           f"{args.finetune_lr}")
     out = Path(args.output)
@@ -150,16 +178,18 @@ def run(args: argparse.Namespace) -> int:
         from symbiote.search.phases import with_capacity
 
         constraints = with_capacity(constraints, args.backend)
+    model_knobs = _model_knobs(args.model_knobs, args.backend, phase)
+    steps = _finetune_steps(args.finetune_steps, args.backend, model_knobs)
     cfg = api.RunConfig(
         models=tuple(args.models), backend=args.backend,
         objectives=parse_objectives(args.objective), constraints=constraints,
-        model_knobs=_model_knobs(args.model_knobs, args.backend),
+        model_knobs=model_knobs,
         settings=SearchSettings(seed=args.seed, budget_evals=args.budget_evals, budget_seconds=args.budget_seconds),
         hw_fixed=hwfile.parse_sets(args.sets), free_knobs=tuple(args.free_knob), bits_choices=bits,
         calibration=args.calibration, prepare=args.prepare, eval_data=args.eval_data,
         logits=tuple(args.logits), accuracy_floor=not args.no_accuracy_floor, metric=args.metric,
         input_shapes=tuple(m.shapes for m in inputs), input_values=tuple(m.values for m in inputs),
-        recovery=Recovery(args.finetune_steps, args.finetune_lr, args.seed), phase=phase,
+        recovery=Recovery(steps, args.finetune_lr, args.seed), phase=phase,
         hysteresis_tolerance=args.hysteresis_tolerance,
     )
     clock, shown = _progress(args.quiet, cfg.settings)
@@ -180,6 +210,8 @@ def run(args: argparse.Namespace) -> int:
               f"area {n.metrics['area_mm2']:.3g} mm2, fidelity {_fmt(acc.get('fidelity'))}"
               f"{_ci(acc, 'fidelity')}, agreement {_fmt(acc.get('agreement'))}{_ci(acc, 'agreement')}{_task(acc)}{reg}")
     print(f"hardware: {', '.join(f'{k}={v}' for k, v in outcome.hardware.items())}")
+    for line in mix_lines(outcome.mix):
+        print(line)
     if outcome.hardware_only is not None:
         for n, m in zip(outcome.networks, outcome.hardware_only["metrics"]):
             print(f"{n.name} as given on the hardware-only search's best design: EDP {m['edp']:.4g} pJ*s "

@@ -178,6 +178,12 @@ def test_the_command_line_defaults():
     assert _model_knobs(None, "ort-cpu") == "channels"
     assert _model_knobs(None, "systolic") == "channels+precision"
     assert _model_knobs("channels+precision", "ort-cpu") == "channels+precision"
+    # ort-cpu searches channel widths, which keep their fidelity only after fine-tuning
+    from symbiote.commands.search import ORT_CPU_FINETUNE_STEPS, _finetune_steps
+
+    assert ORT_CPU_FINETUNE_STEPS > 0 and _finetune_steps(None, "ort-cpu", "channels") == ORT_CPU_FINETUNE_STEPS
+    assert _finetune_steps(None, "ort-cpu", "none") == 0 and _finetune_steps(None, "systolic", "channels") == 0
+    assert _finetune_steps(0, "ort-cpu", "channels") == 0 and _finetune_steps(50, "systolic", "channels") == 50
     assert _hysteresis_lines(None) == []
     h = {"tolerance": 0.25, "networks": {"lstm": [
         {"group": "a", "requested": 32, "width": 40, "moved": True, "requested_ms": 1.32, "width_ms": 0.5, "gain": 0.62},

@@ -482,7 +482,7 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
     # objective than the best feasible one), and the answer is the feasible candidate with
     # the best objective, so it is never worse than leaving the models alone
     k = min(cfg.exact_candidates, budgets.TUNED_CANDIDATES) if cfg.recovery.on else cfg.exact_candidates
-    order = _candidates(cd, res, k, as_given)
+    order = _candidates(cd, res, k, as_given, ev)
     tolerance = hysteresis.tolerance(cfg.hysteresis_tolerance, cd)
     moves: dict[bytes, list] = {}
     if tolerance > 0:  # each candidate's widths grown to the fastest measured within the tolerance
@@ -674,12 +674,14 @@ def _share(s: SearchSettings, frac: float) -> SearchSettings:
 
 
 def _candidates(cd: codesign.CoDesign, res: SearchResult, k: int,
-                as_given: np.ndarray | None = None) -> list[np.ndarray]:
+                as_given: np.ndarray | None = None, ev=None) -> list[np.ndarray]:
     """The best design and the next ones with distinct model knobs, then a repair ladder
     from the best design towards the model as given, each knob's own repair in the knobs'
     order (shrunk widths restored, then the other knobs, then the lowest bit-widths raised
-    one step at a time: search/knobs/); last, the best hardware with the models as given
-    (``as_given``: the hardware-only search's best; by default the search's best hardware)."""
+    one step at a time: search/knobs/), each step on the best hardware the search met for
+    its model knobs (:func:`_rehomed`, with the evaluator ``ev``); last, the best hardware
+    with the models as given (``as_given``: the hardware-only search's best; by default the
+    search's best hardware)."""
     out = [res.best]
     pool = [res.front.genomes[np.argsort(res.front.obj[:, 0])]]
     if res.archive is not None:
@@ -699,15 +701,28 @@ def _candidates(cd: codesign.CoDesign, res: SearchResult, k: int,
         for step in knob.repair(x, default, mine, cd.space):
             ladder.append(step)
             x = step
+    hw_pool = np.unique(np.concatenate([*pool, res.best[None]])[:, ~model], axis=0)
     for g in ladder:
         if g[model].tobytes() not in seen:
-            out.append(g)
+            out.append(g if ev is None else _rehomed(ev, g, model, hw_pool))
             seen.add(g[model].tobytes())
     if as_given is None:
         as_given = res.best.copy()
         as_given[model] = default[model]
     out = [g for g in out if not np.array_equal(g, as_given)]
     return [*out, np.asarray(as_given, np.int32)]  # last resort: the best hardware, models as given
+
+
+def _rehomed(ev, g: np.ndarray, model: np.ndarray, hw_pool: np.ndarray) -> np.ndarray:
+    """Design ``g``'s model knobs on the best of the hardware designs ``hw_pool`` (rows of
+    hardware genes) for them, by the evaluator's objective among designs that meet the
+    constraints (``g`` itself when none does): a repair step keeps the hardware of the design
+    it repairs, tuned for other model knobs."""
+    trial = np.repeat(np.asarray(g, np.int32)[None], len(hw_pool) + 1, 0)
+    trial[1:, ~model] = hw_pool
+    obj, viol = ev(trial)
+    ok = np.flatnonzero((viol <= 0) & np.isfinite(obj[:, 0]))
+    return trial[ok[np.argmin(obj[ok, 0])]] if len(ok) else np.asarray(g, np.int32)
 
 
 def hardware_only(cfg: RunConfig, cd: codesign.CoDesign):

@@ -150,3 +150,22 @@ def test_with_two_models_the_hardware_only_design_serves_both(tiny):
         groups = {g.name: g.width for g in joint.codesign.networks[[m.name for m in joint.networks].index(n.name)].groups.groups}
         assert all(w == groups[g] for g, w in n.model_knobs["widths"].items())
     assert joint.objective <= alone.objective * (1 + 1e-9)
+
+
+def test_a_repair_step_moves_to_the_best_hardware_met_for_its_model_knobs():
+    """A ladder step keeps the model knobs it was given and takes, among the hardware
+    designs the search met, the one of least objective that meets the constraints."""
+    from symbiote.search.api import _rehomed
+
+    model = np.array([True, True, False, False])             # genes: 2 model, 2 hardware
+    pool = np.array([[0, 0], [3, 1], [2, 2], [1, 3]], np.int32)
+
+    def ev(trial):                                           # objective: -(hw0 + hw1); hw0 == 3 breaks a constraint
+        hw = trial[:, 2:].astype(float)
+        return -hw.sum(1, keepdims=True), np.where(trial[:, 2] == 3, 1.0, 0.0)
+
+    g = np.array([5, 6, 0, 0], np.int32)
+    out = _rehomed(ev, g, model, pool)
+    assert out[:2].tolist() == [5, 6] and out[2:].tolist() in ([2, 2], [1, 3])
+    none_ok = _rehomed(lambda t: (np.zeros((len(t), 1)), np.ones(len(t))), g, model, pool)
+    assert none_ok.tolist() == g.tolist()

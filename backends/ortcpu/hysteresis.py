@@ -43,7 +43,7 @@ def hysteresis_points(rows: Iterable[SweepRow]) -> list[HysteresisPoint]:
     out: list[HysteresisPoint] = []
     best: SweepRow | None = None          # the smaller width with the highest lower bound so far
     for r in sorted(rows, key=lambda r: r.width):
-        if best is not None and r.width > best.width and r.median_s + r.spread_s < best.median_s - best.spread_s:
+        if best is not None and r.width > best.width and beats(r.median_s, r.spread_s, best.median_s, best.spread_s):
             out.append(HysteresisPoint(r.width, r.median_s, best.width, best.median_s))
         if best is None or r.median_s - r.spread_s > best.median_s - best.spread_s:
             best = r
@@ -69,6 +69,12 @@ class Move:
     width: int
     requested_s: float | None
     width_s: float | None
+    #: the width the kernels picked, when the whole model measured at it was not faster than
+    #: at the requested widths (``width`` then stays ``requested``; see ``whole_s``)
+    kernel_width: int | None = None
+    #: the whole model end to end, ``(at the requested widths, at the grown ones)`` in
+    #: seconds (medians), when a move was checked that way (search/hysteresis.py)
+    whole_s: tuple[float, float] | None = None
 
     @property
     def moved(self) -> bool:
@@ -80,6 +86,12 @@ class Move:
         if self.requested_s is None or self.width_s is None or self.requested_s <= 0:
             return 0.0
         return 1.0 - self.width_s / self.requested_s
+
+
+def beats(fast_median_s: float, fast_spread_s: float, slow_median_s: float, slow_spread_s: float) -> bool:
+    """Whether a measurement beats another beyond the noise: its median plus its spread
+    below the other's median minus the other's spread (the rule of this module)."""
+    return fast_median_s + fast_spread_s < slow_median_s - slow_spread_s
 
 
 def pick_width(rows: Iterable[SweepRow], requested: int, tolerance: float,
@@ -96,7 +108,7 @@ def pick_width(rows: Iterable[SweepRow], requested: int, tolerance: float,
     cands = [r for r in rows if requested < r.width <= requested * (1.0 + tolerance)
              and (allowed is None or r.width in allowed)]
     best = min(cands, key=lambda r: (r.median_s, r.width), default=None)
-    if best is not None and best.median_s + best.spread_s < at.median_s - at.spread_s:
+    if best is not None and beats(best.median_s, best.spread_s, at.median_s, at.spread_s):
         return best
     return at
 

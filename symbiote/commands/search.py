@@ -239,6 +239,14 @@ def _hysteresis_lines(h: dict | None) -> list[str]:
         moved = [m for m in moves if m["moved"]]
         what = ", ".join(f"{m['group']} {m['requested']}->{m['width']} ({m['requested_ms']:.4g}->{m['width_ms']:.4g} ms "
                          f"measured, {m['gain']:.1%} faster)" for m in moved) or "no group measured faster wider"
+        whole = next((m["whole_model_ms"] for m in moves if m.get("whole_model_ms")), None)
+        undone = [m for m in moves if m.get("kernel_width") is not None]
+        if undone:
+            what = (", ".join(f"{m['group']} {m['requested']}->{m['kernel_width']}" for m in undone)
+                    + f" measured faster in its kernels but the whole model not ({whole[0]:.4g} -> {whole[1]:.4g} ms): "
+                    "kept at the requested widths")
+        elif whole:
+            what += f"; whole model {whole[0]:.4g} -> {whole[1]:.4g} ms"
         out.append(f"{name}: hysteresis (tolerance {h['tolerance']:g}): {what}")
     return out
 

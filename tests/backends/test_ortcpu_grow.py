@@ -115,8 +115,11 @@ def test_the_search_grows_a_design_through_its_width_genes(monkeypatch, lstm_cod
     assert hysteresis.tolerance(0.0, cd) == 0
     table = {w: (1.0 + w / 100, 0.01) for w in range(8, 72, 8)} | {40: (0.5, 0.01)}
     monkeypatch.setattr(sweep, "sweep", _fake_sweep(table))
+    asked = []
+    monkeypatch.setattr(hysteresis, "whole_model_s", _fake_whole(asked, faster=True))
     idx = cd.baseline()
     out, moves = hysteresis.grown(cd, idx, 0.25)
+    assert asked == [[{"lstm.0.hidden": 32, "lstm.1.hidden": 32}, {"lstm.0.hidden": 40, "lstm.1.hidden": 40}]]
     widths = cd.model_knobs_of(out)[0]["widths"]
     assert widths == {"lstm.0.hidden": 40, "lstm.1.hidden": 40}       # 32 -> 40, faster in the table
     assert [m.width for m in moves[0]] == [40, 40]
@@ -128,7 +131,47 @@ def test_the_search_grows_a_design_through_its_width_genes(monkeypatch, lstm_cod
     entry = d["networks"][cd.networks[0].name][0]
     assert d["tolerance"] == 0.25 and entry["moved"] and entry["requested"] == 32 and entry["width"] == 40
     assert abs(entry["gain"] - (1 - 0.5 / 1.32)) < 1e-6
+    assert entry["whole_model_ms"] == [2.0, 1.0] and entry["kernel_width"] is None
     assert hysteresis.as_dict(cd, 0.25, None)["networks"] == {cd.networks[0].name: []}
+
+
+def _fake_whole(asked, faster):
+    """A whole-model measurement: 2 ms at the requested widths, then 1 ms (faster) or 1.99 ms
+    (within the noise of 0.05 ms) at the grown ones; ``asked`` records the widths given."""
+    def whole_model_s(net, widths, threads, parallel):
+        asked.append(widths)
+        return [(2e-3, 5e-5), (1e-3 if faster else 1.99e-3, 5e-5)]
+    return whole_model_s
+
+
+def test_moves_the_whole_model_does_not_confirm_are_undone(monkeypatch, lstm_codesign):
+    # the kernels say 40 beats 32 in each group, but the whole model at 40 is not faster
+    # beyond the noise: the design keeps its requested widths, and the moves say why
+    from symbiote.backends.ortcpu import sweep
+    from symbiote.search import hysteresis
+
+    cd, _ = lstm_codesign
+    table = {w: (1.0 + w / 100, 0.01) for w in range(8, 72, 8)} | {40: (0.5, 0.01)}
+    monkeypatch.setattr(sweep, "sweep", _fake_sweep(table))
+    monkeypatch.setattr(hysteresis, "whole_model_s", _fake_whole([], faster=False))
+    idx = cd.baseline()
+    out, moves = hysteresis.grown(cd, idx, 0.25)
+    assert np.array_equal(out, idx)
+    assert [(m.width, m.kernel_width, m.moved) for m in moves[0]] == [(32, 40, False)] * 2
+    entry = hysteresis.as_dict(cd, 0.25, moves)["networks"][cd.networks[0].name][0]
+    assert entry["kernel_width"] == 40 and entry["whole_model_ms"] == [2.0, 1.99]
+
+
+def test_the_whole_model_measurement_writes_each_width_setting(monkeypatch, lstm_codesign):
+    # real onnxruntime runs (a few): one (median, spread) per setting, both positive
+    from symbiote.search import hysteresis
+
+    monkeypatch.setenv("SYMBIOTE_ORTCPU_QUICK", "1")
+    cd, _ = lstm_codesign
+    net = cd.networks[0]
+    got = hysteresis.whole_model_s(net, [{"lstm.0.hidden": 32, "lstm.1.hidden": 32},
+                                         {"lstm.0.hidden": 16, "lstm.1.hidden": 40}], 1, False)
+    assert len(got) == 2 and all(m > 0 and sp >= 0 for m, sp in got)
 
 
 def test_unique_keeps_the_last_candidate_last():
@@ -146,7 +189,7 @@ def test_a_search_reports_the_moves_in_result_json(monkeypatch, tmp_path, lstm_c
     import json
 
     from symbiote.backends.ortcpu import sweep
-    from symbiote.search import api
+    from symbiote.search import api, hysteresis
     from symbiote.search.driver import SearchSettings
     from symbiote.search.objectives import parse_constraints
     from symbiote.search.outputs import result_dict
@@ -155,6 +198,7 @@ def test_a_search_reports_the_moves_in_result_json(monkeypatch, tmp_path, lstm_c
     monkeypatch.setenv("SYMBIOTE_ORTCPU_QUICK", "1")
     table = {w: (1.0 + w / 100, 0.01) for w in range(8, 72, 8)} | {40: (0.5, 0.01)}
     monkeypatch.setattr(sweep, "sweep", _fake_sweep(table))
+    monkeypatch.setattr(hysteresis, "whole_model_s", _fake_whole([], faster=True))
     cd, _ = lstm_codesign
     cfg = api.RunConfig(models=("lstm",), backend="ort-cpu", model_knobs="channels", eval_samples=8,
                         constraints=parse_constraints(["fidelity>=0.999"]), hysteresis_tolerance=0.25,
@@ -190,6 +234,14 @@ def test_the_command_line_defaults():
         {"group": "b", "requested": 64, "width": 64, "moved": False, "requested_ms": 1.0, "width_ms": 1.0, "gain": 0.0}]}}
     (line,) = _hysteresis_lines(h)
     assert "a 32->40" in line and "b " not in line
+    for m in h["networks"]["lstm"]:
+        m["whole_model_ms"] = [2.0, 1.5] if m["moved"] else None
+    (line,) = _hysteresis_lines(h)
+    assert "a 32->40" in line and "whole model 2 -> 1.5 ms" in line
+    a = h["networks"]["lstm"][0]
+    a.update(width=32, moved=False, kernel_width=40, whole_model_ms=[2.0, 2.1])
+    (line,) = _hysteresis_lines(h)
+    assert "a 32->40 measured faster in its kernels but the whole model not (2 -> 2.1 ms)" in line
 
 
 def test_the_command_line_refuses_a_tolerance_off_ort_cpu(tmp_path, capsys):

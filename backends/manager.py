@@ -21,7 +21,8 @@ from symbiote.backends.template import Template
 from symbiote.errors import BackendError
 
 #: built-in plugin modules (each has a ``@hookimpl symbiote_register_templates``)
-BUILTINS = ("symbiote.backends.systolic.plugin", "symbiote.backends.roofline.plugin", "symbiote.backends.ortcpu.plugin")
+BUILTINS = ("symbiote.backends.systolic.plugin", "symbiote.backends.roofline.plugin", "symbiote.backends.ortcpu.plugin",
+            "symbiote.backends.spatial.plugin")
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,8 @@ def crowding(obj: np.ndarray, ranks: np.ndarray) -> np.ndarray:
         for j in range(k):
             o = obj[ix, j]
             order = np.argsort(o, kind="stable")
-            span = o[order[-1]] - o[order[0]]
+            lo, hi = o[order[0]], o[order[-1]]
+            span = hi - lo if np.isfinite(lo) and np.isfinite(hi) else np.inf  # an infeasible design costs inf
             d[ix[order[0]]] = d[ix[order[-1]]] = np.inf
             if span > 0 and np.isfinite(span):
                 d[ix[order[1:-1]]] += (o[order[2:]] - o[order[:-2]]) / span

@@ -20,10 +20,12 @@ constant gets a warning on stderr. ``--json`` prints::
      "energy_pj", "area_mm2", "edp", "compute_cycles", "utilization", "energy_breakdown_pj"},
      "layers": [{"name", "op", "latency_cycles", "compute_cycles", "energy_pj", "utilization"}]}
 
-plus, with ``--mappings``, ``"mappings": [{"name", "order", "t_tiles", "block", "dram_bytes",
+plus, with ``--mappings``, ``"mappings": [{"name", "order", "dram_bytes",
 "compulsory_bytes", "dram_vs_compulsory", "dram_bytes_by_operand", "compute_cycles",
 "latency_cycles"}]`` for each MAC layer (the loop order and tiling the template's exact model
-chose: backends/systolic/tiling.py).
+chose: systolic's, with ``"t_tiles"`` and ``"block"``, backends/systolic/tiling.py; spatial's
+``order`` is the whole loop nest, backends/spatial/mapping.py, and a layer no candidate mapping
+fits has ``"infeasible"``, the reason).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--mappings", action="store_true",
                         help="also print the loop order and tiling the model chose for each MAC layer, with its DRAM traffic "
-                             "against the compulsory traffic (templates that report mappings: systolic)")
+                             "against the compulsory traffic (templates that report mappings: systolic, spatial)")
 
 
 def _bits(spec: str) -> int | None:
@@ -166,22 +168,31 @@ def _order(dataflow: str, order: float, t_tiles: float, block: float) -> str:
 
 
 def _mappings(template, design, wl) -> list[dict]:
-    """Per MAC layer: the chosen mapping and its DRAM traffic (template.mappings)."""
+    """Per MAC layer: the chosen mapping and its DRAM traffic (template.mappings). A template
+    whose breakdown has ``loop_nest`` (a string per row, e.g. spatial) gives the nest itself;
+    systolic's is written from its ``order``, ``t_tiles`` and ``block``."""
     import numpy as np
 
     if template.mappings is None:
-        raise HardwareError(f"backend {template.name!r} does not report mappings (--mappings); systolic does")
+        raise HardwareError(f"backend {template.name!r} does not report mappings (--mappings); systolic and spatial do")
     d = template.mappings(template.space.encode(design), wl)
     df = str(design.get("dataflow", ""))
     rows = []
     for i in np.flatnonzero(d["is_mac"] > 0.5):
         dram = float(d["dram_ifmap_bytes"][i] + d["dram_filter_bytes"][i] + d["dram_ofmap_bytes"][i] + d["dram_psum_bytes"][i])
         comp = float(d["compulsory_bytes"][i])
-        rows.append({"name": wl.names[i], "order": _order(df, float(d["order"][i]), float(d["t_tiles"][i]), float(d["block"][i])),
-                     "t_tiles": int(round(float(d["t_tiles"][i]))), "block": int(round(float(d["block"][i]))),
-                     "dram_bytes": dram, "compulsory_bytes": comp, "dram_vs_compulsory": dram / comp if comp > 0 else 1.0,
-                     "dram_bytes_by_operand": {k: float(d[f"dram_{k}_bytes"][i]) for k in ("ifmap", "filter", "ofmap", "psum")},
-                     "compute_cycles": float(d["compute_cycles"][i]), "latency_cycles": float(d["latency_cycles"][i])})
+        row = {"name": wl.names[i], "dram_bytes": dram, "compulsory_bytes": comp,
+               "dram_vs_compulsory": dram / comp if comp > 0 else 1.0,
+               "dram_bytes_by_operand": {k: float(d[f"dram_{k}_bytes"][i]) for k in ("ifmap", "filter", "ofmap", "psum")},
+               "compute_cycles": float(d["compute_cycles"][i]), "latency_cycles": float(d["latency_cycles"][i])}
+        if "loop_nest" in d:
+            row["order"] = d["loop_nest"][i]
+            if "feasible" in d and d["feasible"][i] < 0.5:
+                row["infeasible"] = d["reason"][i]
+        else:
+            row["order"] = _order(df, float(d["order"][i]), float(d["t_tiles"][i]), float(d["block"][i]))
+            row["t_tiles"], row["block"] = int(round(float(d["t_tiles"][i]))), int(round(float(d["block"][i])))
+        rows.append(row)
     return rows
 
 
@@ -191,5 +202,8 @@ def _print_mappings(rows: list[dict], dataflow: str) -> None:
     o = max([len(r["order"]) for r in rows] + [5])
     print(f"{'layer':<{w}}  {'loop nest':<{o}} {'dram_MB':>9} {'x_compul':>8} {'bound':>7}")
     for r in rows:
+        if "infeasible" in r:
+            print(f"{r['name']:<{w}}  infeasible: {r['infeasible']}")
+            continue
         bound = "memory" if r["latency_cycles"] > 1.001 * r["compute_cycles"] + 1 else "compute"
         print(f"{r['name']:<{w}}  {r['order']:<{o}} {r['dram_bytes'] / 1e6:>9.4g} {r['dram_vs_compulsory']:>8.3f} {bound:>7}")

@@ -60,7 +60,7 @@ def test_third_party_plugin_end_to_end_and_broken_reported(fake_dists):
 
 def test_builtins_register_through_the_hook():
     reg = load_registry(eps=[])
-    assert set(reg.templates) == {"systolic", "roofline", "ort-cpu"}
+    assert set(reg.templates) == {"systolic", "roofline", "ort-cpu", "spatial"}
     assert all("built-in" in reg.origins[n] for n in reg.templates)
 
 

@@ -1,0 +1,838 @@
+"""Cross-check the ``spatial`` template against ZigZag (LOMA) and AccelForge on ZigZag's designs.
+
+For each design ZigZag ships that its record covers (``eyeriss_like``, ``tpu_like``:
+``tests/backends/data/zigzag_<design>.yaml``), the file is read (``from_zigzag``) and turned
+into the template's knobs (``interop_design.to_design``; its report says what has no knob),
+and every conv / GEMM layer of the record's networks (resnet18, mobilenet_v2, bert and
+BERT-base's two FFN GEMMs) is costed by the template (``registry().get("spatial")``: its
+breakdown, the chosen mapping's access counts, cycles and energies). Against ZigZag's record
+(``tests/backends/data/zigzag_spatial_crosscheck.json``, written by
+``crosscheck_spatial_zigzag.py --record``: LOMA's energy-optimal mapping per layer):
+
+1. **Spearman correlation** of per-layer energy and of per-layer latency, per network and
+   design, over the network's *distinct* layers (a repeated layer would count as many tied
+   pairs). The one-layer networks (the FFN GEMMs) have no correlation and are left out of it.
+   The template prices with its own tables (CACTI SRAMs at ``node_nm``, the ``dram`` kind, its
+   datapath's MAC), ZigZag with the file's per-access energies: a rank comparison.
+2. **The mapping on the same hardware and energy table**: the template has no knob for
+   per-access energies (``to_design``'s report), so the script re-prices here, from the
+   breakdown's access counts of the template's chosen mapping, with ZigZag's own energies:
+   per operand, each template level is the ZigZag memory ``to_design`` read its knob from
+   (:func:`levels`); elements are turned into the memory's words (ZigZag's precisions: 8-bit
+   weights and inputs, 16-bit partial sums, 8-bit final outputs; a per-PE memory moves one
+   element per access, as ZigZag counts it, a shared one packs its port's width) and priced
+   at the file's ``r_cost`` / ``w_cost``; MACs at the array's ``unit_energy``. What has no
+   counterpart costs 0 (ZigZag memories the template lacks, e.g. eyeriss_like's ``sram_8KB``
+   output buffer; the template's levels ZigZag lacks, e.g. tpu_like's weight GLB and input RF;
+   the template's NoC and PE-to-PE forwarding). The ratio is that energy over ZigZag's energy
+   of the layer (LOMA's mapping, ZigZag's counts): above 1 means the template's mapping costs
+   more than LOMA's under the same table (or that the two tools count the same mapping
+   differently: the per-level ratios, ``levels`` in the record, say where). Two diagnostics
+   split the gap: the least re-priced energy over all the template's valid candidates
+   (``best_candidate_ratio``: what its mapping space holds, as it chooses by EDP at its own
+   tables), and the ratio without the RF-to-MAC reads of weights and inputs
+   (``mapping_energy_ratio_without_mac_reads``: the template reads them at every MAC, ZigZag
+   when they change, :func:`mac_reads_pj`). The Spearman of the re-priced energy
+   (``energy_repriced``) separates the tables' share of part 1's gap.
+3. **Wall time per full-network design**: ZigZag's (the record: per network, the sum over its
+   layers) over the template's, a jitted ``vmap`` of ``cost`` over :data:`BATCH` designs
+   (random in the template's space) of the whole network, per design (best of
+   :data:`REPEATS`, compile excluded).
+4. **AccelForge evaluating the template's chosen mapping** (``--accelforge``, its own venv):
+   the GEMM layers of the record's networks, on the translated designs written back
+   (``from_design``: the template's own per-access energies) with the chosen mapping as a loop
+   nest (``interop_design.loop_nest``), through ``crosscheck_spatial_accelforge.py``'s
+   worker; per access count of ``SPATIAL_COUNTS`` both figures up to the template's padding
+   (a partial last tile counted whole), and AccelForge's energy over the template's (without
+   its NoC: AccelForge's architecture has none). AccelForge has one width per tensor: the
+   outputs are given at the accumulator's width (the template's partial sums, 24 bits at int8),
+   and the energy of the extra 16 bits of each final output AccelForge writes to DRAM (the
+   template writes them at 8) is taken off its total (``accelforge_wide_outputs_pj``; the raw
+   ratio is kept as ``energy_ratio_raw``). Convolutions and batched matmuls (``G > 1``) are not
+   sent: the counts' padding rule here is the GEMM's.
+
+``to_design``'s translation is adapted where it would misrepresent the run ZigZag made, and
+the record says how (:func:`adapt`): an RF too small for one element of its operand at the
+template's width grows to one element (tpu_like's ``rf_2B`` holds one 16-bit ZigZag partial
+sum, the template's int8 accumulator is 24 bits: no candidate of any layer fits otherwise); an
+operand that goes from DRAM straight to the PEs' RFs (tpu_like's weights, :func:`bypassed`:
+``to_design`` gives it the least GLB, 1 KB) gets a GLB of what its RFs hold, as the template
+has no bypass and its GLB tile holds every RF tile below it (priced at 0 pJ in part 2); a
+design ZigZag was run with a fixed spatial mapping file is held to that dataflow family
+(tpu_like: K on D1, C on D2, the ``ws`` family, :data:`FIXED_DATAFLOW`).
+
+Usage::
+
+    python benchmarks/crosscheck_spatial.py                      # the comparison, from the peers' records
+    python benchmarks/crosscheck_spatial.py --json               # the issue's five figures as one JSON object
+    python benchmarks/crosscheck_spatial.py --accelforge --python "$ACCELFORGE_PYTHON" --record
+                                                                 # run AccelForge, write spatial_crosscheck.json
+
+Without ``--accelforge`` the AccelForge figures come from the record
+(``tests/backends/data/spatial_crosscheck.json``); ``tests/backends/test_spatial_crosscheck.py``
+recomputes the template's side live against it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import functools
+import json
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+DATA = ROOT / "tests" / "backends" / "data"
+ZIGZAG_RECORD = DATA / "zigzag_spatial_crosscheck.json"
+RECORD = DATA / "spatial_crosscheck.json"
+#: designs vmapped per timing call, and timed calls (the best is kept)
+BATCH = 256
+REPEATS = 3
+#: the issue's targets
+TARGETS = {"spearman_latency": 0.9, "spearman_energy": 0.9, "mapping_energy_ratio_max": 1.10,
+           "accelforge_energy_ratio_median": 0.10, "speedup": 10_000.0}   # AccelForge's: |median - 1| <= 0.10
+TEMPLATE_OP = {"I1": "I", "I2": "W", "O": "O"}
+
+
+class CrosscheckError(RuntimeError):
+    """The ZigZag record and the networks disagree (a layer count or a layer missing)."""
+
+
+# --------------------------------------------------------------------------- designs
+
+
+@dataclass(frozen=True)
+class Price:
+    """One ZigZag memory as seen by one operand: energies per word, word bits per direction;
+    ``per_pe``: one instance per MAC unit (served across no axis), which ZigZag accesses one
+    element at a time (a word per element however narrow), where a shared memory's words
+    carry as many elements as they hold."""
+
+    memory: str
+    r_cost: float
+    w_cost: float
+    r_bits: int
+    w_bits: int
+    per_pe: bool
+
+
+@dataclass(frozen=True)
+class Prices:
+    """ZigZag's energy table mapped onto the template's levels: per template operand (W, I,
+    O) its RF, GLB and DRAM memories (``None``: ZigZag has no such memory for the operand);
+    the MAC's energy."""
+
+    rf: Mapping[str, Price | None]
+    glb: Mapping[str, Price | None]
+    dram: Mapping[str, Price]
+    mac_pj: float
+
+
+@dataclass(frozen=True)
+class Design:
+    """A ZigZag design as the template's knobs, what had no knob, and what was adapted."""
+
+    name: str
+    knobs: Mapping[str, Any]
+    report: tuple[str, ...]
+    adapted: tuple[str, ...]
+    prices: Prices
+
+
+def levels(arch, op: str) -> tuple[Any, Any, Any]:
+    """The ZigZag memories of operand ``op`` (ZigZag's I1/I2/O) that ``to_design`` reads the
+    template's RF, GLB and DRAM knobs off (``None`` where it found none): the lowest one
+    served across no axis, the highest one below the top served by every axis, the top."""
+    from symbiote.backends.spatial.interop_arch import hierarchy
+
+    lv = hierarchy(arch, op)
+    every = set(arch.array.names)
+    rf = next((m for m in lv if not m.served_dims), None)
+    glb = next((m for m in reversed(lv[:-1]) if set(m.served_dims) == every and m is not rf), None)
+    return rf, glb, lv[-1]
+
+
+def _price(m) -> Price | None:
+    if m is None:
+        return None
+    return Price(m.name, float(m.r_cost_pj), float(m.w_cost_pj), int(m.read_bw_bits), int(m.write_bw_bits),
+                 not m.served_dims)
+
+
+def prices(arch) -> Prices:
+    """ZigZag's energies on the template's levels (module doc, part 2)."""
+    rf, glb, dram = {}, {}, {}
+    for op, t in TEMPLATE_OP.items():
+        a, b, c = levels(arch, op)
+        rf[t], glb[t], dram[t] = _price(a), _price(b), _price(c)
+    return Prices(rf, glb, dram, float(arch.array.unit_energy_pj))
+
+
+#: designs ZigZag ran with a fixed spatial unrolling (its record's mapping file), as the template's
+#: dataflow family: tpu_like with ZigZag's shipped ``tpu_like.yaml`` mapping (D1: K 32, D2: C 32)
+FIXED_DATAFLOW = {"tpu_like": "ws"}
+
+
+def bypassed(arch) -> tuple[str, ...]:
+    """The roles (weight, input, output) whose data go from the top memory straight to a per-PE
+    RF, with no whole-array buffer between (``to_design`` gives them the least GLB, 1 KB)."""
+    from symbiote.backends.spatial.interop_arch import ROLES
+
+    return tuple(ROLES[op] for op in TEMPLATE_OP if levels(arch, op)[0] is not None and levels(arch, op)[1] is None)
+
+
+def adapt(name: str, knobs: Mapping[str, Any], bypass: Sequence[str] = ()) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """``knobs`` with every RF that cannot hold one element of its operand at the template's
+    width (weights and inputs at the datapath's bits, partial sums at ``tables.acc_bits``)
+    grown to one element, the GLB of each role in ``bypass`` (:func:`bypassed`) sized to what
+    its RFs hold, the dataflow ZigZag was held to (:data:`FIXED_DATAFLOW`), and what was
+    changed (module doc)."""
+    from symbiote.backends import datapath, tables
+    from symbiote.backends.spatial.space import SPACE
+
+    hw = SPACE.encode(knobs)
+    dp = datapath.resolve(hw)
+    bits = float(dp.bits)
+    need = {"rf_weight_bytes": bits, "rf_input_bytes": bits, "rf_psum_bytes": float(tables.acc_bits(bits, bits))}
+    out, notes = dict(knobs), []
+    for knob, b in need.items():
+        least = math.ceil(b / 8.0)
+        if out[knob] < least:
+            notes.append(f"{knob} = {out[knob]} B cannot hold one {b:g}-bit element: set to {least} B "
+                         f"(no candidate mapping of any layer fits otherwise)")
+            out[knob] = least
+    for op, rf_knob, glb_knob in (("weight", "rf_weight_bytes", "glb_weight_kb"), ("input", "rf_input_bytes", "glb_input_kb"),
+                                  ("output", "rf_psum_bytes", "glb_output_kb")):
+        if op in bypass:
+            kb = max(1, math.ceil(out["array_x"] * out["array_y"] * out[rf_knob] / 1024))
+            notes.append(f"{glb_knob} = {kb} (was {out[glb_knob]}): {name}'s {op}s have no buffer between DRAM and "
+                         f"the PEs' RFs; the template has no bypass and its GLB tile holds every RF tile below it, so "
+                         f"the GLB gets what the RFs hold (array_x x array_y x {rf_knob}), priced at 0 pJ in the "
+                         f"re-pricing (no ZigZag memory)")
+            out[glb_knob] = kb
+    if name in FIXED_DATAFLOW and out["dataflow"] != FIXED_DATAFLOW[name]:
+        notes.append(f"dataflow = {FIXED_DATAFLOW[name]} (was {out['dataflow']}): ZigZag's record ran {name} with "
+                     f"a fixed spatial mapping file ({zigzag_record()['designs'][name]['mapping']})")
+        out["dataflow"] = FIXED_DATAFLOW[name]
+    return SPACE.validate(out), tuple(notes)
+
+
+def design(name: str) -> Design:
+    """ZigZag's ``name`` design (``tests/backends/data/zigzag_<name>.yaml``) as the template's."""
+    from symbiote.backends.spatial.interop_design import to_design
+    from symbiote.backends.spatial.interop_zigzag import from_zigzag
+
+    arch = from_zigzag(DATA / f"zigzag_{name}.yaml")
+    tr = to_design(arch)
+    knobs, adapted = adapt(name, tr.design, bypassed(arch))
+    return Design(name, knobs, tr.report, adapted, prices(arch))
+
+
+# --------------------------------------------------------------------------- the template's side
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One distinct conv / GEMM layer of a network on a design: the template's chosen mapping
+    (its breakdown row: factors, access counts, cycles, energies) and ZigZag's recorded row."""
+
+    design: str
+    net: str
+    signature: str
+    name: str
+    dims: Mapping[str, int]     # the template's loop dims (G N K C P Q R S)
+    row: Mapping[str, Any]      # model.breakdown's row
+    zigzag: Mapping[str, Any]   # the ZigZag record's row
+    best_repriced_pj: float     # the least re-priced energy over the template's valid candidates
+    valid_candidates: int
+
+
+@functools.cache
+def zigzag_record() -> dict:
+    return json.loads(ZIGZAG_RECORD.read_text())
+
+
+@functools.cache
+def _network(net: str):
+    """The lowered network and its MAC rows' ZigZag signatures (``crosscheck_spatial_zigzag``)."""
+    from crosscheck_accelforge import _lowered
+    from crosscheck_spatial_zigzag import network_layers, signature
+
+    return _lowered(net), tuple(signature(lay) for lay in network_layers(net))
+
+
+def _row(bd: Mapping[str, Any], i: int) -> dict[str, Any]:
+    out = {}
+    for k, v in bd.items():
+        if isinstance(v, (list, tuple)):
+            out[k] = v[i]
+        elif hasattr(v, "shape") and len(getattr(v, "shape")) >= 1:
+            out[k] = float(v[i])
+        else:
+            out[k] = v
+    return out
+
+
+def network_layers(d: Design, net: str) -> list[Layer]:
+    """The distinct MAC layers of ``net`` (by ZigZag signature, first occurrence) costed on ``d``."""
+    import numpy as np
+
+    from symbiote.backends.manager import registry
+    from symbiote.backends.spatial import mapping
+    from symbiote.backends.spatial.space import DIMS
+
+    t = registry().get("spatial")
+    wl, sigs = _network(net)
+    hw = t.space.encode(d.knobs)
+    bd = t.mappings(hw, wl)
+    rows = np.flatnonzero(np.asarray(bd["is_mac"]) > 0)
+    if len(rows) != len(sigs):
+        raise CrosscheckError(f"{net}: {len(rows)} MAC rows, the ZigZag record's layer list has {len(sigs)}")
+    dims = mapping.layers(wl, rows).dims
+    best = best_repriced(d, hw, wl, rows)
+    by_sig = {r["signature"]: r for r in zigzag_record()["layers"] if r["design"] == d.name}
+    out, seen = [], set()
+    for j, (i, sig) in enumerate(zip(rows, sigs, strict=True)):
+        if sig in seen:
+            continue
+        seen.add(sig)
+        if sig not in by_sig:
+            raise CrosscheckError(f"{d.name} {net}: layer {wl.names[i]} (signature {sig}) is not in "
+                                  f"{ZIGZAG_RECORD.relative_to(ROOT)}: rerecord ZigZag")
+        dm = {name: int(round(float(x[j]))) for name, x in zip(DIMS, dims, strict=True)}
+        out.append(Layer(d.name, net, sig, str(wl.names[i]), dm, _row(bd, int(i)), by_sig[sig], float(best[j]),
+                         int(bd["valid_candidates"][i])))
+    return out
+
+
+def best_repriced(d: Design, hw: Mapping[str, Any], wl, rows) -> Any:
+    """Per MAC row, the least energy at ZigZag's table (:func:`reprice`) over every valid
+    candidate mapping of the template (``model.mac_rows``): the best its mapping space holds
+    for ZigZag's objective, where the template itself picks the least EDP at its own tables."""
+    import numpy as np
+
+    from symbiote.backends.spatial import model
+
+    _, _, accs, cands = model.mac_rows(hw, wl, rows, hw["dataflow"])
+    macs = np.asarray(wl.macs, np.float64)[rows][:, None]
+    best = np.full(len(rows), np.inf)
+    for acc, c in zip(accs, cands, strict=True):
+        shape = np.shape(np.asarray(c.valid))
+        r = {f: np.broadcast_to(np.asarray(getattr(acc, f), np.float64), shape) for f in acc._fields}
+        e = sum(reprice({**r, "macs": macs}, d.prices).values())
+        best = np.minimum(best, np.where(np.asarray(c.valid), e, np.inf).min(axis=-1))
+    return best
+
+
+
+def energy_pj(row: Mapping[str, Any], noc: bool = True) -> float:
+    """The template's energy of a layer's chosen mapping (MAC, SRAM, DRAM and, with ``noc``, NoC)."""
+    return row["e_mac"] + row["e_sram"] + row["e_dram"] + (row["e_noc"] if noc else 0.0)
+
+
+# --------------------------------------------------------------------------- re-pricing (part 2)
+
+#: ZigZag's precisions in its record (crosscheck_spatial_zigzag.PRECISION)
+BITS = {"W": 8, "I": 8, "psum": 16, "out": 8}
+
+
+Traffic = Sequence[tuple[Any, float]]   # (elements, bits per element) pairs
+
+
+def _words(traffic: Traffic, port_bits: int, per_pe: bool) -> Any:
+    """Words of a ``port_bits`` port that move ``traffic``: per element (``ceil(bits / port)``)
+    at a per-PE memory, packed (``bits / port``) at a shared one."""
+    out = 0.0
+    for elements, bits in traffic:
+        out = out + elements * (math.ceil(bits / port_bits) if per_pe else bits / port_bits)
+    return out
+
+
+def _cost(p: Price | None, reads: Traffic, writes: Traffic) -> Any:
+    """Energy of ``reads`` and ``writes`` at memory ``p`` (0 without ``p``)."""
+    if p is None:
+        return 0.0
+    return _words(reads, p.r_bits, p.per_pe) * p.r_cost + _words(writes, p.w_bits, p.per_pe) * p.w_cost
+
+
+def reprice(row: Mapping[str, Any], pr: Prices) -> dict[str, Any]:
+    """The chosen mapping's access counts (breakdown ``row``, elements; or arrays of them) at
+    ZigZag's energies ``pr``, per ``operand@memory`` (module doc, part 2) and ``MAC``. Reads
+    and writes per level, as the template counts them (``backends/spatial/reuse.py``):
+
+    * W, I: RF reads = MACs, RF writes = deliveries; GLB reads = ``glb_reads_*`` (multicast
+      once), GLB writes = DRAM reads = ``dram_*``;
+    * O: RF reads and writes = MACs each, plus the drains (reads) and the partial sums read
+      back from the GLB (writes); GLB writes = ``psum_writes`` + ``dram_psum_reads``, GLB reads
+      = ``psum_reads`` + what goes to DRAM; DRAM writes = the outputs (8 bits) + the spills
+      (16 bits), DRAM reads = the spills read back.
+    """
+    macs = row["macs"]
+    out: dict[str, Any] = {"MAC": macs * pr.mac_pj}
+
+    def add(op: str, p: Price | None, reads: Traffic, writes: Traffic) -> None:
+        if p is not None:
+            key = f"{op}@{p.memory}"
+            out[key] = out.get(key, 0.0) + _cost(p, reads, writes)
+
+    for op, dl, gr, dr in (("W", "deliveries_w", "glb_reads_w", "dram_w"), ("I", "deliveries_i", "glb_reads_i", "dram_i")):
+        b = BITS[op]
+        add(op, pr.rf[op], [(macs, b)], [(row[dl], b)])
+        add(op, pr.glb[op], [(row[gr], b)], [(row[dr], b)])
+        add(op, pr.dram[op], [(row[dr], b)], [])
+    ps, ob = BITS["psum"], BITS["out"]
+    to_dram = [(row["outputs"], ob), (row["dram_o_writes"] - row["outputs"], ps)]
+    add("O", pr.rf["O"], [(macs + row["drains"], ps)], [(macs + row["psum_reads"], ps)])
+    add("O", pr.glb["O"], [(row["psum_reads"], ps), *to_dram], [(row["psum_writes"] + row["dram_psum_reads"], ps)])
+    add("O", pr.dram["O"], [(row["dram_psum_reads"], ps)], to_dram)
+    return out
+
+
+def mac_reads_pj(row: Mapping[str, Any], z: Mapping[str, Any], pr: Prices) -> tuple[float, float]:
+    """The energy of reading weights and inputs from their per-PE RFs into the MACs, as the
+    template counts it (one read per MAC, ``backends/spatial/model.py``) and as ZigZag does
+    (its lowest level's reads to the MAC: one per change of the operand at the MAC, the
+    innermost loops irrelevant to it reusing the MAC's operand register): the two tools'
+    conventions differ there whatever the mapping (module doc, part 2)."""
+    ours = theirs = 0.0
+    for op in ("W", "I"):
+        p = pr.rf[op]
+        if p is None or z["memory_levels"][op][0] != p.memory:
+            continue
+        ours += row["macs"] * math.ceil(BITS[op] / p.r_bits) * p.r_cost
+        theirs += float(z["word_accesses"][op][0]["rd_out_to_low"]) * p.r_cost
+    return ours, theirs
+
+
+def zigzag_levels(z: Mapping[str, Any]) -> dict[str, float]:
+    """ZigZag's energy of a layer per ``operand@memory`` and ``MAC`` (its record's row)."""
+    out = {"MAC": float(z["mac_energy_pj"])}
+    for op, names in z["memory_levels"].items():
+        for name, e in zip(names, z["memory_energy_pj"][op], strict=True):
+            out[f"{op}@{name}"] = out.get(f"{op}@{name}", 0.0) + float(e)
+    return out
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def ranks(x: Sequence[float]) -> list[float]:
+    """Ranks from 1, ties at their average rank."""
+    order = sorted(range(len(x)), key=lambda i: x[i])
+    out = [0.0] * len(x)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and x[order[j + 1]] == x[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            out[order[k]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return out
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Spearman's rank correlation (Pearson's of the ranks); ``None`` under 3 points or when a
+    side is constant."""
+    if len(a) != len(b):
+        raise ValueError(f"spearman: {len(a)} against {len(b)} values")
+    if len(a) < 3:
+        return None
+    ra, rb = ranks(a), ranks(b)
+    ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb, strict=True))
+    va, vb = sum((x - ma) ** 2 for x in ra), sum((y - mb) ** 2 for y in rb)
+    if va == 0.0 or vb == 0.0:
+        return None
+    return cov / math.sqrt(va * vb)
+
+
+def median(xs: Sequence[float]) -> float:
+    s = sorted(xs)
+    n = len(s)
+    return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+def layer_rows(d: Design, layers: Sequence[Layer]) -> list[dict[str, Any]]:
+    """Per distinct layer: the template's energy and latency, its mapping re-priced at ZigZag's
+    energies, ZigZag's figures, and the per-level energies of both."""
+    out = []
+    for ly in layers:
+        rp = reprice(ly.row, d.prices)
+        zl = zigzag_levels(ly.zigzag)
+        z = ly.zigzag
+        ours_mr, theirs_mr = mac_reads_pj(ly.row, z, d.prices)
+        out.append({
+            "design": d.name, "net": ly.net, "name": ly.name, "signature": ly.signature, "dims": dict(ly.dims),
+            "loop_nest": ly.row["loop_nest"], "feasible": bool(ly.row["feasible"]),
+            "symbiote_energy_pj": energy_pj(ly.row), "symbiote_latency_cycles": ly.row["latency_cycles"],
+            "repriced_pj": sum(rp.values()), "zigzag_energy_pj": float(z["energy_pj"]),
+            "zigzag_latency_cycles": float(z["latency_cycles"]),
+            "mapping_energy_ratio": sum(rp.values()) / float(z["energy_pj"]),
+            "best_candidate_repriced_pj": ly.best_repriced_pj, "valid_candidates": ly.valid_candidates,
+            "best_candidate_ratio": ly.best_repriced_pj / float(z["energy_pj"]),
+            "mac_reads_pj": {"symbiote_repriced": ours_mr, "zigzag": theirs_mr},
+            "mapping_energy_ratio_without_mac_reads": (sum(rp.values()) - ours_mr) / (float(z["energy_pj"]) - theirs_mr),
+            "levels": {k: {"symbiote_repriced": rp.get(k, 0.0), "zigzag": zl.get(k, 0.0)} for k in sorted(set(rp) | set(zl))},
+            "zigzag_mapping": {"spatial": z["spatial_mapping"], "temporal": z["temporal_mapping"]},
+        })
+    return out
+
+
+def correlations(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Spearman of energy and latency per (design, network) over its distinct layers; and of the
+    energy re-priced at ZigZag's table (``energy_repriced``: the tables' share of the gap)."""
+    out = []
+    for key in dict.fromkeys((r["design"], r["net"]) for r in rows):
+        rs = [r for r in rows if (r["design"], r["net"]) == key]
+        out.append({"design": key[0], "net": key[1], "layers": len(rs),
+                    "energy": spearman([r["symbiote_energy_pj"] for r in rs], [r["zigzag_energy_pj"] for r in rs]),
+                    "latency": spearman([r["symbiote_latency_cycles"] for r in rs],
+                                        [r["zigzag_latency_cycles"] for r in rs]),
+                    "energy_repriced": spearman([r["repriced_pj"] for r in rs], [r["zigzag_energy_pj"] for r in rs])})
+    return out
+
+
+def level_ratios(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per design and ``operand@memory``: the template's re-priced energy over ZigZag's, summed
+    over the layers (where the gap is)."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for r in rows:
+        for k, v in r["levels"].items():
+            acc = out.setdefault(r["design"], {}).setdefault(k, [0.0, 0.0])
+            acc[0] += v["symbiote_repriced"]
+            acc[1] += v["zigzag"]
+    return {d: {k: {"symbiote_repriced_pj": a, "zigzag_pj": b, "ratio": (a / b) if b else None}
+                for k, (a, b) in lv.items()} for d, lv in out.items()}
+
+
+# --------------------------------------------------------------------------- wall time (part 3)
+
+
+def time_network(wl, batch: int = BATCH, repeats: int = REPEATS, seed: int = 0) -> dict[str, float]:
+    """Seconds per design of the template's jitted, vmapped ``cost`` of the whole network over
+    ``batch`` random designs (best of ``repeats`` calls; compile excluded and reported)."""
+    import jax
+
+    from symbiote.backends.manager import registry
+
+    t = registry().get("spatial")
+    hw = t.space.sample(jax.random.PRNGKey(seed), batch)
+
+    def totals(h):
+        m = t.cost(h, wl)
+        return m.total_energy_pj, m.total_latency_cycles
+
+    f = jax.jit(jax.vmap(totals))
+    t0 = time.perf_counter()
+    jax.block_until_ready(f(hw))
+    compile_s = time.perf_counter() - t0
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(f(hw))
+        best = min(best, time.perf_counter() - t0)
+    return {"batch": batch, "compile_s": compile_s, "s_per_design": best / batch}
+
+
+def speedups(nets: Sequence[str], designs: Sequence[str], timing: Mapping[str, Mapping[str, float]]) -> list[dict]:
+    """ZigZag's recorded wall time per network and design over the template's per design."""
+    runs = {(r["design"], r["net"]): r for r in zigzag_record()["runs"]}
+    out = []
+    for d in designs:
+        for net in nets:
+            z = runs[(d, net)]["wall_s"]
+            s = timing[net]["s_per_design"]
+            out.append({"design": d, "net": net, "zigzag_wall_s": z, "symbiote_s_per_design": s, "speedup": z / s})
+    return out
+
+
+# --------------------------------------------------------------------------- AccelForge (part 4)
+
+
+def accelforge_jobs(d: Design, layers: Sequence[Layer]) -> tuple[list[dict], list[dict]]:
+    """AccelForge jobs for the template's chosen mapping of each GEMM layer (no window, no
+    group: ``interop_design.loop_nest``'s GEMM ranks) on ``d`` written back by ``from_design``,
+    and the sides they stand for (``why`` where the mapping has no AccelForge GEMM nest)."""
+    from symbiote.backends import tables
+    from symbiote.backends.spatial import interop_accelforge as iaf
+    from symbiote.backends.spatial import interop_design as idz
+    from symbiote.backends.spatial.interop_arch import InteropError
+
+    arch = idz.from_design(d.knobs, name=f"spatial_{d.name}")
+    acc = int(float(tables.acc_bits(8.0, 8.0)))
+    jobs, sides = [], []
+    for ly in layers:
+        if ly.zigzag["layer"]["operator_type"] != "Gemm":
+            continue
+        key = f"{d.name}|{ly.signature}"
+        side = {"key": key, "design": d.name, "net": ly.net, "name": ly.name, "row": dict(ly.row), "dims": dict(ly.dims),
+                "arch": arch, "o_bits": acc}
+        extra = [x for x in ("G", "N", "Q", "R", "S") if ly.dims[x] > 1]
+        if extra:
+            sides.append({**side, "why": f"dims {extra} > 1: not a plain GEMM for AccelForge's GEMM workload"})
+            continue
+        try:
+            nest = idz.loop_nest(d.knobs, ly.row, {x: ly.dims[x] for x in ("P", "C", "K")})
+        except InteropError as e:
+            sides.append({**side, "why": str(e)})
+            continue
+        jobs.append({"key": key, "arch": iaf.accelforge_arch_yaml(arch, d.knobs["clock_ghz"]),
+                     "workload": iaf.gemm_workload_yaml(ly.dims["P"], ly.dims["C"], ly.dims["K"], {"O": acc}),
+                     "mapping": iaf.mapping_to_accelforge_yaml(arch, nest)})
+        sides.append(side)
+    return jobs, sides
+
+
+def padding(row: Mapping[str, Any], dims: Mapping[str, int], op: str | None) -> float:
+    """Extent over padded extent of the GEMM dims operand ``op`` spans (the template counts a
+    partial last tile whole, AccelForge as partial)."""
+    if op is None:
+        return 1.0
+    out = 1.0
+    for x in {"W": ("C", "K"), "I": ("P", "C"), "O": ("P", "K")}[op]:
+        padded = math.prod(int(round(float(row[f"{lvl}_{x}"]))) for lvl in ("dram", "glb", "sp", "rf"))
+        out *= dims[x] / padded
+    return out
+
+
+def accelforge_compare(side: Mapping[str, Any], res: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Both tools' counts (``crosscheck_spatial_accelforge.SPATIAL_COUNTS``, in elements) and
+    AccelForge's energy over the template's (without its NoC) for one layer."""
+    from crosscheck_spatial_accelforge import SPATIAL_COUNTS
+
+    from symbiote.backends.spatial.interop_arch import memory
+
+    base = {"design": side["design"], "net": side["net"], "name": side["name"], "loop_nest": side["row"]["loop_nest"]}
+    if res is None:
+        return {**base, "why": side["why"]}
+    arch, row = side["arch"], side["row"]
+    shared = any(m.name == "glb" for m in arch.memories)
+    names = {"glb_w": "glb" if shared else "glb_weight", "glb_i": "glb" if shared else "glb_input"}
+    bits = {"W": 8, "I": 8, "O": side["o_bits"]}
+    counts = {}
+    for ours, theirs, op in SPATIAL_COUNTS:
+        key = theirs.format(**names)
+        actions = res["actions"].get(key, 0.0)
+        if op is None:
+            af = actions
+        else:
+            comp, _, act = key.split(".")
+            m = memory(arch, comp)
+            af = actions * (m.read_bw_bits if act == "read" else m.write_bw_bits) / bits[op]
+        sym = float(row[ours])
+        pad = padding(row, side["dims"], op)
+        counts[ours] = {"symbiote": sym, "accelforge": af, "padding": pad,
+                        "ratio_unpadded": (af / sym / pad) if sym else None}
+    af_pj = float(sum(res["energy"].values()))
+    dram = memory(arch, "dram")
+    out_bits = 8.0
+    wide_outputs_pj = res["actions"].get("dram.O.write", 0.0) * dram.w_cost_pj * (1.0 - out_bits / side["o_bits"])
+    ours_pj = energy_pj(row, noc=False)
+    return {**base, "counts": counts, "accelforge_energy_pj": af_pj, "symbiote_energy_pj_no_noc": ours_pj,
+            "accelforge_energy_per_component": res["energy"], "accelforge_wide_outputs_pj": wide_outputs_pj,
+            "energy_ratio_raw": af_pj / ours_pj, "energy_ratio": (af_pj - wide_outputs_pj) / ours_pj,
+            "counts_equal": all(c["ratio_unpadded"] is not None and abs(c["ratio_unpadded"] - 1.0) < 1e-6
+                                or (c["symbiote"] == 0.0 and c["accelforge"] == 0.0) for c in counts.values()),
+            "accelforge_wall_s": res["wall_s"]}
+
+
+# --------------------------------------------------------------------------- the whole comparison
+
+
+def symbiote_side(nets: Sequence[str], designs: Sequence[str]) -> tuple[dict[str, Design], dict[str, list[Layer]], list[dict]]:
+    """The designs, their layers and the per-layer comparison rows (no timing, no AccelForge)."""
+    ds = {n: design(n) for n in designs}
+    layers = {n: [ly for net in nets for ly in network_layers(ds[n], net)] for n in designs}
+    rows = [r for n in designs for r in layer_rows(ds[n], layers[n])]
+    return ds, layers, rows
+
+
+def figures(rows: Sequence[Mapping[str, Any]], corr: Sequence[Mapping[str, Any]], speed: Sequence[Mapping[str, Any]],
+            af: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
+    """The issue's five figures: minimum correlations, maximum mapping ratio, the median of
+    AccelForge's energy over the template's per design (the one farthest from 1), minimum
+    speedup."""
+    es = [c["energy"] for c in corr if c["energy"] is not None]
+    ls = [c["latency"] for c in corr if c["latency"] is not None]
+    ratios = [r["mapping_energy_ratio"] for r in rows if math.isfinite(r["mapping_energy_ratio"])]
+    meds = [median(xs) for d in dict.fromkeys(a["design"] for a in af)
+            if (xs := [a["energy_ratio"] for a in af if a["design"] == d and "energy_ratio" in a])]
+    return {"spearman_latency": min(ls) if ls else None, "spearman_energy": min(es) if es else None,
+            "mapping_energy_ratio_max": max(ratios) if ratios else None,
+            "accelforge_energy_ratio_median": max(meds, key=lambda m: abs(m - 1.0)) if meds else None,
+            "speedup": min(s["speedup"] for s in speed) if speed else None}
+
+
+def diagnostics(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per design, the mapping ratios' maximum and median: of the chosen mapping, of the best
+    of the template's candidates at ZigZag's table, and of the chosen one without the RF-to-MAC
+    reads of weights and inputs (:func:`mac_reads_pj`)."""
+    out = {}
+    for d in dict.fromkeys(r["design"] for r in rows):
+        rs = [r for r in rows if r["design"] == d]
+        out[d] = {}
+        for key in ("mapping_energy_ratio", "best_candidate_ratio", "mapping_energy_ratio_without_mac_reads"):
+            xs = [r[key] for r in rs]
+            out[d][key] = {"max": max(xs), "median": median(xs), "over_1_10": sum(x > TARGETS["mapping_energy_ratio_max"]
+                                                                                  for x in xs), "layers": len(xs)}
+    return out
+
+
+def targets_met(fig: Mapping[str, float | None]) -> dict[str, bool | None]:
+    def ok(k: str) -> bool | None:
+        v = fig[k]
+        if v is None:
+            return None
+        if k == "accelforge_energy_ratio_median":
+            return abs(v - 1.0) <= TARGETS[k]
+        return v >= TARGETS[k] if k in ("spearman_latency", "spearman_energy", "speedup") else v <= TARGETS[k]
+
+    return {k: ok(k) for k in TARGETS}
+
+
+def versions(af_python: str | None) -> dict[str, str]:
+    import importlib.metadata as md
+    import subprocess
+
+    out = {"python": platform.python_version(), "jax": md.version("jax"), "zigzag": zigzag_record()["zigzag"]}
+    try:
+        out["symbiote"] = md.version("symbiote")
+    except md.PackageNotFoundError:
+        out["symbiote"] = "not installed"
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            check=False).stdout.strip()
+    out["symbiote_commit"] = (commit + " (with uncommitted changes)") if commit else "unknown"
+    if af_python:
+        from crosscheck_accelforge import accelforge_version
+
+        out["accelforge"] = accelforge_version(af_python)
+    return out
+
+
+def run(nets: Sequence[str], designs: Sequence[str], af_python: str | None, batch: int,
+        old: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Everything: the template's side, timing, AccelForge (live with ``af_python``, else from
+    ``old``, the previous record)."""
+    ds, layers, rows = symbiote_side(nets, designs)
+    corr = correlations(rows)
+    timing = {net: time_network(_network(net)[0], batch) for net in nets}
+    speed = speedups(nets, designs, timing)
+    if af_python:
+        from crosscheck_spatial_accelforge import run_accelforge
+
+        jobs, sides = [], []
+        for n in designs:
+            j, s = accelforge_jobs(ds[n], layers[n])
+            jobs += j
+            sides += s
+        res = run_accelforge(af_python, jobs)
+        af = [accelforge_compare(s, res.get(s["key"])) for s in sides]
+    else:
+        af = list(old["accelforge"]) if old else []
+    fig = figures(rows, corr, speed, af)
+    return {
+        "diagnostics": diagnostics(rows),
+        "designs": {n: {"knobs": dict(d.knobs), "to_design_report": list(d.report), "adapted": list(d.adapted),
+                        "zigzag_energies": {"mac_pj": d.prices.mac_pj,
+                                            "rf": {k: v and vars(v) for k, v in d.prices.rf.items()},
+                                            "glb": {k: v and vars(v) for k, v in d.prices.glb.items()},
+                                            "dram": {k: vars(v) for k, v in d.prices.dram.items()}}}
+                    for n, d in ds.items()},
+        "nets": list(nets), "layers": rows, "spearman": corr, "levels": level_ratios(rows), "timing": timing,
+        "speedup": speed, "accelforge": af, "figures": fig, "targets": TARGETS, "targets_met": targets_met(fig),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    from crosscheck_spatial_zigzag import DESIGNS, NETS
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", action="store_true", help="print the five figures as one JSON object")
+    ap.add_argument("--record", nargs="?", const=RECORD, type=Path,
+                    help=f"write the comparison (default {RECORD.relative_to(ROOT)})")
+    ap.add_argument("--accelforge", action="store_true", help="run AccelForge on the chosen GEMM mappings (part 4)")
+    ap.add_argument("--python", default=os.environ.get("ACCELFORGE_PYTHON", ""),
+                    help="the AccelForge venv's python (default: $ACCELFORGE_PYTHON)")
+    ap.add_argument("--batch", type=int, default=BATCH, help="designs per vmapped timing call")
+    args = ap.parse_args(argv)
+    if args.accelforge and (not args.python or not Path(args.python).exists()):
+        ap.error("AccelForge's python not found: pass --python or set ACCELFORGE_PYTHON")
+    old = json.loads(RECORD.read_text()) if RECORD.exists() else None
+    out = run(NETS, tuple(DESIGNS), args.python if args.accelforge else None, args.batch, old)
+    if args.record:
+        out = {"written_by": "benchmarks/crosscheck_spatial.py " + command(argv or sys.argv[1:]),
+               "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+               "machine": f"{os.cpu_count()} CPUs shared with other work (load average {os.getloadavg()[0]:.1f} "
+                          f"at the end)",
+               "versions": versions(args.python if args.accelforge else None)
+               | ({} if args.accelforge or not old else {"accelforge": old["versions"].get("accelforge", "")}),
+               "zigzag_record": str(ZIGZAG_RECORD.relative_to(ROOT)), **out}
+        args.record.write_text(json.dumps(out, indent=1, sort_keys=True, default=float) + "\n")
+    fig = out["figures"]
+    if args.json:
+        print(json.dumps(fig))
+        return 0
+    report(out)
+    return 0
+
+
+def command(args: Sequence[str]) -> str:
+    """The command line as recorded: the AccelForge venv's path as ``$ACCELFORGE_PYTHON``."""
+    out, skip = [], False
+    for a in args:
+        if skip:
+            out.append("$ACCELFORGE_PYTHON")
+            skip = False
+        elif a == "--python":
+            out.append(a)
+            skip = True
+        elif a.startswith("--python="):
+            out.append("--python=$ACCELFORGE_PYTHON")
+        elif a != "--json":
+            out.append(a)
+    return " ".join(out)
+
+
+def report(out: Mapping[str, Any]) -> None:
+    for n, d in out["designs"].items():
+        print(f"{n}: {d['knobs']}")
+        for a in d["adapted"]:
+            print(f"    adapted: {a}")
+    print(f"{'design':<13} {'net':<18} {'layers':>6} {'rho E':>7} {'rho lat':>7} {'rho E@zz':>8} {'ratio max':>9} "
+          f"{'speedup':>10}")
+    speed = {(s["design"], s["net"]): s["speedup"] for s in out["speedup"]}
+    for c in out["spearman"]:
+        rs = [r["mapping_energy_ratio"] for r in out["layers"] if (r["design"], r["net"]) == (c["design"], c["net"])]
+        f = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
+        print(f"{c['design']:<13} {c['net']:<18} {c['layers']:>6} {f(c['energy']):>7} {f(c['latency']):>7} "
+              f"{f(c['energy_repriced']):>8} "
+              f"{max(rs):>9.3f} {speed[(c['design'], c['net'])]:>10.0f}")
+    for d, lv in out["levels"].items():
+        print(f"{d}: re-priced / ZigZag per operand@memory: " + ", ".join(
+            f"{k} {v['ratio']:.2f}" if v["ratio"] is not None else f"{k} {v['symbiote_repriced_pj']:.3g} pJ vs 0"
+            for k, v in lv.items()))
+    for a in out["accelforge"]:
+        if "why" in a:
+            print(f"AccelForge {a['design']:<13} {a['name'][:40]:<40} not evaluated: {a['why'][:100]}")
+        else:
+            print(f"AccelForge {a['design']:<13} {a['name'][:40]:<40} counts equal {a['counts_equal']}, "
+                  f"energy AF/symbiote {a['energy_ratio']:.3f}")
+    print("figures:", json.dumps(out["figures"]))
+    print("targets met:", json.dumps(out["targets_met"]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""The ``spatial`` template: loop-nest reuse analysis, masking of mappings that do not fit,
+and the properties a mapper's choice must have (backends/spatial/).
+
+The expected figures are worked out by hand in the comments from the rule of
+``backends/spatial/reuse.py``'s module doc, not from the code's formulas.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from symbiote.backends.manager import get_template
+from symbiote.backends.spatial import mapping, model, reuse
+from symbiote.backends.spatial.mapping import ONE, Factors, Layers
+from symbiote.backends.spatial.space import C, G, K, N, P, Q, R, S
+from symbiote.frontend import load
+from symbiote.ir.lower import lower
+
+
+def _model(node, inputs, weights):
+    g = helper.make_graph([node], "one", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(w, n) for n, w in weights.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    wl = lower(load(m))
+    assert len(wl) == 1
+    return wl
+
+
+@functools.cache
+def gemm(m, k, n):
+    """One [m, k] @ [k, n] MatMul: P = m, C = k, K = n."""
+    node = helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")
+    return _model(node, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [m, k])],
+                  {"w": np.zeros((k, n), np.float32)})
+
+
+@functools.cache
+def conv(c, k, hw, r):
+    """One valid (unpadded) r x r convolution, c -> k channels on an hw x hw input."""
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="conv", kernel_shape=[r, r])
+    return _model(node, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, hw, hw])],
+                  {"w": np.zeros((k, c, r, r), np.float32)})
+
+
+T = get_template("spatial")
+
+
+def design(**knobs):
+    return T.space.encode(T.space.default() | knobs)
+
+
+def breakdown(wl, **knobs):
+    return T.mappings(design(**knobs), wl)
+
+
+def _f(x):
+    return jnp.full((1, 1), float(x))
+
+
+# ---- the reuse rule on a mapping worked by hand
+
+def test_hand_worked_conv_access_counts():
+    # A 3x3 valid convolution, C=2 -> K=4 channels, 4x4 outputs (6x6 inputs), stride 1: 1152 MACs.
+    # Mapping (class "w": GLB and DRAM loops in the order G K C R S N P Q), outermost first:
+    #   dram: P2  |  glb: R3 S3 P2  |  spatial: K4 (X) C2 (Y), 8 PEs  |  rf: Q4
+    ly = Layers(tuple(jnp.full((1,), float(x)) for x in (1, 1, 4, 2, 4, 4, 3, 3)),
+                *(jnp.ones((1,)) for _ in range(4)))
+    rf = [ONE] * 8
+    rf[Q] = _f(4)
+    sp = [ONE] * 8
+    sp[K], sp[C] = _f(4), _f(2)
+    glb = [ONE] * 8
+    glb[R], glb[S], glb[P] = _f(3), _f(3), _f(2)
+    dram = [ONE] * 8
+    dram[P] = _f(2)
+    rem = [ONE] * 8
+    rem[R], rem[S], rem[P] = _f(3), _f(3), _f(4)
+    fx = Factors(tuple(rf), tuple(sp), tuple(glb), tuple(dram), tuple(rem), split=1, cls=mapping.CLASSES.index("w"))
+    a = {k: float(np.asarray(v).squeeze()) for k, v in reuse.analyze(ly, fx)._asdict().items()}
+    # cycles: rf Q4 x glb R3 S3 P2 x dram P2 = 144; 144 x 8 PEs = 1152 MACs (no padding)
+    assert a["temporal"] == 144 and a["pes"] == 8
+    # weights (relevant: K C R S): from the inside, the GLB loop P2 is irrelevant and innermost:
+    # a PE's weight stays while it runs (stationary); S3 and R3 are relevant, and the DRAM loop
+    # P2 above them evicts them: each PE's weight is refilled 3*3*2 = 18 times. The 8 PEs hold 8
+    # distinct weights (K and C both relevant: no multicast): 8 * 18 = 144 GLB reads, every one
+    # of the 72 weights twice. DRAM: above the GLB only P2, irrelevant: the GLB's weight tile
+    # (all 72 weights) is read once.
+    assert a["glb_reads_w"] == 144 and a["deliveries_w"] == 144 and a["dram_w"] == 72
+    # inputs (relevant: C P Q R S, the window): every loop above the RF is relevant: 2*3*3*2 =
+    # 36 fills of a PE's 4 inputs (one row of Q=4). The 4 PEs along X (K) need the same inputs:
+    # a multicast, so the GLB sends C2 x 4 = 8 inputs per fill: 288 reads, delivered to 8 PEs x
+    # 4 = 1152 RF writes (4x the reads). DRAM: per P2 iteration the GLB tile is C2 x (2 output
+    # rows + 2 halo rows) x 6 columns = 48 inputs: 96 (the 2 halo rows are fetched twice).
+    assert a["glb_reads_i"] == 288 and a["deliveries_i"] == 1152 and a["dram_i"] == 96
+    # partial sums (relevant: K P Q): inside-out P2 (relevant) then S3, R3 (irrelevant, above a
+    # relevant loop: they evict) and the DRAM P2: 2*3*3*2 = 36 drains of each PE's 4 psums:
+    # 8 PEs x 4 x 36 = 1152 drains. The 2 PEs along Y (C) hold psums of the same outputs: they
+    # are added on the way (spatial reduction: one forward each), so the GLB receives
+    # K4 x Q4 x 36 = 576 psum writes; 64 outputs, so 576 - 64 = 512 are read back to go on
+    # accumulating. DRAM: the GLB's tile of outputs (K4 x P2 x Q4 = 32) leaves once per P2
+    # iteration: 64 = the outputs, no partial sum spills.
+    assert a["drains"] == 1152 and a["forwards"] == 576 and a["psum_writes"] == 576
+    assert a["outputs"] == 64 and a["psum_reads"] == 512
+    assert a["dram_o_writes"] == 64 and a["dram_psum_reads"] == 0
+
+
+def test_reuse_stationary_operand_is_not_refetched_by_inner_irrelevant_loops():
+    # the same nest with the GLB order of class "i" (G N C P Q R S K) and K at the GLB level
+    # instead of spatial: K4 innermost is irrelevant to the inputs, so each input tile serves the
+    # four filters without a refill; weights are refilled at every K step
+    ly = Layers(tuple(jnp.full((1,), float(x)) for x in (1, 1, 4, 2, 4, 4, 1, 1)), *(jnp.ones((1,)) for _ in range(4)))
+    rf, sp, dram = [ONE] * 8, [ONE] * 8, [ONE] * 8
+    glb = [ONE] * 8
+    glb[K], glb[P], glb[Q], glb[C] = _f(4), _f(4), _f(4), _f(2)
+    fx = Factors(tuple(rf), tuple(sp), tuple(glb), tuple(dram), tuple(glb), split=0, cls=mapping.CLASSES.index("i"))
+    a = reuse.analyze(ly, fx)
+    # inputs: loops above the (1-element) RF tile, inner-out: K4 irrelevant and innermost (reuse),
+    # then Q4 P4 C2 relevant: 32 fills = the 32 inputs, each once
+    assert float(np.asarray(a.glb_reads_i).squeeze()) == 32
+    # weights: K4 relevant and innermost, then everything above evicts: 4 * 4 * 4 * 2 = 128
+    assert float(np.asarray(a.glb_reads_w).squeeze()) == 128
+
+
+# ---- masking
+
+def test_tiny_global_buffer_masks_large_tiles_and_the_choice_fits():
+    wl = conv(64, 64, 30, 3)
+    big = breakdown(wl, glb_weight_kb=4096, glb_input_kb=4096, glb_output_kb=4096)
+    small = breakdown(wl, glb_weight_kb=1, glb_input_kb=1, glb_output_kb=1)
+    assert small["valid_candidates"][0] < big["valid_candidates"][0]
+    assert small["feasible"][0] == 1 and np.isfinite(small["latency_cycles"][0])
+    # the chosen GLB tiles (8-bit weights and inputs, 24-bit psums) fit their 1 KB buffers
+    assert small["glb_tile_w"][0] * 8 <= 8192 and small["glb_tile_i"][0] * 8 <= 8192
+    assert small["glb_tile_o"][0] * 24 <= 8192
+    # ... which the big buffers' choice does not
+    assert max(big["glb_tile_w"][0] * 8, big["glb_tile_i"][0] * 8, big["glb_tile_o"][0] * 24) > 8192
+    # and it pays in DRAM traffic: smaller tiles are fetched more often
+    assert small["dram_i"][0] + small["dram_w"][0] > big["dram_i"][0] + big["dram_w"][0]
+
+
+def test_shared_buffer_pools_the_capacity():
+    # 40 KB of weights (64*64*3*3 at 8 bits = 36 KB) fit neither 16 KB split buffer alone, but
+    # tiles of the whole filter set fit the 48 KB pool
+    wl = conv(64, 64, 30, 3)
+    split = breakdown(wl, glb_weight_kb=16, glb_input_kb=16, glb_output_kb=16, glb_split="split")
+    shared = breakdown(wl, glb_weight_kb=16, glb_input_kb=16, glb_output_kb=16, glb_split="shared")
+    assert shared["valid_candidates"][0] >= split["valid_candidates"][0]
+    need = shared["glb_tile_w"][0] * 8 + shared["glb_tile_i"][0] * 8 + shared["glb_tile_o"][0] * 24
+    assert need <= 48 * 8192
+
+
+def test_no_valid_mapping_is_infeasible_and_says_why():
+    # a 1-byte partial-sum RF cannot hold one 24-bit accumulator: no candidate fits
+    wl = gemm(64, 64, 64)
+    m = T.cost(design(rf_psum_bytes=1), wl)
+    assert np.isinf(float(m.total_latency_cycles)) and np.isinf(float(m.total_energy_pj))
+    b = breakdown(wl, rf_psum_bytes=1)
+    assert b["feasible"][0] == 0 and b["valid_candidates"][0] == 0
+    assert "rf_psum_bytes" in b["reason"][0] and b["loop_nest"][0] == "infeasible"
+    # the relaxed model stays finite (a penalty, so the gradient phase can move away)
+    r = T.relaxed_cost(design(rf_psum_bytes=1), wl)
+    assert np.isfinite(float(r.total_latency_cycles))
+
+
+# ---- properties of the choice
+
+def _min_dram_bytes(wl, **knobs):
+    """The least DRAM traffic of any valid candidate of the (single) layer."""
+    _, _, _, pairs = model.mac_rows(design(**knobs), wl, np.array([0]), design(**knobs)["dataflow"])
+    cd = model.flatten(pairs)
+    return float(np.min(np.where(np.asarray(cd.valid), np.asarray(cd.dram_bytes), np.inf)))
+
+
+@pytest.mark.parametrize("wl", [gemm(256, 512, 256), conv(32, 64, 34, 3)], ids=["gemm", "conv"])
+def test_bigger_register_files_never_increase_dram_traffic(wl):
+    # from RFs that hold a whole chunk (mapping.RF_CHUNK elements) up, a bigger RF only makes
+    # more candidates valid; below, the chunks shrink to what the RFs hold (a TPU-like PE of
+    # one element each still maps), a different mapping space (see the next test)
+    last = np.inf
+    for b in (16, 64, 256, 1024):
+        got = _min_dram_bytes(wl, rf_weight_bytes=b, rf_input_bytes=b, rf_psum_bytes=4 * b,
+                              glb_weight_kb=8, glb_input_kb=8, glb_output_kb=8)
+        assert got <= last * (1 + 1e-6), b
+        last = got
+
+
+def test_register_files_of_one_element_still_map_every_layer():
+    # a TPU-like PE: one weight, one input, one accumulator-wide partial sum
+    for wl in (gemm(256, 512, 256), conv(32, 64, 34, 3), conv(32, 64, 34, 1)):
+        got = _min_dram_bytes(wl, rf_weight_bytes=1, rf_input_bytes=1, rf_psum_bytes=4)
+        assert np.isfinite(got) and got > 0
+
+
+def test_bigger_global_buffer_never_increases_dram_traffic():
+    wl = conv(32, 64, 34, 3)
+    last = np.inf
+    for kb in (1, 4, 16, 64, 256):
+        got = _min_dram_bytes(wl, glb_weight_kb=kb, glb_input_kb=kb, glb_output_kb=kb)
+        assert got <= last * (1 + 1e-6), kb
+        last = got
+
+
+def test_multicast_divides_glb_reads_by_the_irrelevant_spatial_dims():
+    # weight-stationary GEMM on 16 x 16 PEs: K (filters) on X is irrelevant to the inputs, so
+    # every input read from the GLB feeds the 16 PEs of a row; C on Y is relevant to them
+    wl = gemm(64, 256, 256)
+    b = breakdown(wl, dataflow="ws")
+    assert b["sp_K"][0] == 16 and b["sp_C"][0] == 16
+    assert b["deliveries_i"][0] == pytest.approx(16 * b["glb_reads_i"][0])
+    # weights: K and C both relevant, one read per PE
+    assert b["deliveries_w"][0] == pytest.approx(b["glb_reads_w"][0])
+
+
+def test_weight_vs_output_stationary_on_a_gemm():
+    wl = gemm(256, 256, 256)
+    ws = breakdown(wl, dataflow="ws")
+    os_ = breakdown(wl, dataflow="os")
+    # ws unrolls the reduction (C) over Y: partial sums are added PE to PE on their way out, one
+    # forward per PE but the last of each column; os unrolls only output dims: each output
+    # accumulates in one PE, no forwarding, so less on-chip network energy
+    assert ws["forwards"][0] == pytest.approx(ws["drains"][0] * (1 - 1 / ws["sp_C"][0]))
+    assert os_["forwards"][0] == 0 and os_["e_noc"][0] < ws["e_noc"][0]
+    # ws's PEs hold distinct weights (K and C both unrolled): no weight multicast; os unrolls P
+    # on Y, irrelevant to weights: each weight read feeds a whole column
+    assert ws["deliveries_w"][0] == pytest.approx(ws["glb_reads_w"][0])
+    assert os_["deliveries_w"][0] == pytest.approx(os_["sp_P"][0] * os_["glb_reads_w"][0])
+    # inputs: K on X is irrelevant to them in both: multicast along X
+    for b in (ws, os_):
+        assert b["deliveries_i"][0] == pytest.approx(b["sp_K"][0] * b["glb_reads_i"][0])
+    # both keep all 256 PEs busy on this GEMM
+    assert ws["pes"][0] == 256 and os_["pes"][0] == 256
+
+
+def test_large_buffers_move_each_operand_across_dram_once():
+    # everything fits the GLB: the chosen mapping's DRAM traffic is the compulsory traffic
+    wl = gemm(128, 256, 128)
+    b = breakdown(wl, glb_weight_kb=1024, glb_input_kb=1024, glb_output_kb=1024)
+    assert b["dram_w"][0] == 256 * 128 and b["dram_i"][0] == 128 * 256 and b["dram_psum_reads"][0] == 0
+
+
+def test_soft_minimum_tends_to_the_exact_choice():
+    wl = lower(load("zoo:tiny_cnn"))
+    hw = design()
+    exact = float(T.cost(hw, wl).edp)
+    gaps = [abs(float(model.metrics(hw, wl, hw["dataflow"], temperature=t).edp) / exact - 1.0)
+            for t in (1.0, 0.1, 0.01, 0.001)]
+    assert gaps[0] > gaps[-1]
+    assert all(b <= a + 1e-6 for a, b in zip(gaps, gaps[1:], strict=False))
+    assert gaps[-1] < 1e-3
+
+
+def test_candidate_count_and_dataflow_families():
+    assert mapping.N_CANDIDATES >= 64
+    # a fixed family keeps its unrolling: ws puts K on X and C on Y on every layer
+    wl = lower(load("zoo:tiny_cnn"))
+    b = breakdown(wl, dataflow="ws")
+    mac = b["is_mac"] > 0
+    names = [n for n, m in zip(b["loop_nest"], mac, strict=True) if m]
+    assert all("(ws" in n for n in names)
+    assert G == 0 and N == 1  # the dims order the breakdown's columns use (space.DIMS)

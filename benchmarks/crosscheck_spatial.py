@@ -611,7 +611,7 @@ def padding(row: Mapping[str, Any], dims: Mapping[str, int], op: str | None) -> 
 def accelforge_compare(side: Mapping[str, Any], res: Mapping[str, Any] | None) -> dict[str, Any]:
     """Both tools' counts (``crosscheck_spatial_accelforge.SPATIAL_COUNTS``, in elements) and
     AccelForge's energy over the template's (without its NoC) for one layer."""
-    from crosscheck_spatial_accelforge import SPATIAL_COUNTS
+    from crosscheck_spatial_accelforge import SPATIAL_COUNTS, accelforge_elements
 
     from symbiote.backends.spatial.interop_arch import memory
 
@@ -619,19 +619,10 @@ def accelforge_compare(side: Mapping[str, Any], res: Mapping[str, Any] | None) -
     if res is None:
         return {**base, "why": side["why"]}
     arch, row = side["arch"], side["row"]
-    shared = any(m.name == "glb" for m in arch.memories)
-    names = {"glb_w": "glb" if shared else "glb_weight", "glb_i": "glb" if shared else "glb_input"}
-    bits = {"W": 8, "I": 8, "O": side["o_bits"]}
+    elems = accelforge_elements(arch, res, {"W": 8.0, "I": 8.0, "O": float(side["o_bits"])})
     counts = {}
-    for ours, theirs, op in SPATIAL_COUNTS:
-        key = theirs.format(**names)
-        actions = res["actions"].get(key, 0.0)
-        if op is None:
-            af = actions
-        else:
-            comp, _, act = key.split(".")
-            m = memory(arch, comp)
-            af = actions * (m.read_bw_bits if act == "read" else m.write_bw_bits) / bits[op]
+    for ours, _, op in SPATIAL_COUNTS:
+        af = elems[ours]
         sym = float(row[ours])
         pad = padding(row, side["dims"], op)
         counts[ours] = {"symbiote": sym, "accelforge": af, "padding": pad,

@@ -125,22 +125,32 @@ def spatial_jobs() -> tuple[list[dict], list[dict]]:
     return jobs, sides
 
 
-def spatial_compare(side: dict, res: dict) -> dict:
+def accelforge_elements(arch, res: dict, bits: dict[str, float]) -> dict[str, float]:
+    """AccelForge's counts of :data:`SPATIAL_COUNTS` in elements: a memory's actions times its
+    access width over the operand's bits (``bits``: W, I, O); MACs as they are."""
     from symbiote.backends.spatial.interop_arch import memory
 
-    arch, row = side["arch"], side["row"]
     shared = any(m.name == "glb" for m in arch.memories)
     names = {"glb_w": "glb" if shared else "glb_weight", "glb_i": "glb" if shared else "glb_input"}
-    counts = {}
+    out = {}
     for ours, theirs, op in SPATIAL_COUNTS:
         key = theirs.format(**names)
         actions = res["actions"].get(key, 0.0)
         if op is None:
-            af = actions
+            out[ours] = actions
         else:
             comp, _, act = key.split(".")
             m = memory(arch, comp)
-            af = actions * (m.read_bw_bits if act == "read" else m.write_bw_bits) / 8.0   # 8-bit values
+            out[ours] = actions * (m.read_bw_bits if act == "read" else m.write_bw_bits) / bits[op]
+    return out
+
+
+def spatial_compare(side: dict, res: dict) -> dict:
+    row = side["row"]
+    elems = accelforge_elements(side["arch"], res, {"W": 8.0, "I": 8.0, "O": 8.0})   # 8-bit values
+    counts = {}
+    for ours, _, op in SPATIAL_COUNTS:
+        af = elems[ours]
         ratio = af / float(row[ours]) if float(row[ours]) else None
         pad = padding(row, op)
         counts[ours] = {"symbiote": float(row[ours]), "accelforge": af, "ratio": ratio, "padding": pad,

@@ -15,7 +15,15 @@ of load lands on both alike; the kernel timings go into a new, empty cache (``--
 the user's, ``$SYMBIOTE_ORTCPU_CACHE`` or ``~/.cache/symbiote/ortcpu``) and the template's
 cost then reads them (it measures nothing itself: checked).
 
-    python benchmarks/measured.py [--threads 1] [--models a,b] [--json] [--cache]
+The runs are :func:`settings`: :data:`ROUNDS` interleaved slices per session (the
+template's default is 6) and ``--budget`` seconds of timed runs per kernel and for the
+model. This machine's speed moves between regimes up to 1.5x apart every few seconds, and
+the whole model is one session among up to hundreds: with 6 slices its runs sampled 6
+moments against the kernels' many, and a model's error moved by 10% from run to run.
+At 40 slices the whole model samples the machine as the kernels do. The run takes about
+2 minutes at the default budget.
+
+    python benchmarks/measured.py [--threads 1] [--models a,b] [--json] [--cache] [--budget S]
 """
 
 from __future__ import annotations
@@ -29,6 +37,19 @@ import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+#: interleaved slices per session (module doc), and the default timed seconds per session
+ROUNDS = 40
+BUDGET_S = 0.5
+
+
+def settings(budget_s: float = BUDGET_S):
+    """The benchmark's runs: ``budget_s`` timed seconds per session over :data:`ROUNDS`
+    slices, at least one timed run per slice, each slice after one untimed run."""
+    from symbiote.backends.ortcpu.measure import Settings
+
+    return Settings(warmup=5, reps=50 * ROUNDS, min_reps=ROUNDS, budget_s=budget_s, rounds=ROUNDS, slice_warmup=1)
+
 
 #: zoo models at reduced sizes (name -> zoo arguments, and why); every other model is full size
 REDUCED: dict[str, tuple[dict, str]] = {}
@@ -45,7 +66,7 @@ class Row:
     seconds: float
 
 
-def compare(name: str, threads: int, parallel: bool) -> Row:
+def compare(name: str, threads: int, parallel: bool, budget_s: float = BUDGET_S) -> Row:
     from symbiote.backends.manager import get_template
     from symbiote.backends.ortcpu import cache, measure, plan
     from symbiote.backends.ortcpu.model import COLUMNS, OVERHEAD, rules
@@ -65,7 +86,7 @@ def compare(name: str, threads: int, parallel: bool) -> Row:
     names = {i.name for i in whole.get_inputs()}
     feeds = {k: v for k, v in random_inputs(graph).items() if k in names}
     sigs = list(ks)
-    got = measure.measure_net([ks[s] for s in sigs], threads, companion=(whole, feeds))  # the model among every chunk
+    got = measure.measure_net([ks[s] for s in sigs], threads, settings(budget_s), companion=(whole, feeds))  # in every chunk
     timings = {**dict(zip(sigs, got.kernels, strict=True)), OVERHEAD: got.overhead}
     ctx = cache.context(threads)
     cache.store(ctx, timings)
@@ -94,11 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default=",".join(zoo.names()))
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--cache", action="store_true", help="use the user's kernel cache instead of a new, empty one")
+    ap.add_argument("--budget", type=float, default=BUDGET_S, help="timed seconds per kernel and for the model")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         if not args.cache:
             os.environ[cache.ENV_DIR] = tmp
-        rows = [compare(m.strip(), args.threads, args.parallel) for m in args.models.split(",") if m.strip()]
+        rows = [compare(m.strip(), args.threads, args.parallel, args.budget) for m in args.models.split(",") if m.strip()]
     s = summary(rows)
     ctx = cache.context(args.threads)
     if args.json:

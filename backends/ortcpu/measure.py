@@ -8,9 +8,13 @@ spread is half the interquartile range of the runs (:class:`Timing`).
 
 Several kernels are measured interleaved (:func:`measure_net`): their sessions are made
 together (in chunks of at most :data:`CHUNK` kernels and :data:`CHUNK_BYTES` of weights),
-and each gets its runs in :data:`ROUNDS` slices taken in turn (:func:`interleaved`), so a
-burst of load from other processes on a shared machine lands on every kernel's runs alike
-instead of on a few. (Running the kernels round robin, one run each per round, was tried:
+and each gets its runs in ``Settings.rounds`` slices taken in turn (:func:`interleaved`), so
+a burst of load from other processes on a shared machine lands on every kernel's runs alike
+instead of on a few. Each slice starts with ``Settings.slice_warmup`` untimed runs, so every
+session, a kernel or a whole model, is timed warm, after its own previous run, and never
+right after the other sessions' runs. (This machine's speed moves between regimes up to
+1.5x apart every few seconds: the more rounds, the more alike the regimes every session
+samples; :mod:`benchmarks.measured` uses 40.) (Running the kernels round robin, one run each per round, was tried:
 with the whole model among them it measured every kernel and the model with cold caches,
 slower than a model run again and again runs, and it predicted the zoo worse.)
 
@@ -43,16 +47,21 @@ from symbiote.errors import BackendError
 @dataclass(frozen=True)
 class Settings:
     """How much to run: ``warmup`` untimed runs, then up to ``reps`` timed runs within
-    ``budget_s`` seconds (never fewer than ``min_reps``)."""
+    ``budget_s`` seconds (never fewer than ``min_reps``); interleaved, in ``rounds`` slices
+    (module doc)."""
 
     warmup: int = 5
     reps: int = 200
     min_reps: int = 15
     budget_s: float = 0.25
+    #: interleaved measurements (:func:`interleaved`): slices per session, and untimed runs
+    #: at the start of each slice
+    rounds: int = 6
+    slice_warmup: int = 1
 
 
 #: ``SYMBIOTE_ORTCPU_QUICK=1`` (tests): fewer runs per measurement
-QUICK = Settings(warmup=2, reps=20, min_reps=5, budget_s=0.02)
+QUICK = Settings(warmup=2, reps=20, min_reps=5, budget_s=0.02, slice_warmup=0)
 
 
 def default_settings() -> Settings:
@@ -118,7 +127,6 @@ def measure_model(model, threads: int, parallel: bool = False, settings: Setting
     return time_session(sess, feeds if feeds is not None else feeds_for(sess), settings or default_settings())
 
 
-ROUNDS = 6
 CHUNK = 256
 CHUNK_BYTES = 256 * 2**20
 
@@ -140,14 +148,15 @@ def chunks(models: Sequence[object]) -> list[list[int]]:
 
 def interleaved(runs: Sequence[tuple[object, dict[str, np.ndarray]]], settings: Settings) -> list[np.ndarray]:
     """The timed runs of several ``(session, feeds)``: each warmed up, then run in
-    :data:`ROUNDS` slices taken in turn, each slice ``1 / ROUNDS`` of ``settings``' runs
-    and budget (module doc)."""
-    part = replace(settings, warmup=0, reps=math.ceil(settings.reps / ROUNDS),
-                   min_reps=math.ceil(settings.min_reps / ROUNDS), budget_s=settings.budget_s / ROUNDS)
+    ``settings.rounds`` slices taken in turn, each slice ``settings.slice_warmup`` untimed
+    runs and ``1 / rounds`` of ``settings``' timed runs and budget (module doc)."""
+    n = max(1, settings.rounds)
+    part = replace(settings, warmup=settings.slice_warmup, reps=math.ceil(settings.reps / n),
+                   min_reps=math.ceil(settings.min_reps / n), budget_s=settings.budget_s / n)
     for x, f in runs:
         run_samples(x, f, replace(settings, reps=0, min_reps=0))      # the warm-up runs
     samples: list[list[np.ndarray]] = [[] for _ in runs]
-    for _ in range(ROUNDS):
+    for _ in range(n):
         for i, (x, f) in enumerate(runs):
             samples[i].append(run_samples(x, f, part))
     return [np.concatenate(v) for v in samples]

@@ -21,7 +21,10 @@ model. This machine's speed moves between regimes up to 1.5x apart every few sec
 the whole model is one session among up to hundreds: with 6 slices its runs sampled 6
 moments against the kernels' many, and a model's error moved by 10% from run to run.
 At 40 slices the whole model samples the machine as the kernels do. The run takes about
-2 minutes at the default budget.
+2 minutes at the default budget. Run it on a quiet machine: under other processes' load
+the whole model slows down more than its kernels measured alone (with two other jobs on
+this 2-core machine, load average 4, the big models' errors reached -25% to -37%), so the
+figures then say more about the load than about the template.
 
     python benchmarks/measured.py [--threads 1] [--models a,b] [--json] [--cache] [--budget S]
 """

@@ -56,7 +56,8 @@ import jax.numpy as jnp
 
 from symbiote.backends import datapath, memories, tables, technology
 from symbiote.backends.metrics import Metrics
-from symbiote.backends.systolic.model import SPARSE_24_PE_AREA_OVERHEAD, smooth_max, soft_ceil, sparse_24_bits, sparse_24_on
+from symbiote.backends.common import smooth_max
+from symbiote.backends.systolic.model import SPARSE_24_PE_AREA_OVERHEAD, soft_ceil, sparse_24_bits, sparse_24_on
 from symbiote.backends.systolic.tiling import overflow
 from symbiote.ir.workload import FREE, MAC, MEMORY, VECTOR, Workload
 

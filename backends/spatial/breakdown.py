@@ -10,10 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from symbiote.backends import datapath, tables
+from symbiote.backends.common import Rows
 from symbiote.backends.spatial import mapping, reuse
 from symbiote.backends.spatial.model import FIELDS, choose, flatten, mac_rows
 from symbiote.backends.spatial.space import DIMS
-from symbiote.backends.systolic.model import _Rows
 from symbiote.ir.workload import Workload
 
 FIT_NAMES = ("RF weights (rf_weight_bytes)", "RF inputs (rf_input_bytes)", "RF partial sums (rf_psum_bytes)",
@@ -35,7 +35,7 @@ def breakdown(hw: Mapping[str, jax.Array], wl: Workload) -> dict:
     and ``loop_nest``, the readable nest of :func:`.mapping.describe`), ``feasible`` with the
     ``reason`` when not, ``valid_candidates`` of ``candidates``, the access counts of
     :class:`.reuse.Accesses` (elements), DRAM bytes per operand, cycles and energies."""
-    rs = _Rows(wl)
+    rs = Rows(wl)
     _, fxs, accs, pairs = mac_rows(hw, wl, rs.mac, hw["dataflow"])
     ch = choose(pairs)
     cd = flatten(pairs)

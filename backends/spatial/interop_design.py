@@ -25,9 +25,29 @@ that memory's read bandwidth / 256 bits     ``glb_banks`` (nearest power of two)
 the same bandwidth in bytes per cycle       ``noc_bytes_per_cycle`` (ZigZag has no NoC)
 the top memory's read bandwidth x clock     ``dram_gbps``
 ``input_precision``                         ``datapath`` (int4 / int8 / int16)
+the ZigZag spatial mapping the design is    ``dataflow``: exactly K on D1 and C on D2 (and
+run with (``spatial_mapping``, optional;    nothing else): ``kc``; else as ``dataflows``
+it decides over ``dataflows``)
 ``dataflows`` (K on D1 and C on D2: ws;     ``dataflow``; none: ``free``
 OX/OY: os; OY and FY: rs)
 ==========================================  ==============================================
+
+Adapted (reported, and listed in :attr:`Translation.adapted`), where the plain reading would
+misrepresent the design's run:
+
+* a register file too small to hold one element of its operand at the template's widths
+  (weights and inputs at the datapath's bits, partial sums at the accumulator's,
+  ``tables.acc_bits``: 24 bits at int8) grows to one element: ZigZag's ``tpu_like`` has a
+  2-byte partial-sum RF (one 16-bit ZigZag partial sum), where no candidate mapping of any
+  layer would fit;
+* an operand that goes from the top memory (DRAM) straight to per-PE register files, with no
+  memory shared by the whole array between (:func:`bypassed`; ``tpu_like``'s weights), gets a
+  GLB of what its RFs hold (``array_x x array_y x`` its RF, in KB rounded up), not the least
+  1 KB: the template has no bypass, and its GLB tile holds every RF tile below it;
+* the spatial mapping selects the family: ZigZag's shipped ``tpu_like`` mapping file unrolls
+  exactly K on D1 and C on D2, which is ``kc`` (no fill dims: a depthwise layer runs on one
+  PE, as in ZigZag's run), where ``dataflows`` K/C (hints, which ZigZag's mapper does not
+  hold the design to) give ``ws``.
 
 No knob (reported): per-access energies and areas (the template prices memories from CACTI
 at the ``node_nm`` knob and DRAM by its ``dram`` kind), latencies, ports and their
@@ -65,38 +85,74 @@ GLB_KNOB = {"I2": "glb_weight_kb", "I1": "glb_input_kb", "O": "glb_output_kb"}
 DRAM_BITS = 10_000_000_000
 BANK_BITS = 256
 #: ZigZag layer dims of the template's dataflow families' primary unrollings (X on D1, Y on D2)
-DATAFLOW_DIMS = {"ws": ("K", "C"), "os": ("OX", "OY"), "rs": ("OY", "FY")}
+DATAFLOW_DIMS = {"ws": ("K", "C"), "os": ("OX", "OY"), "rs": ("OY", "FY"), "kc": ("K", "C")}
+#: the families read off ``dataflows`` or a spatial mapping that unrolls their primary dims (among
+#: others); ``kc`` only from a spatial mapping that unrolls exactly K on D1 and C on D2
+HINT_FAMILIES = ("ws", "os", "rs")
 
 
 @dataclass(frozen=True)
 class Translation:
-    """The template's design read off an architecture, and what had no knob (``report``)."""
+    """The template's design read off an architecture, and what had no knob (``report``);
+    ``adapted``: the report's lines that say what was adapted and why (module doc)."""
 
     design: dict[str, Any]
     report: tuple[str, ...]
+    adapted: tuple[str, ...] = ()
 
 
-def to_design(arch: Architecture, clock_ghz: float = 1.0) -> Translation:
+def bypassed(arch: Architecture) -> tuple[str, ...]:
+    """The operands (ZigZag's I1 / I2 / O) whose data go from the top memory straight to a
+    per-PE register file, with no memory shared by the whole array between (module doc)."""
+    out = []
+    for op in OPERANDS:
+        rf, g = _rf_glb(arch, op)
+        if rf is not None and g is None and rf is not hierarchy(arch, op)[-1]:
+            out.append(op)
+    return tuple(out)
+
+
+def _rf_glb(arch: Architecture, op: str) -> tuple[MemoryLevel | None, MemoryLevel | None]:
+    """Operand ``op``'s memories read as the template's RF (its lowest one served across no
+    axis) and GLB (its highest one below the top served by every axis, not the RF)."""
+    levels = hierarchy(arch, op)
+    every = set(arch.array.names)
+    rf = next((m for m in levels if not m.served_dims), None)
+    g = next((m for m in reversed(levels[:-1]) if set(m.served_dims) == every and m is not rf), None)
+    return rf, g
+
+
+def to_design(arch: Architecture, clock_ghz: float = 1.0, spatial_mapping: Any = None) -> Translation:
     """The ``spatial`` template's knobs for ``arch`` (module doc), validated against
-    :data:`.space.SPACE` (values outside a knob's range are clipped, and reported)."""
+    :data:`.space.SPACE` (values outside a knob's range are clipped, and reported), with the
+    module doc's adaptations.
+
+    ``spatial_mapping``: the ZigZag spatial mapping the design is run with, which selects the
+    ``dataflow`` family (over ``arch.dataflows``): per axis the unrolled layer dims, as
+    ``{"D1": "K", "D2": "C"}``, or as in ZigZag's mapping YAML, its ``spatial_mapping``
+    (``{"D1": ["K, 32"], "D2": ["C, 32"]}``), an entry of the file (a dict with a
+    ``spatial_mapping`` key) or the whole file's list of entries (its ``default`` entry); a
+    dim unrolled 1 time is not unrolled."""
     validate(arch)
     report: list[str] = []
+    adapted: list[str] = []
     d: dict[str, Any] = {"clock_ghz": clock_ghz}
     d.update(_axes(arch, report))
-    every = set(arch.array.names)
     glb: dict[str, MemoryLevel] = {}
+    bypass = bypassed(arch)
     for op in OPERANDS:
         levels = hierarchy(arch, op)
         top = levels[-1]
-        rf = next((m for m in levels if not m.served_dims), None)
+        rf, g = _rf_glb(arch, op)
         if rf is None:
             d[RF_KNOB[op]] = 1
             report.append(f"{ROLES[op]}s have no per-PE memory (every memory of {op} is shared across some axis): "
                           f"{RF_KNOB[op]} = 1 byte, the least")
         else:
             d[RF_KNOB[op]] = _split(rf, rf.size_bits / 8.0, op, RF_KNOB[op], report)
-        g = next((m for m in reversed(levels[:-1]) if set(m.served_dims) == every and m is not rf), None)
-        if g is None:
+        if op in bypass:
+            d[GLB_KNOB[op]] = 1                 # sized to what its RFs hold (_adapt)
+        elif g is None:
             d[GLB_KNOB[op]] = 1
             report.append(f"{ROLES[op]}s have no memory shared by the whole array below the top one ({top.name}): "
                           f"{GLB_KNOB[op]} = 1 KB, the least")
@@ -124,7 +180,7 @@ def to_design(arch: Architecture, clock_ghz: float = 1.0) -> Translation:
     report.append(f"dram_gbps = {d['dram_gbps']:g} from {top.name}'s {top.read_bw_bits} bits per cycle at "
                   f"{clock_ghz:g} GHz (ZigZag has no clock); its r_cost / w_cost have no knob (the dram kind prices it)")
     d.update(_datapath(arch, report))
-    d["dataflow"] = _dataflow(arch, report)
+    d["dataflow"] = _dataflow(arch, report, spatial_mapping, adapted)
     report.append("per-access energies (r_cost, w_cost, unit_energy), areas, latencies, ports and their allocation, "
                   "mem_type have no knob: the template prices memories from CACTI at node_nm, DRAM by its kind, "
                   "MACs by its datapath (node_nm, dram, vector_width left at their defaults)")
@@ -133,8 +189,40 @@ def to_design(arch: Architecture, clock_ghz: float = 1.0) -> Translation:
                       f"multicasts over its NoC)")
     if arch.array.is_imc:
         report.append("an in-memory-computing array: no knob, costed as a digital MAC array")
-    design = _clip(d, report)
-    return Translation(design, tuple(dict.fromkeys(report)))
+    design = _adapt(arch, _clip(d, report), adapted)
+    report.extend(adapted)
+    return Translation(design, tuple(dict.fromkeys(report)), tuple(dict.fromkeys(adapted)))
+
+
+def _adapt(arch: Architecture, design: dict[str, Any], adapted: list[str]) -> dict[str, Any]:
+    """``design`` with every RF that cannot hold one element of its operand at the template's
+    widths grown to one element, and the GLB of each :func:`bypassed` operand sized to what its
+    RFs hold (module doc); what was changed and why goes to ``adapted``."""
+    from symbiote.backends import datapath, tables
+
+    out = dict(design)
+    bits = float(datapath.resolve(SPACE.encode(out)).bits)
+    acc = float(tables.acc_bits(bits, bits))
+    width = {"I2": ("weight", bits), "I1": ("input", bits), "O": ("partial sum", acc)}
+    for op in OPERANDS:
+        knob, (what, b) = RF_KNOB[op], width[op]
+        least = math.ceil(b / 8.0)
+        if out[knob] < least:
+            adapted.append(f"{knob} = {least} (was {out[knob]}): {out[knob]} B cannot hold one {b:g}-bit {what} "
+                           f"({out['datapath']}{', its accumulator' if op == 'O' else ''}); no candidate mapping of "
+                           f"any layer would fit, so the RF grows to one element")
+            out[knob] = least
+    for op in bypassed(arch):
+        knob, rf_knob = GLB_KNOB[op], RF_KNOB[op]
+        held = max(1, math.ceil(out["array_x"] * out["array_y"] * out[rf_knob] / 1024.0))
+        kb = int(min(SPACE[knob].high, held))
+        adapted.append(f"{knob} = {kb} (was {out[knob]}, the least): {ROLES[op]}s go from "
+                       f"{hierarchy(arch, op)[-1].name} straight to the PEs' RFs (no memory shared by the whole "
+                       f"array between); the template has no bypass and its GLB tile holds every RF tile below it, "
+                       f"so the GLB gets what the RFs hold (array_x x array_y x {rf_knob} = "
+                       f"{out['array_x']} x {out['array_y']} x {out[rf_knob]} B{', clipped to the knob' if kb < held else ''})")
+        out[knob] = kb
+    return SPACE.validate(out)
 
 
 def _axes(arch: Architecture, report: list[str]) -> dict[str, int]:
@@ -174,20 +262,83 @@ def _datapath(arch: Architecture, report: list[str]) -> dict[str, str]:
     return {"datapath": "fp32"}
 
 
-def _dataflow(arch: Architecture, report: list[str]) -> str:
-    flows = dict(arch.dataflows)
+def _dataflow(arch: Architecture, report: list[str], spatial_mapping: Any = None,
+              adapted: list[str] | None = None) -> str:
     names = arch.array.names
+    if spatial_mapping is not None:
+        unrolled = _unrolled(spatial_mapping, names)
+        shown = {a: list(ds) for a, ds in unrolled.items()}
+        if arch.dataflows:
+            report.append(f"dataflows {dict(arch.dataflows)} left aside: the spatial mapping {shown} decides the family")
+        first = set(unrolled.get(names[0], ()))
+        rest = {x for a in names[1:] for x in unrolled.get(a, ())}
+        if first == {"K"} and rest == {"C"}:
+            note = (f"dataflow = kc: the spatial mapping {shown} unrolls exactly K on {names[0]} and C on "
+                    f"{'/'.join(names[1:])} and nothing else, the template's kc family (no fill dims: a layer with "
+                    f"fewer filters or channels than the axes, e.g. a depthwise one, leaves PEs idle, as in the "
+                    f"run; its unroll factors are chosen per layer, not fixed)")
+            (adapted if adapted is not None else report).append(note)
+            return "kc"
+        return _family(first, rest, f"spatial mapping {shown}", report)
+    flows = dict(arch.dataflows)
     if not flows:
         return "free"
-    first = [dim for dim, _ in flows.get(names[0], ())]
-    second = [dim for dim, _ in flows.get(names[1], ())] if len(names) > 1 else []
-    for family, (x, y) in DATAFLOW_DIMS.items():
-        if x in first and y in second:
-            report.append(f"dataflows {dict(flows)}: the template's {family} family (its unroll factors are chosen "
-                          f"per layer, not fixed)")
+    first = {dim for dim, _ in flows.get(names[0], ())}
+    rest = {dim for a in names[1:] for dim, _ in flows.get(a, ())}
+    return _family(first, rest, f"dataflows {flows}", report)
+
+
+def _family(first: set[str], rest: set[str], what: str, report: list[str]) -> str:
+    """The first of :data:`HINT_FAMILIES` whose primary dims are unrolled on the first axis and
+    on the others, else ``free``."""
+    for family in HINT_FAMILIES:
+        x, y = DATAFLOW_DIMS[family]
+        if x in first and y in rest:
+            report.append(f"{what}: the template's {family} family (its unroll factors are chosen per layer, not "
+                          f"fixed; its fill dims may unroll more)")
             return family
-    report.append(f"dataflows {dict(flows)}: no template family unrolls these dims: dataflow free")
+    report.append(f"{what}: no template family unrolls these dims: dataflow free")
     return "free"
+
+
+def _unrolled(spatial_mapping: Any, names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Per array axis, the layer dims a ZigZag spatial mapping unrolls (more than once)."""
+    m = spatial_mapping
+    if isinstance(m, (list, tuple)):
+        entries = [e for e in m if isinstance(e, Mapping)]
+        m = next((e for e in entries if e.get("name") == "default"), entries[0] if len(entries) == 1 else None)
+        if m is None:
+            raise InteropError("spatial mapping: a list of mapping entries without a 'default' one")
+    if isinstance(m, Mapping) and "spatial_mapping" in m:
+        m = m["spatial_mapping"]
+    if not isinstance(m, Mapping):
+        raise InteropError(f"spatial mapping: expected a mapping of array axes to unrolled dims, got {m!r}"[:300])
+    out: dict[str, tuple[str, ...]] = {}
+    for axis, dims in m.items():
+        if axis not in names:
+            raise InteropError(f"spatial mapping: {axis} is not an axis of the operational array ({', '.join(names)})")
+        items = [dims] if isinstance(dims, str) or (isinstance(dims, (list, tuple)) and len(dims) == 2
+                                                     and isinstance(dims[1], int)) else list(dims)
+        got = []
+        for u in items:
+            if isinstance(u, str):
+                parts = [p.strip() for p in u.strip("()").split(",")]
+            elif isinstance(u, (list, tuple)) and u:
+                parts = [str(u[0]).strip(), *u[1:]]
+            else:
+                raise InteropError(f"spatial mapping: {axis}: {u!r} is not 'DIM' or 'DIM, FACTOR'")
+            if not parts[0] or len(parts) > 2:
+                raise InteropError(f"spatial mapping: {axis}: {u!r} is not 'DIM' or 'DIM, FACTOR'")
+            if len(parts) == 2:
+                try:
+                    factor = int(parts[1])
+                except (TypeError, ValueError):
+                    raise InteropError(f"spatial mapping: {axis}: {u!r}: the factor is not an integer") from None
+                if factor <= 1:
+                    continue
+            got.append(parts[0])
+        out[str(axis)] = tuple(got)
+    return out
 
 
 def _clip(design: dict[str, Any], report: list[str]) -> dict[str, Any]:
@@ -258,6 +409,10 @@ def from_design(design: Mapping[str, Any], name: str = "spatial") -> Architectur
              f"({d['vector_width']}), clock_ghz ({d['clock_ghz']:g}: bandwidths are per cycle at it), node_nm, dram "
              f"and datapath (folded into the per-access energies and areas), the dataflow's fill dims and its "
              f"per-layer choice (dataflows, when given, name the primary dims only)")
+    if fam == "kc":
+        notes += ("dataflow kc is written as dataflows K on D1 and C on D2, which read back as ws (the hardware file "
+                  "has no field for 'no fill dims'): give to_design the spatial mapping {'D1': 'K', 'D2': 'C'} to "
+                  "read kc back",)
     return validate(Architecture(name, tuple(rfs) + tuple(glbs) + (dram,), array, flows, notes=notes))
 
 

@@ -22,32 +22,40 @@ axes; candidate ``slot * 16 + split * 4 + class``:
 2. **loop-order class** (4, :data:`CLASSES`), which sets the order of the GLB and DRAM loops
    (:data:`ORDERS`, outermost first) and the RF tile: each class keeps one operand in the
    PEs (its tile reused across the loops inside the PE) and orders the outer loops so that
-   the same operand is reused (the loops irrelevant to it innermost):
+   an operand is reused (the loops irrelevant to it innermost):
 
-   =====  =====================================  ================================================
-   class  RF loops (per PE)                      GLB and DRAM loop order (outer -> inner)
-   =====  =====================================  ================================================
-   ``w``  Q, P (chunks): one weight, psums       G K C R S N P Q   (weights reused over N P Q)
-   ``o``  C (chunk), R, S: one psum              G N K P Q C R S   (psums reused over C R S)
-   ``i``  K (chunk): one input, K psums          G N C P Q R S K   (inputs reused over K)
-   ``row``  S, Q (chunk): Eyeriss's 1-D conv     G N K P Q C R S
-   =====  =====================================  ================================================
+   =======  ==========================================  ==========================================
+   class    RF loops (per PE)                           GLB and DRAM loop order (outer -> inner)
+   =======  ==========================================  ==========================================
+   ``w``    Q, P (chunk), C (fill): weights over Q P    G K C R S N P Q   (weights reused over N P Q)
+   ``o``    S, R (fill), C (fill): psums over C R S     G N K P Q C R S   (psums reused over C R S)
+   ``i``    K (chunk), C (fill): inputs over K          G N C P Q R S K   (inputs reused over K)
+   ``row``  S (fill), Q (chunk), C (fill): Eyeriss's    G N C P Q R S K   (inputs reused over K, as
+            1-D convolution, over a slice of channels                     ZigZag's LOMA maps Eyeriss)
+   =======  ==========================================  ==========================================
 
-   A *chunk* is at most :data:`RF_CHUNK` iterations (``o``: :data:`RF_CHUNK_C` channels),
-   balanced like the spatial factors: ``ceil(rem / ceil(rem / cap))`` with ``rem`` what the
-   spatial unrolling left of the dim (``w``: ``Q`` first, then ``P`` within ``RF_CHUNK / q``,
-   so a GEMM, ``Q = 1``, chunks its rows); ``R``/``S`` are whole (what is left of them). A
-   chunk is also at most what the RFs of the operands it tiles hold (in elements: weights and
-   inputs at their bits, psums at the accumulator's; ``o``'s channels: per ``R x S``
-   window), so a PE that holds one element of each (a TPU's) still has a mapping (chunks of
-   1); a candidate whose RF tiles do not fit is invalid;
+   The RF tiles are sized by the RF capacities (in elements: weights and inputs at their
+   bits, psums at the accumulator's), dim by dim in the order listed: a *chunk* is the
+   largest balanced count ``ceil(rem / ceil(rem / cap))`` within ``cap`` = what the RFs of
+   the operands the dim tiles hold (at most :data:`RF_CHUNK` iterations; ``rem``: what the
+   spatial unrolling left of the dim; ``w``: ``Q`` first, then ``P`` within ``cap / q``, so a
+   GEMM, ``Q = 1``, chunks its rows); a *fill* is a chunk whose ``cap`` is what the weight
+   and input RFs still hold given the dims before it (``S``, ``R``: the filter window, whole
+   where it fits; ``C``: the input channels, at most :data:`RF_CHUNK_C`, so that the psums
+   accumulate over a slice of channels in place, as ZigZag's LOMA fills the RFs). A PE that
+   holds one element of each operand (a TPU's) still has a mapping (tiles of 1); a candidate
+   whose RF tiles do not fit (a window or stride the caps did not foresee) is invalid, never
+   shrunk further;
 3. **GLB split** (4, :data:`SPLITS`): which of the loops left after the RF go to DRAM
-   (the rest stay at the GLB level, whose tile must fit the GLB): ``k`` (G, N, K at DRAM: a
-   slice of the filters at a time; with class ``i``'s order the inputs stay in the GLB across
-   it, so a layer that fits crosses DRAM once, operand by operand),
-   ``p`` (G, N, P at DRAM: a band of output rows at a time), ``sqrt`` (G, N at DRAM, and
-   ``K C P Q`` split near their square roots), ``min`` (everything but R, S at DRAM: the
-   GLB tile is the array's).
+   (the rest stay at the GLB level, whose tile must fit the GLB): ``c`` (G, N, C at DRAM: a
+   slice of the input channels at a time), ``p`` (G, N, P at DRAM: a band of output rows at a
+   time), ``fit`` (G, N, K at DRAM: a slice of the filters at a time, and of C and P as much
+   at the GLB level as the GLB holds, :func:`glb_fit`: C's balanced count that the weight
+   tile fits, then P's that the psum and input tiles fit, the rest at DRAM; a layer that
+   fits keeps all of C and P at the GLB and, with class ``i``'s order, crosses DRAM once
+   operand by operand), ``min`` (everything but R, S at DRAM: the GLB tile is the array's).
+   ``fit``'s counts are sized from the GLB capacities in elements (a shared GLB's whole size
+   for each operand); a tile that still does not fit is masked.
 
 Everything is a function of the layer's dims and the design's knobs, as arrays: no Python
 loop over layers, and the candidate count is the same for every layer and design. The code
@@ -72,13 +80,13 @@ ORDERS = {
     "w": (G, K, C, R, S, N, P, Q),
     "o": (G, N, K, P, Q, C, R, S),
     "i": (G, N, C, P, Q, R, S, K),
-    "row": (G, N, K, P, Q, C, R, S),
+    "row": (G, N, C, P, Q, R, S, K),
 }
-SPLITS = ("k", "p", "sqrt", "min")
-#: iterations of a class's chunked RF loop (``w``: Q x P together; ``i``: K; ``row``: Q)
+SPLITS = ("c", "p", "fit", "min")
+#: most iterations of a class's chunked RF loop (``w``: Q x P together; ``i``: K; ``row``: Q)
 RF_CHUNK = 16
-#: input channels of class ``o``'s RF chunk (times the whole R x S window)
-RF_CHUNK_C = 4
+#: most input channels of an RF tile's C fill (module doc)
+RF_CHUNK_C = 64
 N_CLASSES, N_SPLITS = len(CLASSES), len(SPLITS)
 N_CANDIDATES = SLOTS * N_SPLITS * N_CLASSES
 
@@ -112,7 +120,7 @@ class Factors(NamedTuple):
     sp: Dims
     glb: Dims
     dram: Dims
-    rem: Dims      # what the array and the RF leave of each dim: glb * dram (exactly, but for sqrt's rounding)
+    rem: Dims      # what the array and the RF leave of each dim: glb * dram (exactly, but for fit's rounding)
     split: int
     cls: int
 
@@ -205,59 +213,98 @@ def chunk(rem, cap):
     return jnp.ceil(rem / jnp.ceil(rem / c))
 
 
-def rf_factors(rem: Dims, cls: str, elems: tuple | None = None) -> Dims:
+def _chunk(rem: Factor, cap) -> Factor:
+    """:func:`chunk`, ``ONE`` where ``rem`` is 1 by construction."""
+    return ONE if is_one(rem) else chunk(rem, cap)
+
+
+def rf_factors(rem: Dims, cls: str, ly: Layers, elems: tuple | None = None) -> Dims:
     """RF factors of every dim for class ``cls`` (module doc), ``ONE`` where the class has no RF
-    loop: chunks of at most :data:`RF_CHUNK` (:data:`RF_CHUNK_C`) clipped by the dims and by
-    ``elems``, the weight, input and psum RFs' capacities in elements (``[L, 1]`` each; None:
-    unbounded). A tile that still does not fit its RF is masked, never shrunk further."""
+    loop: the class's chunks and fills, the last the input channels that the weight and input
+    RFs still hold (at most :data:`RF_CHUNK_C`), sized by ``elems``, the weight, input and psum
+    RFs' capacities in elements (``[L, 1]`` each; None: ``RF_CHUNK x RF_CHUNK_C`` weights and
+    inputs, ``RF_CHUNK`` psums) and the window's geometry (``ly``). A tile that still does not
+    fit its RF is masked, never shrunk further."""
     big = float(RF_CHUNK)
-    w_cap, i_cap, o_cap = elems if elems is not None else (big, big, big)
+    w_cap, i_cap, o_cap = elems if elems is not None else (big * RF_CHUNK_C, big * RF_CHUNK_C, big)
+    sh, sw, dh, dw = (x[:, None] for x in (ly.stride_h, ly.stride_w, ly.dil_h, ly.dil_w))
     f: list[Factor] = [ONE] * 8
     if cls == "w":                                         # Q first, then P with what is left (GEMMs: Q = 1)
         cap = jnp.minimum(jnp.minimum(i_cap, o_cap), RF_CHUNK)   # one psum and (at least) one input per output
-        f[Q] = chunk(rem[Q], cap)
-        f[P] = chunk(rem[P], jnp.floor(cap / f[Q]))
-    elif cls == "o":
-        f[R], f[S] = rem[R], rem[S]
-        f[C] = chunk(rem[C], jnp.minimum(jnp.minimum(i_cap, w_cap) / (rem[R] * rem[S]), RF_CHUNK_C))
+        f[Q] = _chunk(rem[Q], cap)
+        f[P] = _chunk(rem[P], jnp.floor(cap / f[Q]))
+        w_per_c, i_per_c = ONE, window(f[P], ONE, sh, dh) * window(f[Q], ONE, sw, dw)
+    elif cls == "o":                                       # the filter window, as much of it as the RFs hold
+        f[S] = _chunk(rem[S], jnp.minimum(w_cap, i_cap))
+        f[R] = _chunk(rem[R], jnp.minimum(w_cap, i_cap) / f[S])
+        w_per_c, i_per_c = mul(f[R], f[S]), window(ONE, f[R], sh, dh) * window(ONE, f[S], sw, dw)
     elif cls == "i":
-        f[K] = chunk(rem[K], jnp.minimum(jnp.minimum(w_cap, o_cap), RF_CHUNK))
+        f[K] = _chunk(rem[K], jnp.minimum(jnp.minimum(w_cap, o_cap), RF_CHUNK))
+        w_per_c, i_per_c = f[K], ONE
     else:  # row: Eyeriss's 1-D convolution primitive, a filter row against a row of outputs
-        f[S] = rem[S]
-        f[Q] = chunk(rem[Q], jnp.minimum(o_cap, RF_CHUNK))
+        f[S] = _chunk(rem[S], jnp.minimum(w_cap, i_cap))
+        f[Q] = _chunk(rem[Q], jnp.minimum(o_cap, RF_CHUNK))
+        w_per_c, i_per_c = f[S], window(f[Q], f[S], sw, dw)
+    f[C] = _chunk(rem[C], jnp.minimum(jnp.minimum(w_cap / w_per_c, i_cap / i_per_c), RF_CHUNK_C))
     return tuple(f)
 
 
-def split_factors(rem: Dims, split: str) -> tuple[Dims, Dims]:
+def split_factors(rem: Dims, split: str, fit: tuple[Factor, Factor] = (ONE, ONE)) -> tuple[Dims, Dims]:
     """GLB-level and DRAM-level factors of every dim for one split (module doc): ``rem`` (what
     is left after the array and the RF) stays at the GLB level except for the dims the split
-    sends to DRAM."""
+    sends to DRAM (``fit``: C's GLB factor and the bound on P's, :func:`glb_fit`, the rest of
+    each at DRAM)."""
     glb: list[Factor] = list(rem)
     dram: list[Factor] = [ONE] * 8
-    to_dram = {"k": (G, N, K), "p": (G, N, P), "sqrt": (G, N), "min": (G, N, K, C, P, Q)}[split]
+    to_dram = {"c": (G, N, C), "p": (G, N, P), "fit": (G, N, K), "min": (G, N, K, C, P, Q)}[split]
     for d in to_dram:
         glb[d], dram[d] = ONE, rem[d]
-    if split == "sqrt":
-        for d in (K, C, P, Q):
-            glb[d] = jnp.ceil(rem[d] / jnp.ceil(jnp.sqrt(rem[d])))
-            dram[d] = jnp.ceil(rem[d] / glb[d])
+    if split == "fit":
+        c, p_cap = fit
+        if not is_one(rem[C]):
+            glb[C], dram[C] = c, jnp.ceil(rem[C] / c)
+        if not is_one(rem[P]):
+            glb[P] = chunk(rem[P], p_cap)
+            dram[P] = jnp.ceil(rem[P] / glb[P])
     return tuple(glb), tuple(dram)
 
 
-def factors(ly: Layers, table: jax.Array, ax, ay, rf_elems: tuple | None = None) -> tuple[Factors, ...]:
+def glb_fit(ly: Layers, arr: Dims, rem: Dims, glb_elems: tuple | None) -> tuple[Factor, Factor]:
+    """Split ``fit``'s GLB factor of C and bound on P's (G, N, K at DRAM; the array's tile of
+    every dim and all of R, S, Q at the GLB level): C's, the largest balanced count of channels
+    whose weight tile fits; P's bound, the output rows whose psum tile and, with C's count,
+    input tile fit. ``glb_elems``:
+    the weight, input and output GLB capacities in elements (``[L, 1]`` each; None: unbounded,
+    no split). A tile that still does not fit is masked."""
+    if glb_elems is None:
+        return rem[C], rem[P]
+    sh, dh, sw, dw = (x[:, None] for x in (ly.stride_h, ly.dil_h, ly.stride_w, ly.dil_w))
+    w_cap, i_cap, o_cap = (e * (1.0 + 1e-6) for e in glb_elems)
+    tot = [mul(a, r) for a, r in zip(arr, rem, strict=True)]
+    c = _chunk(rem[C], w_cap / mul(arr[G], arr[K], arr[C], tot[R], tot[S]))
+    rows = i_cap / mul(arr[G], arr[N], arr[C], c, window(tot[Q], tot[S], sw, dw))    # input rows that fit
+    t = (rows - 1.0 - (tot[R] - 1.0) * dh) / sh + 1.0                                 # output rows they serve
+    return c, jnp.minimum(t / arr[P], o_cap / mul(arr[G], arr[N], arr[K], arr[P], tot[Q]))
+
+
+def factors(ly: Layers, table: jax.Array, ax, ay, rf_elems: tuple | None = None,
+            glb_elems: tuple | None = None) -> tuple[Factors, ...]:
     """Every (split, class) pair's factors (:class:`Factors`; index ``split * N_CLASSES + cls``),
     each over ``[L, SLOTS]``, from the dims, the array's size and the RFs' capacities in
-    elements (``rf_elems``: weight, input, psum, ``[L]`` each; :func:`rf_factors`)."""
+    elements (``rf_elems``: weight, input, psum, ``[L]`` each; :func:`rf_factors`) and the
+    weight, input and output GLBs' (``glb_elems``, ``[L]`` each; :func:`glb_fit`)."""
     sp = spatial(ly, table, ax, ay)
     rem1 = tuple(jnp.broadcast_to(d[:, None], (d.shape[0], SLOTS)) if is_one(s) else jnp.ceil(d[:, None] / s)
                  for d, s in zip(ly.dims, sp, strict=True))
     out = []
-    caps = None if rf_elems is None else tuple(jnp.maximum(jnp.floor(e), 1.0)[:, None] for e in rf_elems)
-    rf = {c: rf_factors(rem1, c, caps) for c in CLASSES}
+    col = lambda es: None if es is None else tuple(jnp.maximum(jnp.floor(e), 1.0)[:, None] for e in es)  # noqa: E731
+    caps, gcaps = col(rf_elems), col(glb_elems)
+    rf = {c: rf_factors(rem1, c, ly, caps) for c in CLASSES}
     rem2 = {c: tuple(cdiv(r, f) for r, f in zip(rem1, rf[c], strict=True)) for c in CLASSES}
+    fit = {c: glb_fit(ly, tuple(mul(f, s) for f, s in zip(rf[c], sp, strict=True)), rem2[c], gcaps) for c in CLASSES}
     for j, split in enumerate(SPLITS):
         for i, c in enumerate(CLASSES):
-            glb, dram = split_factors(rem2[c], split)
+            glb, dram = split_factors(rem2[c], split, fit[c])
             out.append(Factors(rf[c], sp, glb, dram, rem2[c], j, i))
     return tuple(out)
 
@@ -265,7 +312,7 @@ def factors(ly: Layers, table: jax.Array, ax, ay, rf_elems: tuple | None = None)
 def describe(unroll: str, split: int, cls: int, f: dict[str, np.ndarray]) -> str:
     """A chosen mapping as a loop nest, outermost first (one layer; ``f``: level -> 8 factors)::
 
-        dram[K2 P7] glb[C4 Q7] || X:K16 Y:C16 || rf[Q4 R3 S3]  (ws, split k, class w)
+        dram[K2 P7] glb[C4 Q7] || X:K16 Y:C16 || rf[Q4 R3 S3]  (ws, split fit, class w)
 
     Loops of extent 1 are left out; GLB and DRAM loops in the class's order."""
     from symbiote.backends.spatial.space import DIMS

@@ -23,7 +23,10 @@ layer) is costed at once from its access counts (:mod:`.reuse`):
   busiest operand's) or of the sum (shared); NoC = bytes between GLB and array /
   ``noc_bytes_per_cycle``. No double-buffering or fill/drain term: transfers overlap compute.
 * **validity**: a candidate whose RF tile of any operand exceeds its RF, or whose GLB tiles
-  exceed the GLB (split: each its own; shared: together), is **masked**.
+  exceed the GLB (split: each its own; shared: together), is **masked**. The candidates'
+  tiles are sized from the same capacities in elements (:func:`.mapping.factors`: the RFs',
+  and the GLB's for the ``fit`` split, a shared GLB's whole size for each operand), so a tile
+  that exceeds its memory is one those sizes could not avoid; it is masked, never shrunk.
 
 The exact model keeps, per layer, the valid candidate of least ``latency x energy`` (EDP; the
 first on a tie). A layer with no valid candidate is **infeasible**: its latency and energy
@@ -32,7 +35,7 @@ model keeps the exact factors (piecewise constant in the knobs: their gradient i
 also keeps its gradient's graph small enough for XLA to compile; with every factor smooth,
 compiling the gradient took XLA more than 15 minutes), multiplies the
 compute cycles by :func:`.mapping.pe_surrogate` (value 1, the gradient of ``1 / PEs`` with the
-PEs smooth in ``array_x``/``array_y``), takes ``smooth_max`` (systolic's 8-norm) for the max,
+PEs smooth in ``array_x``/``array_y``), takes ``smooth_max`` (the 8-norm, :mod:`symbiote.backends.common`) for the max,
 the datapath's passes without ceilings, and a **soft minimum** over the
 candidates: weights ``softmax(-log(key) / tau)`` with ``tau`` = :data:`SOFTMIN_TEMPERATURE`
 (a candidate whose EDP is ``e`` times the best one's weighs ``e^(-1/tau)`` as much), invalid
@@ -60,7 +63,7 @@ from symbiote.backends.metrics import Metrics
 from symbiote.backends.space import choice_weights
 from symbiote.backends.spatial import mapping, reuse
 from symbiote.backends.spatial.space import DATAFLOWS
-from symbiote.backends.systolic.model import _Rows, smooth_max
+from symbiote.backends.common import Rows, smooth_max
 from symbiote.ir.workload import Workload
 
 #: relaxed choice: softmin temperature over log(EDP) of the candidates
@@ -338,8 +341,11 @@ def mac_rows(hw, wl: Workload, rows: np.ndarray, dataflow, *, relaxed: bool = Fa
     bits = Bits(wb, ab, tables.acc_bits(wb, ab))
     ly = mapping.layers(wl, rows)
     table = mapping.unroll_table(dataflow)
+    pool = h.glb_bits[0] + h.glb_bits[1] + h.glb_bits[2]
+    glb_w, glb_i, glb_o = (h.shared * pool + (1.0 - h.shared) * g for g in h.glb_bits)
     fxs = mapping.factors(ly, table, h.ax, h.ay, jax.lax.stop_gradient(
-        (h.rf_bits[0] / bits.w, h.rf_bits[1] / bits.a, h.rf_bits[2] / bits.acc)))
+        (h.rf_bits[0] / bits.w, h.rf_bits[1] / bits.a, h.rf_bits[2] / bits.acc)),
+        jax.lax.stop_gradient((glb_w / bits.w, glb_i / bits.a, glb_o / bits.acc)))
     accs = reuse.analyze_all(ly, fxs)
     mac_pj = (1.0 - wl.sparsity[rows]) * datapath.mac_pj(dp, wb, ab) * h.energy_scale
     passes = datapath.passes(dp, wb, ab, relaxed)[:, None]
@@ -370,7 +376,7 @@ def vector_rows(hw, wl: Workload, rows: np.ndarray, alu: np.ndarray, relaxed: bo
 def metrics(hw: Mapping[str, jax.Array], wl: Workload, dataflow, *, relaxed: bool = False,
             temperature: float | None = None) -> Metrics:
     """Metrics of one design at dataflow index ``dataflow`` (module doc)."""
-    rs = _Rows(wl)
+    rs = Rows(wl)
     h = resolve(hw)
     *_, cd = mac_rows(hw, wl, rs.mac, dataflow, relaxed=relaxed)
     ch = choose(cd, temperature, relaxed)

@@ -128,7 +128,7 @@ class _ClassParts(NamedTuple):
     pes: Factor
     rf_fp: dict
     arr_fp: dict
-    temporal: Factor     # rf * rem over the dims (every split's but sqrt's, whose rounding may pad more)
+    temporal: Factor     # rf * rem over the dims (every split's but fit's, whose rounding may pad more)
     outputs: Factor      # O over rf * sp * rem (idem)
 
 

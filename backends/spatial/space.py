@@ -40,12 +40,18 @@ Knobs:
   (:data:`UNROLLINGS`): ``ws`` weight-stationary (K on X, C on Y, as NVDLA / Simba), ``os``
   output-stationary (Q on X and P on Y, or K on X and P on Y, as ShiDianNao), ``rs``
   row-stationary (P on X, R on Y, as Eyeriss), ``free`` (the mapping picks per layer among
-  ws, os (both) and rs). Each axis unrolls a *primary* dim and, when it is smaller than the
-  axis, a *fill* dim over the PEs left (``floor(axis / primary)``): ws fills X with G and Y
-  with R, os fills X with K (or G) and Y with G (or Q), rs fills X with K and Y with C (Eyeriss
-  replicates its PE sets over filters and channels). Every family offers 4 spatial
-  *slots* per layer (:data:`UNROLLINGS`): ws and rs: fill on neither, X, Y or both axes; os:
-  each of its two unrollings without and with fills; free: the four unrollings with fills.
+  ws, os (both) and rs), ``kc`` (K on X and C on Y and nothing else: a TPU-like systolic array
+  with a fixed spatial mapping, as ZigZag's ``tpu_like`` with its shipped mapping file). Each
+  axis unrolls a *primary* dim and, when it is smaller than the axis, a *fill* dim over the
+  PEs left (``floor(axis / primary)``): ws fills X with G and Y with R, os fills X with K (or
+  G) and Y with G (or Q), rs fills X with K and Y with C (Eyeriss replicates its PE sets over
+  filters and channels); kc has no fill dims, so a layer with fewer filters or channels than
+  the axes leaves PEs idle (a depthwise layer, K = C = 1 per group, runs one group at a time
+  on one PE). Every family offers 4 spatial *slots* per layer (:data:`UNROLLINGS`): ws and
+  rs: fill on neither, X, Y or both axes; os: each of its two unrollings without and with
+  fills; free: the four unrollings with fills; kc: its one unrolling four times (the same
+  candidates repeated: the exact choice keeps the first on a tie, and the relaxed soft
+  minimum weighs every candidate four times alike, so its choice is that of one slot).
 """
 
 from __future__ import annotations
@@ -63,7 +69,9 @@ OPERANDS = ("W", "I", "O")
 #: dims relevant to each operand (an input's P/R and Q/S are relevant through the sliding window)
 RELEVANT = {"W": (G, K, C, R, S), "I": (G, N, C, P, Q, R, S), "O": (G, N, K, P, Q)}
 
-DATAFLOWS = ("ws", "os", "rs", "free")
+#: the ``dataflow`` knob's choices, in the order of its encoding (an index; ``kc`` last so that
+#: the older families keep their indices)
+DATAFLOWS = ("ws", "os", "rs", "free", "kc")
 NONE = -1
 
 
@@ -88,6 +96,8 @@ WS = Unrolling("ws", K, G, C, R)
 OS_PQ = Unrolling("os_pq", Q, K, P, G)
 OS_KP = Unrolling("os_kp", K, G, P, Q)
 RS = Unrolling("rs", P, K, R, C)
+#: K on X and C on Y, no fill dims (ws's unrolling without its fills, named after its dims)
+KC = Unrolling("kc", K, NONE, C, NONE)
 
 
 def _fills(u: Unrolling) -> tuple[Unrolling, ...]:
@@ -100,6 +110,7 @@ UNROLLINGS: dict[str, tuple[Unrolling, ...]] = {
     "os": (OS_PQ.without(False, False), OS_PQ, OS_KP.without(False, False), OS_KP),
     "rs": _fills(RS),
     "free": (WS, OS_PQ, OS_KP, RS),
+    "kc": (KC,) * 4,
 }
 SLOTS = 4
 
@@ -123,8 +134,9 @@ SPACE = HardwareSpace((
     Knob("clock_ghz", "continuous", 1.0, 0.1, 4.0, unit="GHz", doc="clock frequency"),
     Knob("vector_width", "pow2", 64, 1, 4096, unit="lanes", doc="vector unit lanes for non-MAC layers"),
     Knob("dataflow", "categorical", "free", choices=DATAFLOWS,
-         doc="spatial dataflow family: ws (K on X, C on Y), os (Q/P or K/P), rs (P on X, R on Y, Eyeriss), "
-             "free (the mapping picks per layer); see backends/spatial/space.py"),
+         doc="spatial dataflow family: ws (K on X, C on Y, with fill dims), os (Q/P or K/P), rs (P on X, R on Y, "
+             "Eyeriss), free (the mapping picks per layer), kc (K on X, C on Y only: a TPU-like array, a "
+             "depthwise layer on one PE); see backends/spatial/space.py"),
     datapath.knob("int8"),
     technology.node_knob(),
     technology.dram_knob(),

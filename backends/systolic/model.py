@@ -95,7 +95,7 @@ ENERGY_SCALE / AREA_SCALE) and the wire energy of forwarding; the DRAM kind (kno
 sets the energy per DRAM bit.
 
 Relaxation (``relaxed=True``): ``ceil(x)`` -> ``1 + smooth_relu(x - 1)`` with
-``smooth_relu(z) = (z + sqrt(z^2 + 0.25)) / 2`` (equals x for large x, >= 1, smooth, cheap); ``max(a, b)`` -> the 8-norm ``(a^8 + b^8)^(1/8)``
+``smooth_relu(z) = (z + sqrt(z^2 + 0.25)) / 2`` (equals x for large x, >= 1, smooth, cheap); ``max(a, b)`` -> the 8-norm ``(a^8 + b^8)^(1/8)`` (:func:`..common.smooth_max`)
 (scale-free, within 9% of max); ``min(a, b)`` -> ``a*b / smooth_max(a, b)``; the dataflow -> the softmax-weighted mix of the three
 dataflows' metrics (logits given as the knob's last axis; a scalar index evaluates that
 dataflow alone, with no gradient for it); ``sparse_24`` given as logits ("no", "yes")
@@ -114,13 +114,13 @@ import numpy as np
 
 from symbiote.backends import datapath, memories, tables, technology
 from symbiote.backends.metrics import Metrics
+from symbiote.backends.common import Rows, smooth_max
 from symbiote.backends.space import choice_weights
 from symbiote.backends.systolic import tiling
 from symbiote.backends.systolic.mapping import IS, OS, WS, spatio_temporal
-from symbiote.ir.workload import FREE, MAC, MEMORY, VECTOR, Workload
+from symbiote.ir.workload import Workload
 
 SOFT_CEIL_TEMPERATURE = 0.5
-SMOOTH_MAX_P = 8.0
 #: extra PE area of a ``sparse_24 = yes`` design (assumption, see the module doc)
 SPARSE_24_PE_AREA_OVERHEAD = 0.10
 #: index bits stored per kept weight of a 2:4 group (which 2 of the 4 positions)
@@ -164,16 +164,6 @@ def soft_ceil(x):
     return 1.0 + 0.5 * (z + jnp.sqrt(z * z + SOFT_CEIL_TEMPERATURE**2))
 
 
-def smooth_max(a, b):
-    """The 8-norm of (a, b) for a, b >= 0, by repeated squaring (no exp/log: fast)."""
-    m = jnp.maximum(jnp.maximum(a, b), 1e-30)
-    ra, rb = a / m, b / m
-    ra, rb = ra * ra, rb * rb
-    ra, rb = ra * ra, rb * rb
-    s = ra * ra + rb * rb
-    return m * jnp.sqrt(jnp.sqrt(jnp.sqrt(s)))
-
-
 def smooth_min(a, b):
     """``a*b / smooth_max(a + 1, b + 1)`` for a, b >= 0 (bytes): about min(a, b) when one
     dominates, smooth, 0 with finite gradients when both are 0."""
@@ -214,29 +204,6 @@ def area_mm2(hw: Mapping[str, jax.Array], wl: Workload | None = None, dp: "datap
     return pes + srams + vector
 
 
-class _Rows:
-    """Static row selections of a workload (by layer kind), gathered once per trace."""
-
-    def __init__(self, wl: Workload) -> None:
-        kinds = np.asarray(wl.kinds, np.int64)
-        self.mac = np.flatnonzero(kinds == MAC)
-        self.vec = np.flatnonzero((kinds == VECTOR) | (kinds == MEMORY))
-        free = np.flatnonzero(kinds == FREE)
-        order = np.concatenate([self.mac, self.vec, free])
-        self.perm = np.argsort(order)          # position of layer i in [mac rows, vector rows, free rows]
-        self.n_free = len(free)
-        self.vec_alu = (kinds[self.vec] == VECTOR).astype(np.float32)
-        #: static: whether any MAC row is or can become grouped (else no grouped mapping is costed)
-        self.any_grouped = not wl.grouped or any(wl.grouped[i] for i in self.mac)
-
-    def assemble(self, mac_vals, vec_vals):
-        """Per-layer array in workload order from the MAC-row and vector-row parts."""
-        mac_vals = jnp.broadcast_to(mac_vals, (len(self.mac),))
-        vec_vals = jnp.broadcast_to(vec_vals, (len(self.vec),))
-        full = jnp.concatenate([mac_vals, vec_vals, jnp.zeros((self.n_free,), jnp.float32)])
-        return full[self.perm]
-
-
 def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: bool = False,
                      detail: dict | None = None) -> Metrics:
     """Metrics of one design at dataflow index ``df`` (0 os, 1 ws, 2 is). ``detail``, when
@@ -254,7 +221,7 @@ def systolic_metrics(hw: Mapping[str, jax.Array], wl: Workload, df, *, relaxed: 
     e_f = memories.sram_pj_per_bit(hw["filter_sram_kb"], nw)
     e_of = memories.sram_pj_per_bit(hw["ofmap_sram_kb"], nw)
     half = 1024.0 / 2.0                                   # KB -> bytes, half of a double buffer
-    rs = _Rows(wl)
+    rs = Rows(wl)
 
     # ---- MAC rows: mapping (per GEMM); workload-only terms are computed once, not per design
     m = rs.mac

@@ -52,7 +52,8 @@ def _close(a, b, rel=REL) -> bool:
 
 
 def test_designs_as_recorded():
-    """from_zigzag -> to_design (and the script's adaptations) give the recorded designs."""
+    """from_zigzag -> to_design (with its adaptations, and tpu_like's spatial mapping) give the
+    recorded designs."""
     ds = _live()[0]
     assert set(ds) == set(RECORD["designs"]) == set(ZIGZAG["designs"])
     for name, d in ds.items():
@@ -63,8 +64,9 @@ def test_designs_as_recorded():
 
 
 def test_tpu_like_was_run_weight_stationary():
-    """The script holds tpu_like to the ws family because ZigZag's record ran it with the shipped
-    tpu_like mapping file: every layer unrolls K on D1 and C on D2 (and nothing else)."""
+    """The script gives to_design tpu_like's spatial mapping (the kc family) because ZigZag's
+    record ran it with the shipped tpu_like mapping file: every layer unrolls K on D1 and C on D2
+    (and nothing else)."""
     for r in ZIGZAG["layers"]:
         if r["design"] == "tpu_like":
             dims = {u.strip("()").split(",")[0] for u in r["spatial_mapping"]["W"][1]}

@@ -350,6 +350,80 @@ def test_to_design_reads_knobs_and_reports_what_has_none():
     assert tpu.design["rf_input_bytes"] == 1 and any("inputs have no per-PE memory" in r for r in tpu.report)
 
 
+def test_to_design_adapts_tpu_like_to_what_zigzag_ran():
+    from symbiote.backends import tables
+
+    arch = izz.from_zigzag(SHIPPED[1])                  # tpu_like
+    t = idz.to_design(arch)
+    d = t.design
+    # rf_2B holds one 16-bit ZigZag partial sum; the template's int8 accumulator is wider: the
+    # psum RF grows to exactly one accumulator
+    acc = float(tables.acc_bits(8.0, 8.0))
+    assert d["datapath"] == "int8" and (d["rf_psum_bytes"] - 1) * 8 < acc <= d["rf_psum_bytes"] * 8
+    # weights go from DRAM straight to rf_128B: the weight GLB holds what the 32 x 32 RFs hold
+    assert idz.bypassed(arch) == ("I2",)
+    held = d["array_x"] * d["array_y"] * d["rf_weight_bytes"]
+    assert (d["glb_weight_kb"] - 1) * 1024 < held <= d["glb_weight_kb"] * 1024
+    assert (d["rf_weight_bytes"], d["glb_weight_kb"]) == (128, 128)
+    # the inputs have no per-PE memory (not bypassed: the least RF, which holds one int8 input)
+    assert d["rf_input_bytes"] == 1 and d["glb_input_kb"] == 1024
+    assert len(t.adapted) == 2 and set(t.adapted) <= set(t.report)
+    assert t.adapted[0].startswith("rf_psum_bytes = 3 (was 2)") and t.adapted[1].startswith("glb_weight_kb = 128 (was 1")
+    assert not any("glb_weight_kb = 1 KB, the least" in r for r in t.report)
+    # no spatial mapping: the family is read off the file (none: free); ZigZag's shipped mapping
+    # file (K 32 on D1, C 32 on D2), in any of its forms, selects kc (no fill dims)
+    assert d["dataflow"] == "free"
+    shipped = [{"name": "default", "spatial_mapping": {"D1": ["K, 32"], "D2": ["C, 32"]},
+                "memory_operand_links": {"O": "O", "W": "I2", "I": "I1"}},
+               {"name": "Add", "spatial_mapping": {"D1": ["G, 32"], "D2": ["C, 1"]}}]
+    for sm in ({"D1": "K", "D2": "C"}, shipped, shipped[0], shipped[0]["spatial_mapping"],
+               {"D1": [("K", 32)], "D2": ["C, 32", "FY, 1"]}):
+        k = idz.to_design(arch, spatial_mapping=sm)
+        assert k.design["dataflow"] == "kc", sm
+        assert {x: k.design[x] for x in d if x != "dataflow"} == {x: d[x] for x in d if x != "dataflow"}
+        assert len(k.adapted) == 3 and k.adapted[0].startswith("dataflow = kc")
+    # more than K and C unrolled: the family whose primary dims are unrolled (with its fills)
+    assert idz.to_design(arch, spatial_mapping={"D1": ["K, 16", "G, 2"], "D2": "C"}).design["dataflow"] == "ws"
+    assert idz.to_design(arch, spatial_mapping={"D1": "OX", "D2": "OY"}).design["dataflow"] == "os"
+    assert idz.to_design(arch, spatial_mapping={"D1": "C", "D2": "K"}).design["dataflow"] == "free"
+    with pytest.raises(InteropError, match="D3 is not an axis"):
+        idz.to_design(arch, spatial_mapping={"D1": "K", "D3": "C"})
+    with pytest.raises(InteropError, match="not 'DIM' or 'DIM, FACTOR'"):
+        idz.to_design(arch, spatial_mapping={"D1": "K, 3, 4", "D2": "C"})
+
+
+def test_to_design_adaptations_make_tpu_like_feasible():
+    # without the psum RF's growth no candidate mapping of any layer fits; with it every layer has one
+    from symbiote.backends.manager import get_template
+    from symbiote.frontend import load
+    from symbiote.ir.lower import lower
+
+    t = get_template("spatial")
+    wl = lower(load("zoo:tiny_cnn"))
+    d = idz.to_design(izz.from_zigzag(SHIPPED[1]), spatial_mapping={"D1": "K", "D2": "C"}).design
+    for psum, feasible in ((d["rf_psum_bytes"], True), (2, False)):
+        b = t.mappings(t.space.encode(d | {"rf_psum_bytes": psum}), wl)
+        mac = [f for f, m in zip(b["feasible"], b["is_mac"], strict=True) if m > 0]
+        assert mac and all(bool(f) == feasible for f in mac), psum
+
+
+def test_to_design_leaves_eyeriss_like_as_read():
+    arch = izz.from_zigzag(SHIPPED[0])
+    t = idz.to_design(arch)
+    assert idz.bypassed(arch) == () and t.adapted == () and t.design["dataflow"] == "free"
+    assert (t.design["rf_psum_bytes"], t.design["glb_weight_kb"]) == (16, 64)
+
+
+def test_kc_written_by_from_design_reads_back_with_its_spatial_mapping():
+    d = SPACE.validate({"dataflow": "kc", "array_x": 32, "array_y": 32})
+    a = idz.from_design(d)
+    assert a.dataflows == (("D1", (("K", 32),)), ("D2", (("C", 32),)))
+    assert any("read kc back" in n for n in a.notes)
+    assert idz.to_design(a).design["dataflow"] == "ws"
+    back = idz.to_design(a, spatial_mapping={"D1": "K", "D2": "C"})
+    assert back.design["dataflow"] == "kc" and any("dataflows" in r and "left aside" in r for r in back.report)
+
+
 @pytest.mark.parametrize("knobs", [
     {},
     {"array_x": 32, "array_y": 8, "glb_split": "shared", "glb_banks": 8, "dataflow": "ws", "datapath": "int4",

@@ -179,9 +179,12 @@ def _min_dram_bytes(wl, **knobs):
 
 @pytest.mark.parametrize("wl", [gemm(256, 512, 256), conv(32, 64, 34, 3)], ids=["gemm", "conv"])
 def test_bigger_register_files_never_increase_dram_traffic(wl):
-    # from RFs that hold a whole chunk (mapping.RF_CHUNK elements) up, a bigger RF only makes
-    # more candidates valid; below, the chunks shrink to what the RFs hold (a TPU-like PE of
-    # one element each still maps), a different mapping space (see the next test)
+    # the RF tiles are sized by the RFs (mapping's module doc): a bigger RF holds bigger tiles
+    # (longer chunks, more channels per fill: fewer refills from the GLB, psums drained less
+    # often) and makes more candidates valid. Bigger RF tiles also make bigger GLB tiles, so
+    # this is a property of the mapping space's design rather than of its construction: the
+    # least DRAM traffic must not grow from RFs of 16 elements up (below, a TPU-like PE of one
+    # element each still maps, see the next test)
     last = np.inf
     for b in (16, 64, 256, 1024):
         got = _min_dram_bytes(wl, rf_weight_bytes=b, rf_input_bytes=b, rf_psum_bytes=4 * b,
@@ -223,9 +226,12 @@ def test_weight_vs_output_stationary_on_a_gemm():
     os_ = breakdown(wl, dataflow="os")
     # ws unrolls the reduction (C) over Y: partial sums are added PE to PE on their way out, one
     # forward per PE but the last of each column; os unrolls only output dims: each output
-    # accumulates in one PE, no forwarding, so less on-chip network energy
+    # accumulates in one PE, no forwarding. (Which spends less NoC energy in all is the mapping
+    # space's affair, not a property: since the RF tiles fill the RFs, ws's PEs accumulate over
+    # a chunk of C in place and drain rarely, and os's chosen mapping re-reads inputs instead.)
+    assert ws["forwards"][0] > 0
     assert ws["forwards"][0] == pytest.approx(ws["drains"][0] * (1 - 1 / ws["sp_C"][0]))
-    assert os_["forwards"][0] == 0 and os_["e_noc"][0] < ws["e_noc"][0]
+    assert os_["forwards"][0] == 0 and os_["sp_C"][0] == 1
     # ws's PEs hold distinct weights (K and C both unrolled): no weight multicast; os unrolls P
     # on Y, irrelevant to weights: each weight read feeds a whole column
     assert ws["deliveries_w"][0] == pytest.approx(ws["glb_reads_w"][0])
@@ -264,3 +270,30 @@ def test_candidate_count_and_dataflow_families():
     names = [n for n, m in zip(b["loop_nest"], mac, strict=True) if m]
     assert all("(ws" in n for n in names)
     assert G == 0 and N == 1  # the dims order the breakdown's columns use (space.DIMS)
+
+
+@functools.cache
+def depthwise(c, hw, r):
+    """One valid r x r depthwise convolution (group = c: G = c, K = C = 1 per group)."""
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="dw", kernel_shape=[r, r], group=c)
+    return _model(node, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, hw, hw])],
+                  {"w": np.zeros((c, 1, r, r), np.float32)})
+
+
+def test_kc_family_unrolls_only_k_and_c():
+    # kc: K on X and C on Y with no fill dims (a TPU-like array). A depthwise layer has K = C = 1
+    # per group: kc runs it on one PE, one group at a time; ws fills X with the groups (G) and
+    # Y with the filter rows (R)
+    wl = depthwise(32, 10, 3)
+    kc = breakdown(wl, dataflow="kc")
+    ws = breakdown(wl, dataflow="ws")
+    assert kc["pes"][0] == 1 and "(kc," in kc["loop_nest"][0]
+    assert all(kc[f"sp_{d}"][0] == 1 for d in ("G", "N", "K", "C", "P", "Q", "R", "S"))
+    assert ws["sp_G"][0] == 16 and ws["sp_R"][0] == 3 and ws["pes"][0] == 48
+    assert kc["compute_cycles"][0] == 32 * 8 * 8 * 3 * 3          # every MAC in turn
+    # on a dense GEMM with K and C at least the array's sides, kc and ws agree (no PE to fill)
+    g = gemm(64, 256, 256)
+    a, b = breakdown(g, dataflow="kc"), breakdown(g, dataflow="ws")
+    assert (a["sp_K"][0], a["sp_C"][0], a["pes"][0]) == (16, 16, 256)
+    for f in ("compute_cycles", "latency_cycles", "e_mac", "e_sram", "e_dram", "e_noc"):
+        assert a[f][0] == pytest.approx(b[f][0], rel=1e-6), f

@@ -32,6 +32,8 @@ it decides over ``dataflows``)
 OX/OY: os; OY and FY: rs)
 ==========================================  ==============================================
 
+(The family is read by :func:`.interop_dataflow.dataflow_of`, whose module doc has the rule.)
+
 Adapted (reported, and listed in :attr:`Translation.adapted`), where the plain reading would
 misrepresent the design's run:
 
@@ -76,6 +78,7 @@ from symbiote.backends.spatial.interop_arch import (
     hierarchy,
     validate,
 )
+from symbiote.backends.spatial.interop_dataflow import DATAFLOW_DIMS, dataflow_of
 from symbiote.backends.spatial.space import SPACE
 
 RF_KNOB = {"I2": "rf_weight_bytes", "I1": "rf_input_bytes", "O": "rf_psum_bytes"}
@@ -84,11 +87,6 @@ GLB_KNOB = {"I2": "glb_weight_kb", "I1": "glb_input_kb", "O": "glb_output_kb"}
 #: DRAM capacity knob
 DRAM_BITS = 10_000_000_000
 BANK_BITS = 256
-#: ZigZag layer dims of the template's dataflow families' primary unrollings (X on D1, Y on D2)
-DATAFLOW_DIMS = {"ws": ("K", "C"), "os": ("OX", "OY"), "rs": ("OY", "FY"), "kc": ("K", "C")}
-#: the families read off ``dataflows`` or a spatial mapping that unrolls their primary dims (among
-#: others); ``kc`` only from a spatial mapping that unrolls exactly K on D1 and C on D2
-HINT_FAMILIES = ("ws", "os", "rs")
 
 
 @dataclass(frozen=True)
@@ -180,7 +178,7 @@ def to_design(arch: Architecture, clock_ghz: float = 1.0, spatial_mapping: Any =
     report.append(f"dram_gbps = {d['dram_gbps']:g} from {top.name}'s {top.read_bw_bits} bits per cycle at "
                   f"{clock_ghz:g} GHz (ZigZag has no clock); its r_cost / w_cost have no knob (the dram kind prices it)")
     d.update(_datapath(arch, report))
-    d["dataflow"] = _dataflow(arch, report, spatial_mapping, adapted)
+    d["dataflow"] = dataflow_of(arch, report, spatial_mapping, adapted)
     report.append("per-access energies (r_cost, w_cost, unit_energy), areas, latencies, ports and their allocation, "
                   "mem_type have no knob: the template prices memories from CACTI at node_nm, DRAM by its kind, "
                   "MACs by its datapath (node_nm, dram, vector_width left at their defaults)")
@@ -260,85 +258,6 @@ def _datapath(arch: Architecture, report: list[str]) -> dict[str, str]:
             return {"datapath": name}
     report.append(f"input_precision {list(prec)}: wider than int16, datapath fp32")
     return {"datapath": "fp32"}
-
-
-def _dataflow(arch: Architecture, report: list[str], spatial_mapping: Any = None,
-              adapted: list[str] | None = None) -> str:
-    names = arch.array.names
-    if spatial_mapping is not None:
-        unrolled = _unrolled(spatial_mapping, names)
-        shown = {a: list(ds) for a, ds in unrolled.items()}
-        if arch.dataflows:
-            report.append(f"dataflows {dict(arch.dataflows)} left aside: the spatial mapping {shown} decides the family")
-        first = set(unrolled.get(names[0], ()))
-        rest = {x for a in names[1:] for x in unrolled.get(a, ())}
-        if first == {"K"} and rest == {"C"}:
-            note = (f"dataflow = kc: the spatial mapping {shown} unrolls exactly K on {names[0]} and C on "
-                    f"{'/'.join(names[1:])} and nothing else, the template's kc family (no fill dims: a layer with "
-                    f"fewer filters or channels than the axes, e.g. a depthwise one, leaves PEs idle, as in the "
-                    f"run; its unroll factors are chosen per layer, not fixed)")
-            (adapted if adapted is not None else report).append(note)
-            return "kc"
-        return _family(first, rest, f"spatial mapping {shown}", report)
-    flows = dict(arch.dataflows)
-    if not flows:
-        return "free"
-    first = {dim for dim, _ in flows.get(names[0], ())}
-    rest = {dim for a in names[1:] for dim, _ in flows.get(a, ())}
-    return _family(first, rest, f"dataflows {flows}", report)
-
-
-def _family(first: set[str], rest: set[str], what: str, report: list[str]) -> str:
-    """The first of :data:`HINT_FAMILIES` whose primary dims are unrolled on the first axis and
-    on the others, else ``free``."""
-    for family in HINT_FAMILIES:
-        x, y = DATAFLOW_DIMS[family]
-        if x in first and y in rest:
-            report.append(f"{what}: the template's {family} family (its unroll factors are chosen per layer, not "
-                          f"fixed; its fill dims may unroll more)")
-            return family
-    report.append(f"{what}: no template family unrolls these dims: dataflow free")
-    return "free"
-
-
-def _unrolled(spatial_mapping: Any, names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
-    """Per array axis, the layer dims a ZigZag spatial mapping unrolls (more than once)."""
-    m = spatial_mapping
-    if isinstance(m, (list, tuple)):
-        entries = [e for e in m if isinstance(e, Mapping)]
-        m = next((e for e in entries if e.get("name") == "default"), entries[0] if len(entries) == 1 else None)
-        if m is None:
-            raise InteropError("spatial mapping: a list of mapping entries without a 'default' one")
-    if isinstance(m, Mapping) and "spatial_mapping" in m:
-        m = m["spatial_mapping"]
-    if not isinstance(m, Mapping):
-        raise InteropError(f"spatial mapping: expected a mapping of array axes to unrolled dims, got {m!r}"[:300])
-    out: dict[str, tuple[str, ...]] = {}
-    for axis, dims in m.items():
-        if axis not in names:
-            raise InteropError(f"spatial mapping: {axis} is not an axis of the operational array ({', '.join(names)})")
-        items = [dims] if isinstance(dims, str) or (isinstance(dims, (list, tuple)) and len(dims) == 2
-                                                     and isinstance(dims[1], int)) else list(dims)
-        got = []
-        for u in items:
-            if isinstance(u, str):
-                parts = [p.strip() for p in u.strip("()").split(",")]
-            elif isinstance(u, (list, tuple)) and u:
-                parts = [str(u[0]).strip(), *u[1:]]
-            else:
-                raise InteropError(f"spatial mapping: {axis}: {u!r} is not 'DIM' or 'DIM, FACTOR'")
-            if not parts[0] or len(parts) > 2:
-                raise InteropError(f"spatial mapping: {axis}: {u!r} is not 'DIM' or 'DIM, FACTOR'")
-            if len(parts) == 2:
-                try:
-                    factor = int(parts[1])
-                except (TypeError, ValueError):
-                    raise InteropError(f"spatial mapping: {axis}: {u!r}: the factor is not an integer") from None
-                if factor <= 1:
-                    continue
-            got.append(parts[0])
-        out[str(axis)] = tuple(got)
-    return out
 
 
 def _clip(design: dict[str, Any], report: list[str]) -> dict[str, Any]:

@@ -19,24 +19,34 @@ breakdown, the chosen mapping's access counts, cycles and energies). Against Zig
    is ranked too (``energy`` per network, ``spearman_energy_own_tables`` among the figures):
    that compares the tables as well as the counts.
 2. **The mapping on the same hardware and energy table**: the template has no knob for
-   per-access energies (``to_design``'s report), so the script re-prices here, from the
-   breakdown's access counts of the template's chosen mapping, with ZigZag's own energies:
-   per operand, each template level is the ZigZag memory ``to_design`` read its knob from
-   (:func:`levels`); elements are turned into the memory's words (ZigZag's precisions: 8-bit
-   weights and inputs, 16-bit partial sums, 8-bit final outputs; a per-PE memory moves one
-   element per access, as ZigZag counts it, a shared one packs its port's width) and priced
-   at the file's ``r_cost`` / ``w_cost``; MACs at the array's ``unit_energy``. What has no
-   counterpart costs 0 (ZigZag memories the template lacks, e.g. eyeriss_like's ``sram_8KB``
-   output buffer; the template's levels ZigZag lacks, e.g. tpu_like's weight GLB and input RF;
-   the template's NoC and PE-to-PE forwarding). The ratio is that energy over ZigZag's energy
-   of the layer (LOMA's mapping, ZigZag's counts): above 1 means the template's mapping costs
-   more than LOMA's under the same table (or that the two tools count the same mapping
-   differently: the per-level ratios, ``levels`` in the record, say where). Two diagnostics
-   split the gap: the least re-priced energy over all the template's valid candidates
-   (``best_candidate_ratio``: what its mapping space holds, as it chooses by EDP at its own
-   tables), and the ratio without the RF-to-MAC reads of weights and inputs
-   (``mapping_energy_ratio_without_mac_reads``: the template reads them at every MAC, ZigZag
-   when they change, :func:`mac_reads_pj`). The Spearman of the re-priced energy
+   per-access energies (``to_design``'s report), so its candidates are priced here with
+   ZigZag's own energies (``crosscheck_spatial_prices.py``: ``reprice``, from each candidate's
+   access counts): per operand, each template level is the ZigZag memory ``to_design`` read
+   its knob from (``levels``);
+   elements are turned into the memory's words (ZigZag's precisions: 8-bit weights and inputs,
+   16-bit partial sums, 8-bit final outputs; a per-PE memory moves one element per access, as
+   ZigZag counts it, a shared one packs its port's width) and priced at the file's ``r_cost`` /
+   ``w_cost``; MACs at the array's ``unit_energy``. What has no counterpart costs 0 (ZigZag
+   memories the template lacks, e.g. eyeriss_like's ``sram_8KB`` output buffer; the
+   template's levels ZigZag lacks, e.g. tpu_like's weight GLB and input RF; the template's
+   NoC and PE-to-PE forwarding). At that table the template's mapper keeps, per layer, the
+   valid candidate of least energy, LOMA's objective (:func:`at_table`), and **ZigZag costs
+   that mapping** as given (``--zigzag``: ``interop_zigzag_mapping.zigzag_mapping`` writes it as
+   a complete temporal ordering with its spatial unrolling; ZigZag's worker refuses to search,
+   and the loops ZigZag costed are checked to be the ones given; a mapping that pads a dim, K
+   64 as 13 x 5, is costed on the layer padded to its extents, the padded iterations included).
+   The figure ``mapping_energy_ratio_max`` is the largest ZigZag energy of the template's
+   mapping over ZigZag's energy of LOMA's (``mapping_energy_ratio`` per layer): the two
+   mappings costed by one model, so the ratio is the mapping's and not the two tools'
+   counting conventions. ZigZag's costs are recorded with the rest and read back without
+   ZigZag; a layer whose mapping changed since is an error until ``--zigzag`` is rerun.
+   Diagnostics: the template's own choice (least energy at its own tables, ``mapper`` as
+   LOMA's objective: :func:`mapper`; the breakdown's mapping)
+   re-priced at ZigZag's table over ZigZag's energy (``repriced_ratio``: the counts of one
+   tool and the other's), that ratio without the RF-to-MAC reads of weights and inputs
+   (``repriced_ratio_without_mac_reads``: the template reads them at every MAC, ZigZag when
+   they change, :func:`mac_reads_pj`), and the re-priced energy of the mapping kept at
+   ZigZag's table (``best_candidate_ratio``). The Spearman of the re-priced energy
    (``energy_repriced``) is part 1's energy figure; set beside the own tables' (``energy``) it
    gives the tables' share of the difference.
 3. **Wall time per full-network design**: ZigZag's (the record: per network, the sum over its
@@ -71,10 +81,10 @@ Usage::
 
     python benchmarks/crosscheck_spatial.py                      # the comparison, from the peers' records
     python benchmarks/crosscheck_spatial.py --json               # the issue's five figures as one JSON object
-    python benchmarks/crosscheck_spatial.py --accelforge --python "$ACCELFORGE_PYTHON" --record
-                                                                 # run AccelForge, write spatial_crosscheck.json
+    python benchmarks/crosscheck_spatial.py --accelforge --python "$ACCELFORGE_PYTHON" --zigzag --zigzag-python "$ZIGZAG_PYTHON" --record
+        # run AccelForge and ZigZag (about 3 minutes), write spatial_crosscheck.json
 
-Without ``--accelforge`` the AccelForge figures come from the record
+Without ``--accelforge`` (``--zigzag``) the AccelForge figures (ZigZag's costs of the template's mappings) come from the record
 (``tests/backends/data/spatial_crosscheck.json``); ``tests/backends/test_spatial_crosscheck.py``
 recomputes the template's side live against it.
 """
@@ -106,7 +116,6 @@ REPEATS = 3
 #: the issue's targets
 TARGETS = {"spearman_latency": 0.9, "spearman_energy": 0.9, "mapping_energy_ratio_max": 1.10,
            "accelforge_energy_ratio_median": 0.10, "speedup": 10_000.0}   # AccelForge's: |median - 1| <= 0.10
-TEMPLATE_OP = {"I1": "I", "I2": "W", "O": "O"}
 
 
 class CrosscheckError(RuntimeError):
@@ -115,32 +124,7 @@ class CrosscheckError(RuntimeError):
 
 # --------------------------------------------------------------------------- designs
 
-
-@dataclass(frozen=True)
-class Price:
-    """One ZigZag memory as seen by one operand: energies per word, word bits per direction;
-    ``per_pe``: one instance per MAC unit (served across no axis), which ZigZag accesses one
-    element at a time (a word per element however narrow), where a shared memory's words
-    carry as many elements as they hold."""
-
-    memory: str
-    r_cost: float
-    w_cost: float
-    r_bits: int
-    w_bits: int
-    per_pe: bool
-
-
-@dataclass(frozen=True)
-class Prices:
-    """ZigZag's energy table mapped onto the template's levels: per template operand (W, I,
-    O) its RF, GLB and DRAM memories (``None``: ZigZag has no such memory for the operand);
-    the MAC's energy."""
-
-    rf: Mapping[str, Price | None]
-    glb: Mapping[str, Price | None]
-    dram: Mapping[str, Price]
-    mac_pj: float
+from crosscheck_spatial_prices import Prices, mac_reads_pj, prices, reprice, zigzag_levels  # noqa: E402 - after sys.path
 
 
 @dataclass(frozen=True)
@@ -155,49 +139,29 @@ class Design:
     prices: Prices
 
 
-def levels(arch, op: str) -> tuple[Any, Any, Any]:
-    """The ZigZag memories of operand ``op`` (ZigZag's I1/I2/O) that ``to_design`` reads the
-    template's RF, GLB and DRAM knobs off (``None`` where it found none): the lowest one
-    served across no axis, the highest one below the top served by every axis, the top."""
-    from symbiote.backends.spatial.interop_arch import hierarchy
-
-    lv = hierarchy(arch, op)
-    every = set(arch.array.names)
-    rf = next((m for m in lv if not m.served_dims), None)
-    glb = next((m for m in reversed(lv[:-1]) if set(m.served_dims) == every and m is not rf), None)
-    return rf, glb, lv[-1]
-
-
-def _price(m) -> Price | None:
-    if m is None:
-        return None
-    return Price(m.name, float(m.r_cost_pj), float(m.w_cost_pj), int(m.read_bw_bits), int(m.write_bw_bits),
-                 not m.served_dims)
-
-
-def prices(arch) -> Prices:
-    """ZigZag's energies on the template's levels (module doc, part 2)."""
-    rf, glb, dram = {}, {}, {}
-    for op, t in TEMPLATE_OP.items():
-        a, b, c = levels(arch, op)
-        rf[t], glb[t], dram[t] = _price(a), _price(b), _price(c)
-    return Prices(rf, glb, dram, float(arch.array.unit_energy_pj))
-
-
 #: designs ZigZag ran with a fixed spatial mapping (its record's mapping file), as ``to_design``'s
 #: ``spatial_mapping``: tpu_like with ZigZag's shipped ``inputs/mapping/tpu_like.yaml`` (its
 #: ``default`` entry's ``spatial_mapping``: D1: K 32, D2: C 32)
 SPATIAL_MAPPING = {"tpu_like": {"D1": ["K, 32"], "D2": ["C, 32"]}}
 
 
+def mapper() -> str:
+    """The template's ``mapper`` knob for the cross-check: LOMA's objective in ZigZag's record
+    (``settings.opt``: ``energy``), so that both tools keep per layer the mapping of least
+    energy (a hardware file has no objective: ``to_design`` leaves the knob at ``edp``)."""
+    return zigzag_record()["settings"]["opt"].lower()
+
+
 def design(name: str) -> Design:
-    """ZigZag's ``name`` design (``tests/backends/data/zigzag_<name>.yaml``) as the template's."""
+    """ZigZag's ``name`` design (``tests/backends/data/zigzag_<name>.yaml``) as the template's,
+    its mapper minimizing what LOMA did (:func:`mapper`)."""
     from symbiote.backends.spatial.interop_design import to_design
     from symbiote.backends.spatial.interop_zigzag import from_zigzag
 
     arch = from_zigzag(DATA / f"zigzag_{name}.yaml")
     tr = to_design(arch, spatial_mapping=SPATIAL_MAPPING.get(name))
-    return Design(name, tr.design, tuple(r for r in tr.report if r not in tr.adapted), tr.adapted, prices(arch))
+    return Design(name, {**tr.design, "mapper": mapper()}, tuple(r for r in tr.report if r not in tr.adapted),
+                  tr.adapted, prices(arch))
 
 
 # --------------------------------------------------------------------------- the template's side
@@ -215,7 +179,8 @@ class Layer:
     dims: Mapping[str, int]     # the template's loop dims (G N K C P Q R S)
     row: Mapping[str, Any]      # model.breakdown's row
     zigzag: Mapping[str, Any]   # the ZigZag record's row
-    best_repriced_pj: float     # the least re-priced energy over the template's valid candidates
+    at_table: Mapping[str, Any]  # the candidate the template's mapper keeps at ZigZag's table (:func:`at_table`)
+    at_table_pj: float          # its energy there (the least re-priced energy of the valid candidates)
     valid_candidates: int
 
 
@@ -261,7 +226,7 @@ def network_layers(d: Design, net: str) -> list[Layer]:
     if len(rows) != len(sigs):
         raise CrosscheckError(f"{net}: {len(rows)} MAC rows, the ZigZag record's layer list has {len(sigs)}")
     dims = mapping.layers(wl, rows).dims
-    best = best_repriced(d, hw, wl, rows)
+    kept, kept_pj = at_table(d, hw, wl, rows)
     by_sig = {r["signature"]: r for r in zigzag_record()["layers"] if r["design"] == d.name}
     out, seen = [], set()
     for j, (i, sig) in enumerate(zip(rows, sigs, strict=True)):
@@ -272,117 +237,58 @@ def network_layers(d: Design, net: str) -> list[Layer]:
             raise CrosscheckError(f"{d.name} {net}: layer {wl.names[i]} (signature {sig}) is not in "
                                   f"{ZIGZAG_RECORD.relative_to(ROOT)}: rerecord ZigZag")
         dm = {name: int(round(float(x[j]))) for name, x in zip(DIMS, dims, strict=True)}
-        out.append(Layer(d.name, net, sig, str(wl.names[i]), dm, _row(bd, int(i)), by_sig[sig], float(best[j]),
-                         int(bd["valid_candidates"][i])))
+        out.append(Layer(d.name, net, sig, str(wl.names[i]), dm, _row(bd, int(i)), by_sig[sig], kept[j],
+                         float(kept_pj[j]), int(bd["valid_candidates"][i])))
     return out
 
 
-def best_repriced(d: Design, hw: Mapping[str, Any], wl, rows) -> Any:
-    """Per MAC row, the least energy at ZigZag's table (:func:`reprice`) over every valid
-    candidate mapping of the template (``model.mac_rows``): the best its mapping space holds
-    for ZigZag's objective, where the template itself picks the least EDP at its own tables."""
+def at_table(d: Design, hw: Mapping[str, Any], wl, rows) -> tuple[list[dict[str, Any]], Any]:
+    """Per MAC row, the mapping the template's mapper keeps when its candidates are priced at
+    ZigZag's table (:func:`reprice` of each valid candidate's access counts, ``model.mac_rows``)
+    under LOMA's objective, energy: the valid candidate of least energy, the first in the
+    model's candidate order on a tie (``model.flatten``: slot, then (split, class) pair); and
+    that energy. Each mapping is given as a breakdown row's mapping fields (:func:`candidate`)."""
     import numpy as np
 
     from symbiote.backends.spatial import model
 
-    _, _, accs, cands = model.mac_rows(hw, wl, rows, hw["dataflow"])
+    _, fxs, accs, cands = model.mac_rows(hw, wl, rows, hw["dataflow"])
     macs = np.asarray(wl.macs, np.float64)[rows][:, None]
-    best = np.full(len(rows), np.inf)
+    priced = []
     for acc, c in zip(accs, cands, strict=True):
         shape = np.shape(np.asarray(c.valid))
         r = {f: np.broadcast_to(np.asarray(getattr(acc, f), np.float64), shape) for f in acc._fields}
-        e = sum(reprice({**r, "macs": macs}, d.prices).values())
-        best = np.minimum(best, np.where(np.asarray(c.valid), e, np.inf).min(axis=-1))
-    return best
+        priced.append(np.where(np.asarray(c.valid), sum(reprice({**r, "macs": macs}, d.prices).values()), np.inf))
+    e = np.stack(priced, axis=-1).reshape(len(rows), -1)        # [L, slot * pairs + pair]
+    best = np.argmin(e, axis=-1)
+    df = int(round(float(hw["dataflow"])))
+    return [candidate(fxs, df, len(rows), j, int(k)) for j, k in enumerate(best)], e[np.arange(len(rows)), best]
 
+
+def candidate(fxs, dataflow: int, n_rows: int, j: int, index: int) -> dict[str, Any]:
+    """Candidate ``index`` (``model.flatten``'s order) of MAC row ``j`` (of ``n_rows``) as a breakdown row's
+    mapping fields: ``slot``, ``split``, ``cls``, the factors ``<level>_<dim>`` and ``loop_nest``."""
+    import numpy as np
+
+    from symbiote.backends.spatial import mapping
+    from symbiote.backends.spatial.space import DIMS
+
+    slot, pair = divmod(index, len(fxs))
+    split, cls = divmod(pair, mapping.N_CLASSES)
+    out: dict[str, Any] = {"candidate": index, "slot": slot, "split": split, "cls": cls}
+    f = {}
+    for lvl in ("rf", "sp", "glb", "dram"):
+        xs = getattr(fxs[pair], lvl)
+        f[lvl] = [float(np.broadcast_to(np.asarray(x, np.float64), (n_rows, mapping.SLOTS))[j, slot])
+                  if np.ndim(x) else float(x) for x in xs]
+        out |= {f"{lvl}_{DIMS[d]}": f[lvl][d] for d in range(len(DIMS))}
+    out["loop_nest"] = mapping.describe(mapping.UNROLL_NAMES[dataflow][slot], split, cls, f)
+    return out
 
 
 def energy_pj(row: Mapping[str, Any], noc: bool = True) -> float:
     """The template's energy of a layer's chosen mapping (MAC, SRAM, DRAM and, with ``noc``, NoC)."""
     return row["e_mac"] + row["e_sram"] + row["e_dram"] + (row["e_noc"] if noc else 0.0)
-
-
-# --------------------------------------------------------------------------- re-pricing (part 2)
-
-#: ZigZag's precisions in its record (crosscheck_spatial_zigzag.PRECISION)
-BITS = {"W": 8, "I": 8, "psum": 16, "out": 8}
-
-
-Traffic = Sequence[tuple[Any, float]]   # (elements, bits per element) pairs
-
-
-def _words(traffic: Traffic, port_bits: int, per_pe: bool) -> Any:
-    """Words of a ``port_bits`` port that move ``traffic``: per element (``ceil(bits / port)``)
-    at a per-PE memory, packed (``bits / port``) at a shared one."""
-    out = 0.0
-    for elements, bits in traffic:
-        out = out + elements * (math.ceil(bits / port_bits) if per_pe else bits / port_bits)
-    return out
-
-
-def _cost(p: Price | None, reads: Traffic, writes: Traffic) -> Any:
-    """Energy of ``reads`` and ``writes`` at memory ``p`` (0 without ``p``)."""
-    if p is None:
-        return 0.0
-    return _words(reads, p.r_bits, p.per_pe) * p.r_cost + _words(writes, p.w_bits, p.per_pe) * p.w_cost
-
-
-def reprice(row: Mapping[str, Any], pr: Prices) -> dict[str, Any]:
-    """The chosen mapping's access counts (breakdown ``row``, elements; or arrays of them) at
-    ZigZag's energies ``pr``, per ``operand@memory`` (module doc, part 2) and ``MAC``. Reads
-    and writes per level, as the template counts them (``backends/spatial/reuse.py``):
-
-    * W, I: RF reads = MACs, RF writes = deliveries; GLB reads = ``glb_reads_*`` (multicast
-      once), GLB writes = DRAM reads = ``dram_*``;
-    * O: RF reads and writes = MACs each, plus the drains (reads) and the partial sums read
-      back from the GLB (writes); GLB writes = ``psum_writes`` + ``dram_psum_reads``, GLB reads
-      = ``psum_reads`` + what goes to DRAM; DRAM writes = the outputs (8 bits) + the spills
-      (16 bits), DRAM reads = the spills read back.
-    """
-    macs = row["macs"]
-    out: dict[str, Any] = {"MAC": macs * pr.mac_pj}
-
-    def add(op: str, p: Price | None, reads: Traffic, writes: Traffic) -> None:
-        if p is not None:
-            key = f"{op}@{p.memory}"
-            out[key] = out.get(key, 0.0) + _cost(p, reads, writes)
-
-    for op, dl, gr, dr in (("W", "deliveries_w", "glb_reads_w", "dram_w"), ("I", "deliveries_i", "glb_reads_i", "dram_i")):
-        b = BITS[op]
-        add(op, pr.rf[op], [(macs, b)], [(row[dl], b)])
-        add(op, pr.glb[op], [(row[gr], b)], [(row[dr], b)])
-        add(op, pr.dram[op], [(row[dr], b)], [])
-    ps, ob = BITS["psum"], BITS["out"]
-    to_dram = [(row["outputs"], ob), (row["dram_o_writes"] - row["outputs"], ps)]
-    add("O", pr.rf["O"], [(macs + row["drains"], ps)], [(macs + row["psum_reads"], ps)])
-    add("O", pr.glb["O"], [(row["psum_reads"], ps), *to_dram], [(row["psum_writes"] + row["dram_psum_reads"], ps)])
-    add("O", pr.dram["O"], [(row["dram_psum_reads"], ps)], to_dram)
-    return out
-
-
-def mac_reads_pj(row: Mapping[str, Any], z: Mapping[str, Any], pr: Prices) -> tuple[float, float]:
-    """The energy of reading weights and inputs from their per-PE RFs into the MACs, as the
-    template counts it (one read per MAC, ``backends/spatial/model.py``) and as ZigZag does
-    (its lowest level's reads to the MAC: one per change of the operand at the MAC, the
-    innermost loops irrelevant to it reusing the MAC's operand register): the two tools'
-    conventions differ there whatever the mapping (module doc, part 2)."""
-    ours = theirs = 0.0
-    for op in ("W", "I"):
-        p = pr.rf[op]
-        if p is None or z["memory_levels"][op][0] != p.memory:
-            continue
-        ours += row["macs"] * math.ceil(BITS[op] / p.r_bits) * p.r_cost
-        theirs += float(z["word_accesses"][op][0]["rd_out_to_low"]) * p.r_cost
-    return ours, theirs
-
-
-def zigzag_levels(z: Mapping[str, Any]) -> dict[str, float]:
-    """ZigZag's energy of a layer per ``operand@memory`` and ``MAC`` (its record's row)."""
-    out = {"MAC": float(z["mac_energy_pj"])}
-    for op, names in z["memory_levels"].items():
-        for name, e in zip(names, z["memory_energy_pj"][op], strict=True):
-            out[f"{op}@{name}"] = out.get(f"{op}@{name}", 0.0) + float(e)
-    return out
 
 
 # --------------------------------------------------------------------------- statistics
@@ -443,14 +349,90 @@ def layer_rows(d: Design, layers: Sequence[Layer]) -> list[dict[str, Any]]:
             "symbiote_energy_pj": energy_pj(ly.row), "symbiote_latency_cycles": ly.row["latency_cycles"],
             "repriced_pj": sum(rp.values()), "zigzag_energy_pj": float(z["energy_pj"]),
             "zigzag_latency_cycles": float(z["latency_cycles"]),
-            "mapping_energy_ratio": sum(rp.values()) / float(z["energy_pj"]),
-            "best_candidate_repriced_pj": ly.best_repriced_pj, "valid_candidates": ly.valid_candidates,
-            "best_candidate_ratio": ly.best_repriced_pj / float(z["energy_pj"]),
+            "repriced_ratio": sum(rp.values()) / float(z["energy_pj"]),
+            "best_candidate_repriced_pj": ly.at_table_pj, "valid_candidates": ly.valid_candidates,
+            "best_candidate_ratio": ly.at_table_pj / float(z["energy_pj"]),
+            "at_table": {"loop_nest": ly.at_table["loop_nest"], "candidate": ly.at_table["candidate"]},
+            "zigzag_entry": zigzag_entry(d, ly)[0],
             "mac_reads_pj": {"symbiote_repriced": ours_mr, "zigzag": theirs_mr},
-            "mapping_energy_ratio_without_mac_reads": (sum(rp.values()) - ours_mr) / (float(z["energy_pj"]) - theirs_mr),
+            "repriced_ratio_without_mac_reads": (sum(rp.values()) - ours_mr) / (float(z["energy_pj"]) - theirs_mr),
             "levels": {k: {"symbiote_repriced": rp.get(k, 0.0), "zigzag": zl.get(k, 0.0)} for k in sorted(set(rp) | set(zl))},
             "zigzag_mapping": {"spatial": z["spatial_mapping"], "temporal": z["temporal_mapping"]},
         })
+    return out
+
+
+def zigzag_entry(d: Design, ly: Layer) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ZigZag mapping entry of the mapping the template keeps at ZigZag's table
+    (``interop_zigzag_mapping.zigzag_mapping``) and the ZigZag layer it runs (the record's
+    layer, padded to the mapping's extents: ``crosscheck_spatial_zigzag.padded_layer``)."""
+    from crosscheck_spatial_zigzag import padded_layer
+
+    from symbiote.backends.spatial.interop_zigzag_mapping import CONV_DIMS, GEMM_DIMS, zigzag_mapping
+
+    lay = _zigzag_layers()[ly.signature]
+    sizes = dict(zip(lay["loop_dims"], lay["loop_sizes"], strict=True))
+    entry = zigzag_mapping(d.knobs, ly.at_table, sizes, GEMM_DIMS if lay["operator_type"] == "Gemm" else CONV_DIMS)
+    return entry, {**padded_layer(lay, entry["loop_sizes"]), "id": 0, "operand_source": {"I": 0, "W": 0}}
+
+
+@functools.cache
+def _zigzag_layers() -> dict[str, dict]:
+    """Every record network's ZigZag layers by signature (``crosscheck_spatial_zigzag``)."""
+    from crosscheck_spatial_zigzag import NETS, network_layers, signature
+
+    return {signature(lay): lay for net in NETS for lay in network_layers(net)}
+
+
+def zigzag_jobs(ds: Mapping[str, Design], layers: Mapping[str, Sequence[Layer]]) -> list[dict]:
+    """ZigZag jobs (``crosscheck_spatial_zigzag.run_zigzag``) costing, per design and distinct
+    layer, the mapping the template keeps at ZigZag's table as given (a complete temporal
+    ordering: no LOMA search; the worker refuses to search)."""
+    from crosscheck_spatial_zigzag import LINKS
+
+    from symbiote.backends.spatial.interop_zigzag_mapping import zigzag_mapping_yaml
+
+    jobs = []
+    for name, lys in layers.items():
+        for ly in lys:
+            entry, lay = zigzag_entry(ds[name], ly)
+            jobs.append({"key": f"{name}|{ly.signature}", "design": name, "mapping": None, "opt": "energy",
+                         "mapping_yaml": zigzag_mapping_yaml(entry, LINKS), "layers": [lay], "entry": entry})
+    return jobs
+
+
+def evaluated(jobs: Sequence[Mapping[str, Any]], results: Mapping[str, Mapping[str, Any]]) -> dict[str, dict]:
+    """ZigZag's figures for each job's mapping (``results``: ``run_zigzag``'s), checked: the
+    temporal loops ZigZag costed are the ordering given, innermost first (its allocation to
+    memory levels is its own)."""
+    out = {}
+    for job in jobs:
+        r = results[job["key"]]
+        if "error" in r:
+            raise CrosscheckError(f"ZigZag could not cost {job['key']} ({job['entry']}): {r['error']}")
+        z = r["layers"][0]
+        loops = [[d, f] for lvl in z["temporal_mapping"]["W"] for d, f in lvl]
+        if loops != job["entry"]["temporal_ordering"]:
+            raise CrosscheckError(f"ZigZag costed {job['key']} with the temporal loops {loops}, not the ordering given "
+                                  f"{job['entry']['temporal_ordering']}")
+        out[job["key"]] = {"entry": job["entry"], "energy_pj": float(z["energy_pj"]),
+                           "latency_cycles": float(z["latency_cycles"]), "wall_s": float(r["wall_s"]),
+                           "spatial_mapping": z["spatial_mapping"], "temporal_mapping": z["temporal_mapping"]}
+    return out
+
+
+def attach(rows: Sequence[Mapping[str, Any]], zz: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with ZigZag's cost of the mapping each keeps at ZigZag's table
+    (``zigzag_of_mapping``, from :func:`evaluated`: live, or the record's) and the issue's
+    mapping ratio, that energy over LOMA's (``mapping_energy_ratio``). A row whose mapping is not
+    the one ZigZag costed is an error: the record is out of date (rerun with ``--zigzag``)."""
+    out = []
+    for r in rows:
+        e = zz.get(f"{r['design']}|{r['signature']}")
+        if e is None or e["entry"] != r["zigzag_entry"]:
+            raise CrosscheckError(f"{r['design']} {r['name']}: ZigZag has not costed the mapping the template keeps now "
+                                  f"({r['at_table']['loop_nest']}): rerun with --zigzag")
+        out.append({**r, "zigzag_of_mapping": dict(e), "mapping_energy_ratio": e["energy_pj"] / r["zigzag_energy_pj"]})
     return out
 
 
@@ -617,7 +599,8 @@ def symbiote_side(nets: Sequence[str], designs: Sequence[str]) -> tuple[dict[str
 def figures(rows: Sequence[Mapping[str, Any]], corr: Sequence[Mapping[str, Any]], speed: Sequence[Mapping[str, Any]],
             af: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
     """The issue's five figures: minimum correlations (energy: at ZigZag's table, module doc,
-    part 1), maximum mapping ratio, the median of AccelForge's energy over the template's per
+    part 1), maximum mapping ratio (ZigZag's energy of the template's mapping over LOMA's,
+    part 2), the median of AccelForge's energy over the template's per
     design (the one farthest from 1), minimum speedup; and the minimum correlation of energy at
     the template's own tables (``spearman_energy_own_tables``)."""
     es = [c["energy_repriced"] for c in corr if c["energy_repriced"] is not None]
@@ -634,14 +617,15 @@ def figures(rows: Sequence[Mapping[str, Any]], corr: Sequence[Mapping[str, Any]]
 
 
 def diagnostics(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per design, the mapping ratios' maximum and median: of the chosen mapping, of the best
-    of the template's candidates at ZigZag's table, and of the chosen one without the RF-to-MAC
-    reads of weights and inputs (:func:`mac_reads_pj`)."""
+    """Per design, the mapping ratios' maximum, median and count above the target (module doc,
+    part 2): ZigZag's energy of the mapping kept at ZigZag's table over LOMA's (the figure's),
+    that mapping's re-priced energy over LOMA's, the template's own choice re-priced, and the
+    latter without the RF-to-MAC reads of weights and inputs (:func:`mac_reads_pj`)."""
     out = {}
     for d in dict.fromkeys(r["design"] for r in rows):
         rs = [r for r in rows if r["design"] == d]
         out[d] = {}
-        for key in ("mapping_energy_ratio", "best_candidate_ratio", "mapping_energy_ratio_without_mac_reads"):
+        for key in ("mapping_energy_ratio", "best_candidate_ratio", "repriced_ratio", "repriced_ratio_without_mac_reads"):
             xs = [r[key] for r in rs]
             out[d][key] = {"max": max(xs), "median": median(xs), "over_1_10": sum(x > TARGETS["mapping_energy_ratio_max"]
                                                                                   for x in xs), "layers": len(xs)}
@@ -679,11 +663,26 @@ def versions(af_python: str | None) -> dict[str, str]:
     return out
 
 
-def run(nets: Sequence[str], designs: Sequence[str], af_python: str | None, batch: int,
+def recorded_zigzag(old: Mapping[str, Any] | None) -> dict[str, dict]:
+    """ZigZag's costs of the template's mappings as the record ``old`` has them (:func:`evaluated`'s form)."""
+    return {f"{r['design']}|{r['signature']}": r["zigzag_of_mapping"] for r in (old or {}).get("layers", [])
+            if "zigzag_of_mapping" in r}
+
+
+def run(nets: Sequence[str], designs: Sequence[str], af_python: str | None, zz_python: str | None, batch: int,
         old: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Everything: the template's side, timing, AccelForge (live with ``af_python``, else from
-    ``old``, the previous record)."""
+    """Everything: the template's side, ZigZag costing its mappings (live with ``zz_python``),
+    timing, AccelForge (live with ``af_python``); what is not run live comes from ``old``, the
+    previous record."""
     ds, layers, rows = symbiote_side(nets, designs)
+    if zz_python:
+        from crosscheck_spatial_zigzag import run_zigzag
+
+        jobs = zigzag_jobs(ds, layers)
+        zz = evaluated(jobs, run_zigzag(zz_python, jobs))
+    else:
+        zz = recorded_zigzag(old)
+    rows = attach(rows, zz)
     corr = correlations(rows)
     timing = {net: time_network(_network(net)[0], batch) for net in nets}
     speed = speedups(nets, designs, timing)
@@ -723,12 +722,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--accelforge", action="store_true", help="run AccelForge on the chosen GEMM mappings (part 4)")
     ap.add_argument("--python", default=os.environ.get("ACCELFORGE_PYTHON", ""),
                     help="the AccelForge venv's python (default: $ACCELFORGE_PYTHON)")
+    ap.add_argument("--zigzag", action="store_true", help="run ZigZag on the template's mappings (part 2)")
+    ap.add_argument("--zigzag-python", default=os.environ.get("ZIGZAG_PYTHON", ""),
+                    help="the ZigZag venv's python (default: $ZIGZAG_PYTHON)")
     ap.add_argument("--batch", type=int, default=BATCH, help="designs per vmapped timing call")
     args = ap.parse_args(argv)
     if args.accelforge and (not args.python or not Path(args.python).exists()):
         ap.error("AccelForge's python not found: pass --python or set ACCELFORGE_PYTHON")
+    if args.zigzag and (not args.zigzag_python or not Path(args.zigzag_python).exists()):
+        ap.error("ZigZag's python not found: pass --zigzag-python or set ZIGZAG_PYTHON")
     old = json.loads(RECORD.read_text()) if RECORD.exists() else None
-    out = run(NETS, tuple(DESIGNS), args.python if args.accelforge else None, args.batch, old)
+    out = run(NETS, tuple(DESIGNS), args.python if args.accelforge else None,
+              args.zigzag_python if args.zigzag else None, args.batch, old)
     if args.record:
         out = {"written_by": "benchmarks/crosscheck_spatial.py " + command(argv or sys.argv[1:]),
                "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
@@ -746,18 +751,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+#: the venv options and the variable each path is recorded as
+VENV_OPTIONS = {"--python": "$ACCELFORGE_PYTHON", "--zigzag-python": "$ZIGZAG_PYTHON"}
+
+
 def command(args: Sequence[str]) -> str:
-    """The command line as recorded: the AccelForge venv's path as ``$ACCELFORGE_PYTHON``."""
-    out, skip = [], False
+    """The command line as recorded: the peers' venv paths as ``$ACCELFORGE_PYTHON`` and
+    ``$ZIGZAG_PYTHON``."""
+    out, skip = [], None
     for a in args:
         if skip:
-            out.append("$ACCELFORGE_PYTHON")
-            skip = False
-        elif a == "--python":
+            out.append(skip)
+            skip = None
+        elif a in VENV_OPTIONS:
             out.append(a)
-            skip = True
-        elif a.startswith("--python="):
-            out.append("--python=$ACCELFORGE_PYTHON")
+            skip = VENV_OPTIONS[a]
+        elif a.split("=")[0] in VENV_OPTIONS:
+            out.append(f"{a.split('=')[0]}={VENV_OPTIONS[a.split('=')[0]]}")
         elif a != "--json":
             out.append(a)
     return " ".join(out)

@@ -67,6 +67,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -79,6 +80,8 @@ NETS = ("resnet18", "mobilenet_v2", "bert", "bert_base_ffn_up", "bert_base_ffn_d
 #: ZigZag's shipped designs (``zigzag/inputs/hardware/<name>.yaml``) and the mapping file each
 #: gets: a shipped one (``zigzag/inputs/mapping/<name>``) or only the operand links (None)
 DESIGNS = {"eyeriss_like": None, "tpu_like": "tpu_like.yaml"}
+#: the memory operand links of both designs' mapping files (ZigZag's operands to the layer's)
+LINKS = {"O": "O", "W": "I2", "I": "I1"}
 LINKS_ONLY = "- name: default\n  memory_operand_links: {O: O, W: I2, I: I1}\n"
 PRECISION = {"W": 8, "I": 8, "O": 16, "O_final": 8}
 LPF_LIMIT = 6
@@ -99,27 +102,44 @@ def worker() -> None:
 
     import zigzag
     from zigzag.api import get_hardware_performance_zigzag
+    from zigzag.opt.loma.engine import LomaEngine
 
     logging.disable(logging.CRITICAL)
     pkg = Path(zigzag.__file__).parent
+    search = LomaEngine.run
     for line in sys.stdin:
         job = json.loads(line)
         with tempfile.TemporaryDirectory() as tmp:
             mapping = Path(tmp) / "mapping.yaml"
-            if job["mapping"]:
+            if job.get("mapping_yaml"):
+                mapping.write_text(job["mapping_yaml"])
+            elif job["mapping"]:
                 mapping.write_text((pkg / "inputs" / "mapping" / job["mapping"]).read_text())
             else:
                 mapping.write_text(LINKS_ONLY)
+            LomaEngine.run = _refuse_search if job.get("mapping_yaml") else search
             t0 = time.perf_counter()
-            with contextlib.redirect_stdout(io.StringIO()):
-                energy, latency, cmes = get_hardware_performance_zigzag(
-                    job["layers"], str(pkg / "inputs" / "hardware" / f"{job['design']}.yaml"), str(mapping),
-                    opt=job["opt"], dump_folder=str(Path(tmp) / "out"), lpf_limit=LPF_LIMIT,
-                    nb_spatial_mappings_generated=SPATIAL_MAPPINGS, loma_show_progress_bar=False)
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    energy, latency, cmes = get_hardware_performance_zigzag(
+                        job["layers"], str(pkg / "inputs" / "hardware" / f"{job['design']}.yaml"), str(mapping),
+                        opt=job["opt"], dump_folder=str(Path(tmp) / "out"), lpf_limit=LPF_LIMIT,
+                        nb_spatial_mappings_generated=SPATIAL_MAPPINGS, loma_show_progress_bar=False)
+            except Exception as e:  # noqa: BLE001 - one job's failure is its result
+                if not job.get("mapping_yaml"):
+                    raise
+                print(json.dumps({"key": job["key"], "error": f"{type(e).__name__}: {e}"}), flush=True)
+                continue
             wall = time.perf_counter() - t0
         layers = [_cme_row(cme) for cme, _ in cmes[0][1]]
         print(json.dumps({"key": job["key"], "wall_s": wall, "energy_pj": energy, "latency_cycles": latency,
                           "layers": layers}), flush=True)
+
+
+def _refuse_search(self):
+    """LOMA's search, refused: ZigZag calls it for a mapping entry whose temporal ordering it
+    does not find complete, where the job asked for that ordering to be costed as given."""
+    raise RuntimeError("ZigZag did not find the given temporal ordering complete and would search (LOMA)")
 
 
 def validate_worker() -> None:
@@ -209,8 +229,12 @@ def run_zigzag(python: str, jobs: list[dict], partial: Path | None = None) -> di
         return done
     with subprocess.Popen([python, __file__, "--worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, cwd=tempfile.gettempdir()) as proc:
-        proc.stdin.write("".join(json.dumps(j) + "\n" for j in todo))
-        proc.stdin.close()
+        def feed() -> None:   # in a thread: the worker's answers fill its stdout pipe while it reads
+            proc.stdin.write("".join(json.dumps(j) + "\n" for j in todo))
+            proc.stdin.close()
+
+        writer = threading.Thread(target=feed, daemon=True)
+        writer.start()
         for line in proc.stdout:
             if line.startswith("{"):
                 r = json.loads(line)
@@ -218,7 +242,9 @@ def run_zigzag(python: str, jobs: list[dict], partial: Path | None = None) -> di
                 if partial:
                     with partial.open("a") as f:
                         f.write(line if line.endswith("\n") else line + "\n")
-                print(f"  {r['key']} ({r['layers'][0]['name']}): {r['wall_s']:.1f} s", file=sys.stderr, flush=True)
+                print(f"  {r['key']}: " + (r["error"][:200] if "error" in r else f"({r['layers'][0]['name']}): "
+                                              f"{r['wall_s']:.1f} s"), file=sys.stderr, flush=True)
+        writer.join()
         err = proc.stderr.read()
     if proc.returncode != 0:
         raise RuntimeError(f"ZigZag worker failed:\n{err[-4000:]}")
@@ -258,6 +284,26 @@ def zigzag_layer(i: int, name: str, row: dict) -> dict:
         out |= {"pr_loop_dims": ["IX", "IY"], "pr_loop_sizes": [side, side],
                 "padding": [[pad // 2, pad - pad // 2], [pad // 2, pad - pad // 2]]}
     return out
+
+
+def padded_layer(layer: dict, loop_sizes: dict[str, int]) -> dict:
+    """``layer`` (:func:`zigzag_layer`) with its loop sizes set to ``loop_sizes`` (by dim, at
+    least the layer's: a mapping's padded extents, ``interop_zigzag_mapping.zigzag_mapping``);
+    a convolution's output rows and columns past the input read more zero padding (the input
+    stays its size; the padding after it grows)."""
+    out = {**layer, "loop_sizes": [int(loop_sizes.get(d, s)) for d, s in zip(layer["loop_dims"], layer["loop_sizes"],
+                                                                               strict=True)]}
+    if "pr_loop_sizes" not in layer:
+        return out
+    size = dict(zip(out["loop_dims"], out["loop_sizes"], strict=True))
+    pads = []
+    for rel, side, (before, _) in zip(layer["dimension_relations"], layer["pr_loop_sizes"], layer["padding"], strict=True):
+        # "ix=2*ox+1*fx": the input extent (o - 1) * stride + (f - 1) * dilation + 1
+        _, rhs = rel.split("=")
+        (stride, o), (dil, f) = (t.split("*") for t in rhs.split("+"))
+        need = (size[o.upper()] - 1) * int(stride) + (size[f.upper()] - 1) * int(dil) + 1
+        pads.append([before, max(0, need - side - before)])
+    return out | {"padding": pads}
 
 
 def network_layers(net: str) -> list[dict]:

@@ -381,7 +381,8 @@ def loop_nest(design: Mapping[str, Any], chosen: Mapping[str, Any], dims: Mappin
     loops, which are placed below the spatial unrolling (a temporal loop's place relative to a
     spatial one changes no count). Where the model keeps an RF tile across trailing irrelevant
     DRAM loops (the operand has no relevant GLB loop) AccelForge's nest cannot (the RF node
-    must sit below the GLB nodes of the other operands that need those loops), and refetches."""
+    must sit below the GLB nodes of the other operands that need those loops): such a mapping
+    raises :class:`.interop_arch.InteropError` rather than give a nest whose counts differ."""
     from symbiote.backends.spatial import mapping
     from symbiote.backends.spatial.interop_accelforge import Loop, LoopNest
     from symbiote.backends.spatial.space import DIMS, NONE, RELEVANT, UNROLLINGS
@@ -423,6 +424,14 @@ def loop_nest(design: Mapping[str, Any], chosen: Mapping[str, Any], dims: Mappin
         return out
 
     dram, glb, rf = loops("dram"), loops("glb"), loops("rf")
+    for op in OPERANDS:
+        kept = dram[place(dram, op):]
+        if kept and not any(x in relevant[op] for x, _ in glb):
+            raise InteropError(
+                f"loop_nest: the chosen mapping keeps the {template_op[op]} RF tile across the DRAM loops "
+                f"{' '.join(f'{x}{f}' for x, f in kept)} (irrelevant to it; no GLB loop is relevant to it), which an "
+                f"AccelForge nest cannot: the RF node would have to sit above the GLB nodes of the other operands, "
+                f"and AccelForge would refetch the tile at every iteration")
     glb_mem = {op: "glb" if d["glb_split"] == "shared" else f"glb_{ROLES[op]}" for op in OPERANDS}
     at_dram: dict[int, list] = {}
     for op in OPERANDS:

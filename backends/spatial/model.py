@@ -28,20 +28,28 @@ layer) is costed at once from its access counts (:mod:`.reuse`):
   and the GLB's for the ``fit`` split, a shared GLB's whole size for each operand), so a tile
   that exceeds its memory is one those sizes could not avoid; it is masked, never shrunk.
 
-The exact model keeps, per layer, the valid candidate of least ``latency x energy`` (EDP; the
-first on a tie). A layer with no valid candidate is **infeasible**: its latency and energy
-are ``inf`` (so is the design's total) and :func:`.breakdown.breakdown` gives the reason. The relaxed
-model keeps the exact factors (piecewise constant in the knobs: their gradient is zero, which
-also keeps its gradient's graph small enough for XLA to compile; with every factor smooth,
-compiling the gradient took XLA more than 15 minutes), multiplies the
-compute cycles by :func:`.mapping.pe_surrogate` (value 1, the gradient of ``1 / PEs`` with the
-PEs smooth in ``array_x``/``array_y``), takes ``smooth_max`` (the 8-norm, :mod:`symbiote.backends.common`) for the max,
-the datapath's passes without ceilings, and a **soft minimum** over the
-candidates: weights ``softmax(-log(key) / tau)`` with ``tau`` = :data:`SOFTMIN_TEMPERATURE`
-(a candidate whose EDP is ``e`` times the best one's weighs ``e^(-1/tau)`` as much), invalid
-candidates' keys multiplied by :data:`INVALID_PENALTY` x (1 + their overflow), so a relaxed
-design with no valid candidate keeps a finite cost and a gradient towards one. As ``tau``
-falls the soft minimum tends to the exact choice (:func:`metrics` takes a ``temperature``).
+The exact model keeps, per layer, the valid candidate of least objective ``latency^a x
+energy^b`` (the first on a tie), ``(a, b)`` by the ``mapper`` knob
+(:data:`.space.MAPPER_EXPONENTS`: ``edp`` (1, 1), ``energy`` (1e-3, 1), ``latency`` (1, 1e-3)).
+It multiplies the figures of exponent 1 and takes the other one's power ``x^c`` to first order,
+``1 + c log(x)``, with ``log(x)`` read off ``x``'s float32 bits (:func:`_bits_log`: within 0.06,
+non-decreasing), within 0.13% of ``x^c`` for ``c log(x)`` up to 0.05 (``jnp.log`` per candidate
+would cost the exact model some 40% of its designs/s; ``edp``: exactly ``latency x energy``).
+A layer with no valid candidate is **infeasible**: its latency and energy are ``inf`` (so is
+the design's total) and :func:`.breakdown.breakdown` gives the reason. The relaxed model keeps
+the exact factors (piecewise constant in the knobs: their gradient is zero, which also keeps
+its gradient's graph small enough for XLA to compile; with every factor smooth, compiling the
+gradient took XLA more than 15 minutes), multiplies the compute cycles by
+:func:`.mapping.pe_surrogate` (value 1, the gradient of ``1 / PEs`` with the PEs smooth in
+``array_x``/``array_y``), takes ``smooth_max`` (the 8-norm, :mod:`symbiote.backends.common`)
+for the max, the datapath's passes without ceilings, and a **soft minimum** over the
+candidates: weights ``softmax(-log(objective) / tau)`` with ``tau`` = :data:`SOFTMIN_TEMPERATURE`
+(a candidate whose objective is ``e`` times the best one's weighs ``e^(-1/tau)`` as much), the
+log objective ``a log(latency) + b log(energy)`` with a relaxed ``mapper``'s (logits) exponents
+mixed by its softmax weights, invalid candidates' objectives multiplied by
+:data:`INVALID_PENALTY` x (1 + their overflow), so a relaxed design with no valid candidate
+keeps a finite cost and a gradient towards one. As ``tau`` falls the soft minimum tends to the
+exact choice (:func:`metrics` takes a ``temperature``).
 
 Non-MAC layers run on the vector unit: ``ceil(out_elems * vec_ops / vector_width)`` cycles,
 overlapped with their DRAM traffic; their operands pass through the GLB. Area: PEs (the
@@ -62,13 +70,13 @@ from symbiote.backends import datapath, memories, tables, technology
 from symbiote.backends.metrics import Metrics
 from symbiote.backends.space import choice_weights
 from symbiote.backends.spatial import mapping, reuse
-from symbiote.backends.spatial.space import DATAFLOWS
+from symbiote.backends.spatial.space import DATAFLOWS, MAPPER_EXPONENTS, MAPPERS
 from symbiote.backends.common import Rows, smooth_max
 from symbiote.ir.workload import Workload
 
-#: relaxed choice: softmin temperature over log(EDP) of the candidates
+#: relaxed choice: softmin temperature over the candidates' log objective (module doc)
 SOFTMIN_TEMPERATURE = 0.05
-#: relaxed choice: key multiplier of an invalid candidate (times 1 + its overflow)
+#: relaxed choice: objective multiplier of an invalid candidate (times 1 + its overflow)
 INVALID_PENALTY = 1e3
 #: a tile fits when it needs at most capacity x (1 + FIT_TOLERANCE) (float rounding of bits / capacity)
 FIT_TOLERANCE = 1e-6
@@ -92,6 +100,7 @@ class Hw(NamedTuple):
     cycles_per_byte: jax.Array
     noc_bytes_per_cycle: jax.Array
     energy_scale: jax.Array
+    objective: tuple[jax.Array, jax.Array]              # mapper's exponents (a, b) of latency, energy
 
 
 def _glb_kb(hw: Mapping[str, jax.Array]) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -100,6 +109,13 @@ def _glb_kb(hw: Mapping[str, jax.Array]) -> tuple[jax.Array, jax.Array, jax.Arra
 
 def _shared(hw: Mapping[str, jax.Array]) -> jax.Array:
     return choice_weights(hw, "glb_split", 2)[..., 1]
+
+
+def _objective(hw: Mapping[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
+    """The ``mapper`` knob's exponents ``(a, b)``: its choice's, or their mix by a relaxed
+    design's softmax weights (``edp`` when the design has no such knob)."""
+    ab = choice_weights(hw, "mapper", len(MAPPERS)) @ jnp.asarray(MAPPER_EXPONENTS, jnp.float32)
+    return ab[..., 0], ab[..., 1]
 
 
 def resolve(hw: Mapping[str, jax.Array]) -> Hw:
@@ -116,7 +132,7 @@ def resolve(hw: Mapping[str, jax.Array]) -> Hw:
     return Hw(hw["array_x"], hw["array_y"], tuple(8.0 * b for b in rf_bytes), tuple(8192.0 * x for x in kb), sh,
               hw["glb_banks"], tuple(memories.sram_pj_per_bit(b / 1024.0, nw) for b in rf_bytes), e_glb,
               tech.dram_pj_per_bit, tables.hop_pj_per_bit(pitch_area, tech.wire_pj_per_bit_mm),
-              hw["clock_ghz"] / hw["dram_gbps"], hw["noc_bytes_per_cycle"], tech.energy_scale)
+              hw["clock_ghz"] / hw["dram_gbps"], hw["noc_bytes_per_cycle"], tech.energy_scale, _objective(hw))
 
 
 def area_mm2(hw: Mapping[str, jax.Array]) -> jax.Array:
@@ -149,7 +165,7 @@ class Candidates(NamedTuple):
     """Candidates of every MAC row: one (split, class) pair's ``[L, SLOTS]`` (:func:`candidates`),
     or all of them flattened, ``[L, N_CANDIDATES]`` (:func:`flatten`)."""
 
-    key: jax.Array          # latency x energy (inf when invalid)
+    key: jax.Array          # the mapper's objective, latency^a x energy^b (relaxed: its log; invalid ones too)
     valid: jax.Array        # bool
     overflow: jax.Array     # sum over tiles of max(need / capacity - 1, 0)
     latency: jax.Array
@@ -214,6 +230,27 @@ def _dot(acc: reuse.Accesses, coef: dict):
     return out
 
 
+def _bits_log(x: jax.Array) -> jax.Array:
+    """``log(x)`` of a positive float32 ``x`` to within 0.06, non-decreasing in ``x``: its bits read
+    as an integer are ``2^23 (e + 127 + m)`` for ``x = 2^e (1 + m)``, and ``m`` is ``log2(1 + m)``
+    to within 0.086 (a bitcast and a multiply-add, no transcendental)."""
+    bits = jax.lax.bitcast_convert_type(x, jnp.int32).astype(jnp.float32)
+    return (bits * 2.0**-23 - 127.0) * float(np.log(2.0))
+
+
+def _key(h: Hw, latency, energy, relaxed: bool):
+    """The mapper's objective ``latency^a x energy^b``, ``(a, b)`` = ``h.objective`` (module doc):
+    exact, the figures of exponent above 1/2 multiplied, the other one's power ``x^c`` as
+    ``1 + c log(x)`` (:func:`_bits_log`); relaxed, its log ``a log(latency) + b log(energy)``."""
+    a, b = h.objective
+    if relaxed:
+        return a * jnp.log(jnp.maximum(latency, 1e-30)) + b * jnp.log(jnp.maximum(energy, 1e-30))
+    whole_l, whole_e = a > 0.5, b > 0.5
+    c = jnp.where(whole_l, 0.0, a) + jnp.where(whole_e, 0.0, b)
+    other = jnp.where(whole_l, energy, latency)
+    return jnp.where(whole_l, latency, 1.0) * jnp.where(whole_e, energy, 1.0) * (1.0 + c * _bits_log(other))
+
+
 def _one_pair(h: Hw, acc: reuse.Accesses, cf: Coefs, relaxed: bool) -> tuple:
     """Candidate fields of one (split, class) pair, ``[L, SLOTS]`` each (module doc's rules)."""
     smax = smooth_max if relaxed else jnp.maximum
@@ -247,7 +284,7 @@ def _one_pair(h: Hw, acc: reuse.Accesses, cf: Coefs, relaxed: bool) -> tuple:
     shape = jnp.shape(latency)
     b = lambda x: jnp.broadcast_to(x, shape)  # noqa: E731
     fits = jnp.stack([b(o <= 0.0) for o in (*over_rf, over_glb)], axis=-1)
-    return Candidates(jnp.where(valid, latency * energy, jnp.inf), valid, b(overflow), latency, b(compute), b(cf.e_mac),
+    return Candidates(_key(h, latency, energy, relaxed), valid, b(overflow), latency, b(compute), b(cf.e_mac),
                       b(sram_pj), b(dram_pj), b(noc_pj), b(dram_bits / 8.0), fits)
 
 
@@ -285,15 +322,16 @@ FIELDS = ("latency", "compute", "e_mac", "e_sram", "e_dram", "e_noc")
 
 
 def choose(pairs: tuple[Candidates, ...], temperature: float | None = None, relaxed: bool = False) -> Chosen:
-    """The least-EDP valid candidate per row (the first on a tie; ``temperature``: a soft minimum
-    instead; with ``relaxed`` invalid candidates are penalized instead of excluded; module doc).
-    It runs over the pairs with elementwise selects and then over the slots (no stacked
-    candidate axis: XLA keeps it in registers), and the chosen fields pass an optimization
-    barrier, so that their consumers do not each recompute the choice."""
+    """The valid candidate of least ``key`` (the mapper's objective) per row (the first on a tie;
+    ``temperature``: a soft minimum instead; with ``relaxed`` invalid candidates are penalized
+    instead of excluded; module doc). It runs over the pairs with elementwise selects and then
+    over the slots (no stacked candidate axis: XLA keeps it in registers), and the chosen fields
+    pass an optimization barrier, so that their consumers do not each recompute the choice."""
     if temperature is None and not relaxed:
         best = None
         for i, c in enumerate(pairs):
-            cur = [c.key, *(getattr(c, f) for f in FIELDS), jnp.full(c.key.shape, i, jnp.int32)]
+            key = jnp.where(c.valid, c.key, jnp.inf)
+            cur = [key, *(getattr(c, f) for f in FIELDS), jnp.full(key.shape, i, jnp.int32)]
             if best is None:
                 best = cur
                 continue
@@ -301,19 +339,17 @@ def choose(pairs: tuple[Candidates, ...], temperature: float | None = None, rela
             best = [jnp.where(better, x, y) for x, y in zip(cur, best, strict=True)]
         slot = jnp.argmin(best[0], axis=-1)
         pick = lambda x: jnp.take_along_axis(x, slot[:, None], axis=-1)[:, 0]  # noqa: E731
-        key = pick(best[0])
-        feasible = jnp.isfinite(key)
+        feasible = jnp.isfinite(pick(best[0]))
         vals = [jnp.where(feasible, pick(x), jnp.inf) for x in best[1:-1]]
         vals = jax.lax.optimization_barrier(vals)
         return Chosen(*vals, feasible, slot * len(pairs) + pick(best[-1]))
     tau = SOFTMIN_TEMPERATURE if temperature is None else temperature
     logks = []
     for c in pairs:
-        raw = jnp.log(jnp.maximum(c.latency * (c.e_mac + c.e_sram + c.e_dram + c.e_noc), 1e-30))
         if relaxed:
-            logks.append(raw + jnp.where(c.valid, 0.0, jnp.log(INVALID_PENALTY * (1.0 + c.overflow))))
+            logks.append(c.key + jnp.where(c.valid, 0.0, jnp.log(INVALID_PENALTY * (1.0 + c.overflow))))
         else:
-            logks.append(jnp.where(c.valid, raw, jnp.inf))
+            logks.append(jnp.where(c.valid, jnp.log(jnp.maximum(c.key, 1e-30)), jnp.inf))
     best = logks[0]
     for lk in logks[1:]:
         best = jnp.minimum(best, lk)

@@ -52,6 +52,10 @@ Knobs:
   fills; free: the four unrollings with fills; kc: its one unrolling four times (the same
   candidates repeated: the exact choice keeps the first on a tie, and the relaxed soft
   minimum weighs every candidate four times alike, so its choice is that of one slot).
+* ``mapper``: what each layer's mapping minimizes among its valid candidates (:data:`MAPPERS`),
+  as ZigZag's LOMA ``opt``: ``edp`` latency x energy, ``energy`` (latency breaks near-ties),
+  ``latency`` (energy breaks near-ties); the objective is ``latency^a x energy^b`` with
+  ``(a, b)`` from :data:`MAPPER_EXPONENTS`.
 """
 
 from __future__ import annotations
@@ -114,6 +118,13 @@ UNROLLINGS: dict[str, tuple[Unrolling, ...]] = {
 }
 SLOTS = 4
 
+#: the ``mapper`` knob's choices, in the order of its encoding
+MAPPERS = ("edp", "energy", "latency")
+#: per mapper choice, the exponents ``(a, b)`` of its objective ``latency^a x energy^b``: the
+#: other figure's 1e-3 only breaks near-ties (a candidate of 0.1% less energy wins a 2x slower
+#: one's place, one of 0.01% less loses it to a 10x faster one)
+MAPPER_EXPONENTS = ((1.0, 1.0), (1e-3, 1.0), (1.0, 1e-3))
+
 SPACE = HardwareSpace((
     Knob("array_x", "integer", 16, 1, 256, unit="PEs", doc="PE array width (X)"),
     Knob("array_y", "integer", 16, 1, 256, unit="PEs", doc="PE array height (Y)"),
@@ -140,4 +151,6 @@ SPACE = HardwareSpace((
     datapath.knob("int8"),
     technology.node_knob(),
     technology.dram_knob(),
+    Knob("mapper", "categorical", "edp", choices=MAPPERS,
+         doc="each layer's mapping: the valid candidate of least latency x energy (edp), energy, or latency"),
 ))

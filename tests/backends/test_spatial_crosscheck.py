@@ -81,23 +81,44 @@ def test_every_recorded_layer_is_costed_now():
 
 @pytest.mark.parametrize("rec", [pytest.param(r, id=f"{r['design']}:{r['net']}:{r['name']}") for r in RECORD["layers"]])
 def test_layer_as_recorded(rec):
-    """Same chosen mapping, energy, latency, re-priced energy (ZigZag's table) and best
-    candidate as recorded; ZigZag's side is the record's."""
+    """Same chosen mapping, energy, latency, re-priced energy (ZigZag's table), mapping kept at
+    ZigZag's table and its ZigZag entry as recorded; ZigZag's side is the record's."""
     now = _live_rows()[(rec["design"], rec["signature"])]
     assert now["loop_nest"] == rec["loop_nest"]
+    assert now["at_table"] == rec["at_table"]
+    assert now["zigzag_entry"] == rec["zigzag_entry"]
     assert now["feasible"] and rec["feasible"]
     for k in ("symbiote_energy_pj", "symbiote_latency_cycles", "repriced_pj", "best_candidate_repriced_pj",
-              "mapping_energy_ratio"):
+              "repriced_ratio"):
         assert _close(now[k], rec[k]), (k, now[k], rec[k])
     assert now["valid_candidates"] == rec["valid_candidates"]
     assert now["zigzag_energy_pj"] == rec["zigzag_energy_pj"]
     assert now["best_candidate_repriced_pj"] <= now["repriced_pj"] * (1 + REL)
+    assert "mapping_energy_ratio" not in now     # ZigZag's cost of the mapping comes from the record (attach)
+
+
+@pytest.mark.parametrize("rec", [pytest.param(r, id=f"{r['design']}:{r['net']}:{r['name']}") for r in RECORD["layers"]])
+def test_zigzag_costed_the_mapping_as_given(rec):
+    """ZigZag's recorded cost of the template's mapping is of the entry recorded for the layer,
+    with the temporal loops of that entry, innermost first (not a mapping LOMA searched), on the
+    layer padded as the mapping pads it; the ratio is its energy over LOMA's."""
+    z = rec["zigzag_of_mapping"]
+    assert z["entry"] == rec["zigzag_entry"]
+    for op in ("W", "I", "O"):
+        assert [[d, f] for lvl in z["temporal_mapping"][op] for d, f in lvl] == rec["zigzag_entry"]["temporal_ordering"]
+    assert _close(rec["mapping_energy_ratio"], z["energy_pj"] / rec["zigzag_energy_pj"])
+    macs = math.prod(rec["zigzag_entry"]["loop_sizes"].values())
+    assert macs >= math.prod(ZIGZAG_LAYER[(rec["design"], rec["signature"])]["layer"]["loop_sizes"])
+
+
+ZIGZAG_LAYER = {(r["design"], r["signature"]): r for r in ZIGZAG["layers"]}
 
 
 def test_figures_as_recorded():
-    """The correlations and the mapping ratio recomputed now equal the record's figures."""
+    """The correlations and the mapping ratio recomputed now (with ZigZag's recorded costs of
+    the mappings) equal the record's figures."""
     s = _script()
-    rows = _live()[2]
+    rows = s.attach(_live()[2], s.recorded_zigzag(RECORD))
     corr = s.correlations(rows)
     assert [(c["design"], c["net"], c["layers"]) for c in corr] == \
         [(c["design"], c["net"], c["layers"]) for c in RECORD["spearman"]]

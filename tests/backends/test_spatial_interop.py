@@ -485,6 +485,18 @@ def test_loop_nest_of_a_chosen_mapping_keeps_stationary_tiles_above_irrelevant_l
         ("Storage", "rf_output", ["O"])]
 
 
+def test_loop_nest_refuses_an_rf_tile_kept_across_dram_loops():
+    """ws without fills, class w: dram[K4] glb[] || X:K2 Y:C4 || rf[C2 P8]. No GLB loop is
+    relevant to the inputs, so the model keeps each PE's inputs in its RF across the DRAM loop
+    over K (delivered once); AccelForge's nest would refetch them 4 times: refused, not written."""
+    d = SPACE.validate({"dataflow": "ws"})
+    with pytest.raises(InteropError, match="keeps the I RF tile across the DRAM loops K4"):
+        idz.loop_nest(d, _chosen(0, 0, dram_K=4, sp_K=2, sp_C=4, rf_C=2, rf_P=8), {"P": 8, "C": 8, "K": 8})
+    # with a GLB loop relevant to the inputs (P), AccelForge's nest keeps them as the model does
+    nest = idz.loop_nest(d, _chosen(0, 0, dram_K=4, glb_P=2, sp_K=2, sp_C=4, rf_C=2, rf_P=4), {"P": 8, "C": 8, "K": 8})
+    assert nest.extents == (("n", 8), ("k", 8), ("m", 8))
+
+
 def test_loop_nest_names_a_dim_the_workload_lacks():
     d = SPACE.default()
     with pytest.raises(InteropError, match="glb G x2"):

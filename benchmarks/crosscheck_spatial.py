@@ -266,22 +266,18 @@ def at_table(d: Design, hw: Mapping[str, Any], wl, rows) -> tuple[list[dict[str,
 
 
 def candidate(fxs, dataflow: int, n_rows: int, j: int, index: int) -> dict[str, Any]:
-    """Candidate ``index`` (``model.flatten``'s order) of MAC row ``j`` (of ``n_rows``) as a breakdown row's
-    mapping fields: ``slot``, ``split``, ``cls``, the factors ``<level>_<dim>`` and ``loop_nest``."""
-    import numpy as np
-
+    """Candidate ``index`` (``model.flatten``'s order) of MAC row ``j`` (of ``n_rows``) as a
+    breakdown row's mapping fields: ``slot``, ``split``, ``cls``, the factors ``<level>_<dim>``
+    (``breakdown.candidate_factors``) and ``loop_nest``."""
     from symbiote.backends.spatial import mapping
+    from symbiote.backends.spatial.breakdown import candidate_factors
     from symbiote.backends.spatial.space import DIMS
 
     slot, pair = divmod(index, len(fxs))
     split, cls = divmod(pair, mapping.N_CLASSES)
+    f = candidate_factors(fxs, n_rows, j, index)
     out: dict[str, Any] = {"candidate": index, "slot": slot, "split": split, "cls": cls}
-    f = {}
-    for lvl in ("rf", "sp", "glb", "dram"):
-        xs = getattr(fxs[pair], lvl)
-        f[lvl] = [float(np.broadcast_to(np.asarray(x, np.float64), (n_rows, mapping.SLOTS))[j, slot])
-                  if np.ndim(x) else float(x) for x in xs]
-        out |= {f"{lvl}_{DIMS[d]}": f[lvl][d] for d in range(len(DIMS))}
+    out |= {f"{lvl}_{d}": xs[i] for lvl, xs in f.items() for i, d in enumerate(DIMS)}
     out["loop_nest"] = mapping.describe(mapping.UNROLL_NAMES[dataflow][slot], split, cls, f)
     return out
 

@@ -29,6 +29,18 @@ def _reason(fits: np.ndarray) -> str:
     return "no candidate mapping fits its RF and GLB tiles at once"
 
 
+LEVELS = ("rf", "sp", "glb", "dram")
+
+
+def candidate_factors(fxs, n_rows: int, j: int, index: int) -> dict[str, list[float]]:
+    """Per level (:data:`LEVELS`), the 8 factors (DIMS order) of candidate ``index``
+    (:func:`.model.flatten`'s order: ``slot * pairs + pair``) of MAC row ``j`` of ``n_rows``
+    (``fxs``: :func:`.mapping.factors`' per-pair factors)."""
+    slot, pair = divmod(index, len(fxs))
+    return {lvl: [float(np.broadcast_to(np.asarray(x, np.float64), (n_rows, mapping.SLOTS))[j, slot])
+                  for x in getattr(fxs[pair], lvl)] for lvl in LEVELS}
+
+
 def breakdown(hw: Mapping[str, jax.Array], wl: Workload) -> dict:
     """Per workload row (MAC rows: ``is_mac`` = 1): the chosen mapping (``candidate`` index,
     ``slot``, ``split``, ``cls``, its factors ``<level>_<dim>`` for levels rf, sp, glb, dram,
@@ -57,7 +69,8 @@ def breakdown(hw: Mapping[str, jax.Array], wl: Workload) -> dict:
                  "valid_candidates": per(np.asarray(cd.valid).sum(-1)), "feasible": per(np.asarray(ch.feasible)),
                  "candidate": per(idx)}
     out.update(slot=per(slot), split=per(split), cls=per(cls))
-    picked = {lvl: [pick([getattr(fx, lvl)[d] for fx in fxs]) for d in range(8)] for lvl in ("rf", "sp", "glb", "dram")}
+    per_row = [candidate_factors(fxs, n, j, int(idx[j])) for j in range(n)]
+    picked = {lvl: [np.array([f[lvl][d] for f in per_row]) for d in range(8)] for lvl in LEVELS}
     for lvl, xs in picked.items():
         for d, x in enumerate(xs):
             out[f"{lvl}_{DIMS[d]}"] = per(x)

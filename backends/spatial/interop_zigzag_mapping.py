@@ -15,7 +15,8 @@ is written:
 
 * the spatial unrolling: the slot's X dims (primary, then fill) on ``D1``, its Y dims on ``D2``
   (:data:`.space.UNROLLINGS`; ``to_design`` reads ZigZag's D1 / D2 as ``array_x`` / ``array_y``);
-  unrollings of 1 are left out;
+  a fill of 1 is left out, a primary dim is written even at 1 (ZigZag would generate an
+  unrolling for an axis the entry leaves out);
 * the temporal loops innermost first: the RF loops, the GLB loops, the DRAM loops, each level's
   in the reverse of the class's order (:data:`.mapping.ORDERS`, outermost first);
 * the dims: a convolution's ``B K G OX OY C FX FY`` are the template's ``N K G Q P C S R``; a

@@ -114,6 +114,24 @@ def test_zigzag_costed_the_mapping_as_given(rec):
 ZIGZAG_LAYER = {(r["design"], r["signature"]): r for r in ZIGZAG["layers"]}
 
 
+def test_padded_layer_reads_more_zero_padding():
+    """A conv layer padded to a mapping's extents: unpadded it is the layer itself; one more
+    output column at stride 2 needs 2 more input columns, which come from the padding after the
+    input (the input and the padding before it stay)."""
+    _script()
+    from crosscheck_spatial_zigzag import padded_layer, zigzag_layer
+
+    row = dict(n=1, k=64, c=3, p=112, q=112, r=7, s=7, groups=1, repeat=1, stride_h=2, stride_w=2, dil_h=1, dil_w=1,
+               in_elems=3 * 224 * 224, kind_hint="conv")
+    lay = zigzag_layer(0, "conv1", row)
+    assert lay["padding"] == [[2, 3], [2, 3]] and lay["pr_loop_sizes"] == [224, 224]
+    assert padded_layer(lay, {}) == lay
+    wide = padded_layer(lay, {"OX": 113, "K": 65})
+    sizes = dict(zip(wide["loop_dims"], wide["loop_sizes"], strict=True))
+    assert sizes["OX"] == 113 and sizes["K"] == 65 and sizes["OY"] == 112
+    assert wide["padding"] == [[2, 5], [2, 3]] and wide["pr_loop_sizes"] == [224, 224]
+
+
 def test_figures_as_recorded():
     """The correlations and the mapping ratio recomputed now (with ZigZag's recorded costs of
     the mappings) equal the record's figures."""

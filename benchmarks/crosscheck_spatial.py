@@ -119,7 +119,8 @@ TARGETS = {"spearman_latency": 0.9, "spearman_energy": 0.9, "mapping_energy_rati
 
 
 class CrosscheckError(RuntimeError):
-    """The ZigZag record and the networks disagree (a layer count or a layer missing)."""
+    """The ZigZag record and the networks disagree (a layer count or a layer missing), or ZigZag's
+    costs of the template's mappings are missing or not of the mappings it keeps now."""
 
 
 # --------------------------------------------------------------------------- designs

@@ -60,9 +60,14 @@ def mult_pj(w_bits, a_bits):
     return MULT_8B_PJ * (w_bits * a_bits) / 64.0
 
 
-def acc_bits(w_bits, a_bits):
-    """Accumulator width: the product width plus 8 guard bits, clipped to [16, 48]."""
-    return jnp.clip(w_bits + a_bits + 8.0, 16.0, 48.0)
+#: guard bits of an accumulator above the product's width (:func:`acc_bits`): 8 sum 256
+#: full-scale products without overflow
+GUARD_BITS = 8.0
+
+
+def acc_bits(w_bits, a_bits, guard_bits=GUARD_BITS):
+    """Accumulator width: the product width plus ``guard_bits``, clipped to [16, 48]."""
+    return jnp.clip(w_bits + a_bits + guard_bits, 16.0, 48.0)
 
 
 def mac_pj(w_bits, a_bits):

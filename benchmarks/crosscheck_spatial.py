@@ -45,8 +45,9 @@ breakdown, the chosen mapping's access counts, cycles and energies). Against Zig
    re-priced at ZigZag's table over ZigZag's energy (``repriced_ratio``: the counts of one
    tool and the other's), that ratio without the RF-to-MAC reads of weights and inputs
    (``repriced_ratio_without_mac_reads``: the template reads them at every MAC, ZigZag when
-   they change, :func:`mac_reads_pj`), and the re-priced energy of the mapping kept at
-   ZigZag's table (``best_candidate_ratio``). The Spearman of the re-priced energy
+   they change, :func:`mac_reads_pj`), the own choice re-priced with the MACs of its padded
+   nest (``repriced_padded_pj``, :func:`with_padded_macs`, as the kept mapping is priced), and
+   the re-priced energy of the mapping kept at ZigZag's table (``best_candidate_ratio``). The Spearman of the re-priced energy
    (``energy_repriced``) is part 1's energy figure; set beside the own tables' (``energy``) it
    gives the tables' share of the difference.
 3. **Wall time per full-network design**: ZigZag's (the record: per network, the sum over its
@@ -60,8 +61,8 @@ breakdown, the chosen mapping's access counts, cycles and energies). Against Zig
    worker; per access count of ``SPATIAL_COUNTS`` both figures up to the template's padding
    (a partial last tile counted whole), and AccelForge's energy over the template's (without
    its NoC: AccelForge's architecture has none). AccelForge has one width per tensor: the
-   outputs are given at the accumulator's width (the template's partial sums, 24 bits at int8),
-   and the energy of the extra 16 bits of each final output AccelForge writes to DRAM (the
+   outputs are given at the accumulator's width (the template's partial sums, 16 bits here),
+   and the energy of the extra 8 bits of each final output AccelForge writes to DRAM (the
    template writes them at 8) is taken off its total (``accelforge_wide_outputs_pj``; the raw
    ratio is kept as ``energy_ratio_raw``). Convolutions and batched matmuls (``G > 1``) are not
    sent: the counts' padding rule here is the GEMM's.
@@ -69,8 +70,8 @@ breakdown, the chosen mapping's access counts, cycles and energies). Against Zig
 ``to_design``'s translation is adapted where it would misrepresent the run ZigZag made, and
 says so in its report (its ``adapted`` lines, kept apart in the record; ``interop_design``'s
 module doc): an RF too small for one element of its operand at the template's width grows to
-one element (tpu_like's ``rf_2B`` holds one 16-bit ZigZag partial sum, the template's int8
-accumulator is 24 bits: no candidate of any layer fits otherwise); an operand that goes from
+one element (none here: the designs' partial sums are ZigZag's 16 bits, :func:`acc_guard_bits`,
+and tpu_like's ``rf_2B`` holds one); an operand that goes from
 DRAM straight to the PEs' RFs (tpu_like's weights, ``interop_design.bypassed``) gets a GLB of
 what its RFs hold, as the template has no bypass and its GLB tile holds every RF tile below it
 (priced at 0 pJ in part 2: no ZigZag memory); and a design ZigZag was run with a fixed spatial
@@ -153,14 +154,24 @@ def mapper() -> str:
     return zigzag_record()["settings"]["opt"].lower()
 
 
+def acc_guard_bits() -> int:
+    """The template's ``acc_guard_bits`` for the cross-check: the partial sums' width in
+    ZigZag's record (``settings.precision``: 16-bit partial sums of 8-bit weights and inputs)
+    above the product's, 0 (an accelerator file has no precision: ZigZag takes it from the
+    workload)."""
+    p = zigzag_record()["settings"]["precision"]
+    return int(p["O"]) - int(p["W"]) - int(p["I"])
+
+
 def design(name: str) -> Design:
     """ZigZag's ``name`` design (``tests/backends/data/zigzag_<name>.yaml``) as the template's,
-    its mapper minimizing what LOMA did (:func:`mapper`)."""
+    its mapper minimizing what LOMA did (:func:`mapper`), its partial sums as wide as ZigZag's
+    (:func:`acc_guard_bits`)."""
     from symbiote.backends.spatial.interop_design import to_design
     from symbiote.backends.spatial.interop_zigzag import from_zigzag
 
     arch = from_zigzag(DATA / f"zigzag_{name}.yaml")
-    tr = to_design(arch, spatial_mapping=SPATIAL_MAPPING.get(name))
+    tr = to_design(arch, spatial_mapping=SPATIAL_MAPPING.get(name), acc_guard_bits=acc_guard_bits())
     return Design(name, {**tr.design, "mapper": mapper()}, tuple(r for r in tr.report if r not in tr.adapted),
                   tr.adapted, prices(arch))
 
@@ -245,8 +256,8 @@ def network_layers(d: Design, net: str) -> list[Layer]:
 
 def at_table(d: Design, hw: Mapping[str, Any], wl, rows) -> tuple[list[dict[str, Any]], Any]:
     """Per MAC row, the mapping the template's mapper keeps when its candidates are priced at
-    ZigZag's table (:func:`reprice` of each valid candidate's access counts, ``model.mac_rows``)
-    under LOMA's objective, energy: the valid candidate of least energy, the first in the
+    ZigZag's table (:func:`reprice` of each valid candidate's access counts, ``model.mac_rows``,
+    :func:`with_padded_macs`) under LOMA's objective, energy: the valid candidate of least energy, the first in the
     model's candidate order on a tie (``model.flatten``: slot, then (split, class) pair); and
     that energy. Each mapping is given as a breakdown row's mapping fields (:func:`candidate`)."""
     import numpy as np
@@ -254,16 +265,22 @@ def at_table(d: Design, hw: Mapping[str, Any], wl, rows) -> tuple[list[dict[str,
     from symbiote.backends.spatial import model
 
     _, fxs, accs, cands = model.mac_rows(hw, wl, rows, hw["dataflow"])
-    macs = np.asarray(wl.macs, np.float64)[rows][:, None]
     priced = []
     for acc, c in zip(accs, cands, strict=True):
         shape = np.shape(np.asarray(c.valid))
         r = {f: np.broadcast_to(np.asarray(getattr(acc, f), np.float64), shape) for f in acc._fields}
-        priced.append(np.where(np.asarray(c.valid), sum(reprice({**r, "macs": macs}, d.prices).values()), np.inf))
+        priced.append(np.where(np.asarray(c.valid), sum(reprice(with_padded_macs(r), d.prices).values()), np.inf))
     e = np.stack(priced, axis=-1).reshape(len(rows), -1)        # [L, slot * pairs + pair]
     best = np.argmin(e, axis=-1)
     df = int(round(float(hw["dataflow"])))
     return [candidate(fxs, df, len(rows), j, int(k)) for j, k in enumerate(best)], e[np.arange(len(rows)), best]
+
+
+def with_padded_macs(counts: Mapping[str, Any]) -> dict[str, Any]:
+    """A mapping's access counts (a breakdown row, or arrays of candidates') with ``macs`` the
+    iterations of its padded nest, ``temporal x pes``: ZigZag costs a mapping that pads on the
+    layer padded to its extents, its padded MACs included, and so does :func:`reprice` then."""
+    return {**counts, "macs": counts["temporal"] * counts["pes"]}
 
 
 def candidate(fxs, dataflow: int, n_rows: int, j: int, index: int) -> dict[str, Any]:
@@ -347,6 +364,7 @@ def layer_rows(d: Design, layers: Sequence[Layer]) -> list[dict[str, Any]]:
             "repriced_pj": sum(rp.values()), "zigzag_energy_pj": float(z["energy_pj"]),
             "zigzag_latency_cycles": float(z["latency_cycles"]),
             "repriced_ratio": sum(rp.values()) / float(z["energy_pj"]),
+            "repriced_padded_pj": sum(reprice(with_padded_macs(ly.row), d.prices).values()),
             "best_candidate_repriced_pj": ly.at_table_pj, "valid_candidates": ly.valid_candidates,
             "best_candidate_ratio": ly.at_table_pj / float(z["energy_pj"]),
             "at_table": {"loop_nest": ly.at_table["loop_nest"], "candidate": ly.at_table["candidate"]},
@@ -514,7 +532,7 @@ def accelforge_jobs(d: Design, layers: Sequence[Layer]) -> tuple[list[dict], lis
     from symbiote.backends.spatial.interop_arch import InteropError
 
     arch = idz.from_design(d.knobs, name=f"spatial_{d.name}")
-    acc = int(float(tables.acc_bits(8.0, 8.0)))
+    acc = int(float(tables.acc_bits(8.0, 8.0, d.knobs["acc_guard_bits"])))
     jobs, sides = [], []
     for ly in layers:
         if ly.zigzag["layer"]["operator_type"] != "Gemm":

@@ -52,8 +52,10 @@ from symbiote.search.problem import evaluator_for, log_mean
 #: (``--set datapath=fp16``); likewise a smaller process node (``node_nm``) or a DRAM kind
 #: with fewer pJ per bit (``dram``) always wins on energy and area: the user picks them
 #: (``--set node_nm=7 --set dram=hbm3``), the search does not; the memory capacity
-#: (``dram_gib``, roofline) has no cost term, only the LLM capacity check reads it.
-HELD_BY_DEFAULT = ("dram_gbps", "clock_ghz", "datapath", "node_nm", "dram", "dram_gib")
+#: (``dram_gib``, roofline) has no cost term, only the LLM capacity check reads it; a
+#: narrower accumulator (``acc_guard_bits``, spatial) is cheaper, and the exact check does
+#: not simulate its overflow.
+HELD_BY_DEFAULT = ("dram_gbps", "clock_ghz", "datapath", "node_nm", "dram", "dram_gib", "acc_guard_bits")
 #: with model knobs on, the share of the search's budget that searches the hardware alone
 #: (the models as given), so that the answer is never worse than a hardware-only search's
 HARDWARE_ONLY_SHARE = 0.2

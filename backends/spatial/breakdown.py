@@ -9,10 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from symbiote.backends import datapath, tables
+from symbiote.backends import datapath
 from symbiote.backends.common import Rows
 from symbiote.backends.spatial import mapping, reuse
-from symbiote.backends.spatial.model import FIELDS, choose, flatten, mac_rows
+from symbiote.backends.spatial.model import FIELDS, acc_bits, choose, flatten, mac_rows
 from symbiote.backends.spatial.space import DIMS
 from symbiote.ir.workload import Workload
 
@@ -83,7 +83,7 @@ def breakdown(hw: Mapping[str, jax.Array], wl: Workload) -> dict:
     m = rs.mac
     wb = np.asarray(datapath.row_bits(bits, wl.bits_given[m], wl.weight_bits[m]), np.float64)
     ab = np.asarray(datapath.row_bits(bits, wl.bits_given[m], wl.act_bits[m]), np.float64)
-    accb = np.asarray(tables.acc_bits(wb, ab), np.float64)
+    accb = np.asarray(acc_bits(hw, wb, ab), np.float64)
     in_d, out_d = 1.0 - np.asarray(wl.input_on_chip[m]), 1.0 - np.asarray(wl.output_on_chip[m])
     out["dram_filter_bytes"] = per(acc["dram_w"] * wb / 8.0)
     out["dram_ifmap_bytes"] = per(acc["dram_i"] * ab / 8.0 * in_d)

@@ -39,9 +39,9 @@ misrepresent the design's run:
 
 * a register file too small to hold one element of its operand at the template's widths
   (weights and inputs at the datapath's bits, partial sums at the accumulator's,
-  ``tables.acc_bits``: 24 bits at int8) grows to one element: ZigZag's ``tpu_like`` has a
-  2-byte partial-sum RF (one 16-bit ZigZag partial sum), where no candidate mapping of any
-  layer would fit;
+  ``acc_guard_bits``: 24 bits at int8 by default) grows to one element: ZigZag's ``tpu_like``
+  has a 2-byte partial-sum RF (one 16-bit ZigZag partial sum), where no candidate mapping of
+  any layer would fit at 24 bits;
 * an operand that goes from the top memory (DRAM) straight to per-PE register files, with no
   memory shared by the whole array between (:func:`bypassed`; ``tpu_like``'s weights), gets a
   GLB of what its RFs hold (``array_x x array_y x`` its RF, in KB rounded up), not the least
@@ -120,7 +120,8 @@ def _rf_glb(arch: Architecture, op: str) -> tuple[MemoryLevel | None, MemoryLeve
     return rf, g
 
 
-def to_design(arch: Architecture, clock_ghz: float = 1.0, spatial_mapping: Any = None) -> Translation:
+def to_design(arch: Architecture, clock_ghz: float = 1.0, spatial_mapping: Any = None,
+              acc_guard_bits: int | None = None) -> Translation:
     """The ``spatial`` template's knobs for ``arch`` (module doc), validated against
     :data:`.space.SPACE` (values outside a knob's range are clipped, and reported), with the
     module doc's adaptations.
@@ -130,11 +131,17 @@ def to_design(arch: Architecture, clock_ghz: float = 1.0, spatial_mapping: Any =
     ``{"D1": "K", "D2": "C"}``, or as in ZigZag's mapping YAML, its ``spatial_mapping``
     (``{"D1": ["K, 32"], "D2": ["C, 32"]}``), an entry of the file (a dict with a
     ``spatial_mapping`` key) or the whole file's list of entries (its ``default`` entry); a
-    dim unrolled 1 time is not unrolled."""
+    dim unrolled 1 time is not unrolled.
+
+    ``acc_guard_bits``: the partial sums' width above the product's (the knob; None: its
+    default). An accelerator file has no precision (ZigZag reads it off the workload: 16-bit
+    partial sums of 8-bit operands are ``acc_guard_bits = 0``)."""
     validate(arch)
     report: list[str] = []
     adapted: list[str] = []
     d: dict[str, Any] = {"clock_ghz": clock_ghz}
+    if acc_guard_bits is not None:
+        d["acc_guard_bits"] = acc_guard_bits
     d.update(_axes(arch, report))
     glb: dict[str, MemoryLevel] = {}
     bypass = bypassed(arch)
@@ -200,7 +207,7 @@ def _adapt(arch: Architecture, design: dict[str, Any], adapted: list[str]) -> di
 
     out = dict(design)
     bits = float(datapath.resolve(SPACE.encode(out)).bits)
-    acc = float(tables.acc_bits(bits, bits))
+    acc = float(tables.acc_bits(bits, bits, out["acc_guard_bits"]))
     width = {"I2": ("weight", bits), "I1": ("input", bits), "O": ("partial sum", acc)}
     for op in OPERANDS:
         knob, (what, b) = RF_KNOB[op], width[op]
@@ -292,7 +299,7 @@ def from_design(design: Mapping[str, Any], name: str = "spatial") -> Architectur
     dp = datapath.resolve(hw)
     nw = technology.node_weights(hw)
     bits = float(dp.bits)
-    acc = float(tables.acc_bits(dp.bits, dp.bits))
+    acc = float(tables.acc_bits(dp.bits, dp.bits, d["acc_guard_bits"]))
     word = {"I2": bits, "I1": bits, "O": acc}
     idx = {"I2": 0, "I1": 1, "O": 2}
     f = float

@@ -30,8 +30,9 @@ axes; candidate ``slot * 16 + split * 4 + class``:
    ``w``    Q, P (chunk), C (fill): weights over Q P    G K C R S N P Q   (weights reused over N P Q)
    ``o``    S, R (fill), C (fill): psums over C R S     G N K P Q C R S   (psums reused over C R S)
    ``i``    K (chunk), C (fill): inputs over K          G N C P Q R S K   (inputs reused over K)
-   ``row``  S (fill), Q (chunk), C (fill): Eyeriss's    G N C P Q R S K   (inputs reused over K, as
-            1-D convolution, over a slice of channels                     ZigZag's LOMA maps Eyeriss)
+   ``row``  S (fill), Q (chunk), R (fill), C (fill):    G N C P Q R S K   (inputs reused over K, as
+            Eyeriss's 1-D convolution, over the filter                    ZigZag's LOMA maps Eyeriss)
+            rows the RFs hold and a slice of channels
    =======  ==========================================  ==========================================
 
    The RF tiles are sized by the RF capacities (in elements: weights and inputs at their
@@ -41,8 +42,10 @@ axes; candidate ``slot * 16 + split * 4 + class``:
    spatial unrolling left of the dim; ``w``: ``Q`` first, then ``P`` within ``cap / q``, so a
    GEMM, ``Q = 1``, chunks its rows); a *fill* is a chunk whose ``cap`` is what the weight
    and input RFs still hold given the dims before it (``S``, ``R``: the filter window, whole
-   where it fits; ``C``: the input channels, at most :data:`RF_CHUNK_C`, so that the psums
-   accumulate over a slice of channels in place, as ZigZag's LOMA fills the RFs). A PE that
+   where it fits; ``row``'s ``R``: the filter rows whose weights and input rows fit beside the
+   row of ``S`` and ``Q``, none where the unrolling took ``R``; ``C``: the input channels, at
+   most :data:`RF_CHUNK_C`, so that the psums accumulate over a slice of channels in place, as
+   ZigZag's LOMA fills the RFs). A PE that
    holds one element of each operand (a TPU's) still has a mapping (tiles of 1); a candidate
    whose RF tiles do not fit (a window or stride the caps did not foresee) is invalid, never
    shrunk further;
@@ -244,7 +247,9 @@ def rf_factors(rem: Dims, cls: str, ly: Layers, elems: tuple | None = None) -> D
     else:  # row: Eyeriss's 1-D convolution primitive, a filter row against a row of outputs
         f[S] = _chunk(rem[S], jnp.minimum(w_cap, i_cap))
         f[Q] = _chunk(rem[Q], jnp.minimum(o_cap, RF_CHUNK))
-        w_per_c, i_per_c = f[S], window(f[Q], f[S], sw, dw)
+        row = window(f[Q], f[S], sw, dw)                  # the input row the filter row slides over
+        f[R] = _chunk(rem[R], jnp.minimum(w_cap / f[S], i_cap / row))   # more filter rows, as many as fit
+        w_per_c, i_per_c = mul(f[S], f[R]), row * window(ONE, f[R], sh, dh)
     f[C] = _chunk(rem[C], jnp.minimum(jnp.minimum(w_cap / w_per_c, i_cap / i_per_c), RF_CHUNK_C))
     return tuple(f)
 

@@ -15,8 +15,9 @@ layer) is costed at once from its access counts (:mod:`.reuse`):
   (:func:`symbiote.backends.tables.hop_pj_per_bit`, :func:`symbiote.backends.tables.add_pj`);
   MACs: the datapath's MAC (:mod:`symbiote.backends.datapath`) x the node's energy scale x
   ``(1 - sparsity)`` (2:4 rows are costed as unstructured sparsity here).
-  Weights and inputs are counted at their bits, partial sums at ``tables.acc_bits``; outputs
-  written to DRAM once at the activation bits, spilled partial sums at the accumulator's.
+  Weights and inputs are counted at their bits, partial sums at the accumulator's width
+  (``acc_guard_bits``, ``tables.acc_bits``); outputs written to DRAM once at the activation
+  bits, spilled partial sums at the accumulator's.
 * **latency** = ``max(compute, DRAM, GLB, NoC cycles)``: compute = the product of all temporal
   bounds (padded iterations included) x the datapath's passes; DRAM = bytes x clock /
   ``dram_gbps``; GLB = bits / (``glb_banks`` x 256 bits per cycle), per macro (split: the
@@ -60,7 +61,7 @@ vector lanes. Leakage: logic per mm^2 at the node, SRAMs' CACTI leakage, times t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -368,13 +369,19 @@ def choose(pairs: tuple[Candidates, ...], temperature: float | None = None, rela
     return Chosen(*vals, feasible, jnp.zeros(feasible.shape, jnp.int32))
 
 
+def acc_bits(hw: Mapping[str, Any], wb, ab):
+    """The partial sums' width on design ``hw`` (``acc_guard_bits``; its default where an
+    encoded design has not the knob) for weights and inputs of ``wb`` and ``ab`` bits."""
+    return tables.acc_bits(wb, ab, hw.get("acc_guard_bits", tables.GUARD_BITS))
+
+
 def mac_rows(hw, wl: Workload, rows: np.ndarray, dataflow, *, relaxed: bool = False):
     """Layers, factors, accesses and candidates of the MAC rows at one dataflow index."""
     h = resolve(hw)
     dp = datapath.resolve(hw)
     wb = datapath.row_bits(dp, wl.bits_given[rows], wl.weight_bits[rows])
     ab = datapath.row_bits(dp, wl.bits_given[rows], wl.act_bits[rows])
-    bits = Bits(wb, ab, tables.acc_bits(wb, ab))
+    bits = Bits(wb, ab, acc_bits(hw, wb, ab))
     ly = mapping.layers(wl, rows)
     table = mapping.unroll_table(dataflow)
     pool = h.glb_bits[0] + h.glb_bits[1] + h.glb_bits[2]

@@ -24,7 +24,7 @@ Knobs:
 * ``array_x``, ``array_y``: PEs along X and Y.
 * ``rf_weight_bytes``, ``rf_input_bytes``, ``rf_psum_bytes``: each PE's register files in
   bytes (a tile holds ``bytes * 8 / bits`` elements: weights and inputs at the layer's bits,
-  partial sums at the accumulator width, ``tables.acc_bits``).
+  partial sums at the accumulator width, ``acc_guard_bits``).
 * ``glb_weight_kb``, ``glb_input_kb``, ``glb_output_kb``: global-buffer capacity for each
   operand, KB. ``glb_split``: ``split`` = three macros, each operand's GLB tile must fit its
   own; ``shared`` = one macro of the sum, the three tiles together must fit the sum (ZigZag's
@@ -40,18 +40,27 @@ Knobs:
   (:data:`UNROLLINGS`): ``ws`` weight-stationary (K on X, C on Y, as NVDLA / Simba), ``os``
   output-stationary (Q on X and P on Y, or K on X and P on Y, as ShiDianNao), ``rs``
   row-stationary (P on X, R on Y, as Eyeriss), ``free`` (the mapping picks per layer among
-  ws, os (both) and rs), ``kc`` (K on X and C on Y and nothing else: a TPU-like systolic array
-  with a fixed spatial mapping, as ZigZag's ``tpu_like`` with its shipped mapping file). Each
-  axis unrolls a *primary* dim and, when it is smaller than the axis, a *fill* dim over the
-  PEs left (``floor(axis / primary)``): ws fills X with G and Y with R, os fills X with K (or
-  G) and Y with G (or Q), rs fills X with K and Y with C (Eyeriss replicates its PE sets over
-  filters and channels); kc has no fill dims, so a layer with fewer filters or channels than
-  the axes leaves PEs idle (a depthwise layer, K = C = 1 per group, runs one group at a time
-  on one PE). Every family offers 4 spatial *slots* per layer (:data:`UNROLLINGS`): ws and
-  rs: fill on neither, X, Y or both axes; os: each of its two unrollings without and with
-  fills; free: the four unrollings with fills; kc: its one unrolling four times (the same
-  candidates repeated: the exact choice keeps the first on a tie, and the relaxed soft
-  minimum weighs every candidate four times alike, so its choice is that of one slot).
+  ws, os's K/P, rs and ``qc``: Q on X and C on Y, the unrolling ZigZag's LOMA most often
+  picks on an Eyeriss-like array), ``kc`` (K on X and C on Y and nothing else: a TPU-like
+  systolic array with a fixed spatial mapping, as ZigZag's ``tpu_like`` with its shipped
+  mapping file). Each axis unrolls a *primary* dim and, when it is smaller than the axis, a
+  *fill* dim over the PEs left (``floor(axis / primary)``): ws fills X with G and Y with R,
+  os fills X with K (or G) and Y with G (or Q), rs fills X with K and Y with C (Eyeriss
+  replicates its PE sets over filters and channels), qc fills X with K and Y with G; kc has
+  no fill dims, so a layer with fewer filters or channels than the axes leaves PEs idle (a
+  depthwise layer, K = C = 1 per group, runs one group at a time on one PE). Every family
+  offers 4 spatial *slots* per layer (:data:`UNROLLINGS`): ws and rs: fill on neither, X, Y
+  or both axes; os: each of its two unrollings without and with fills; free: the four
+  unrollings with fills; kc: its one unrolling four times (the same candidates repeated: the
+  exact choice keeps the first on a tie, and the relaxed soft minimum weighs every candidate
+  four times alike, so its choice is that of one slot).
+* ``acc_guard_bits``: the partial sums' width above the product's (``tables.acc_bits``: weight
+  bits + input bits + these, within [16, 48]): the width at which the psum RF holds them and
+  the GLB and DRAM move them. 8 by default (a sum of 256 full-scale products cannot
+  overflow); 0 gives an int8 array 16-bit partial sums, as Eyeriss's and ZigZag's designs
+  have. The MAC's adder is the datapath's either way. Held at its default by the search
+  (``search.api.HELD_BY_DEFAULT``): the exact check does not simulate an accumulator that
+  overflows, so a narrower one is the user's choice (``--set acc_guard_bits=0``).
 * ``mapper``: what each layer's mapping minimizes among its valid candidates (:data:`MAPPERS`),
   as ZigZag's LOMA ``opt``: ``edp`` latency x energy, ``energy`` (latency breaks near-ties),
   ``latency`` (energy breaks near-ties); the objective is ``latency^a x energy^b`` with
@@ -100,6 +109,8 @@ WS = Unrolling("ws", K, G, C, R)
 OS_PQ = Unrolling("os_pq", Q, K, P, G)
 OS_KP = Unrolling("os_kp", K, G, P, Q)
 RS = Unrolling("rs", P, K, R, C)
+#: Q on X and C on Y (output columns x input channels), filled with K on X and G on Y
+QC = Unrolling("qc", Q, K, C, G)
 #: K on X and C on Y, no fill dims (ws's unrolling without its fills, named after its dims)
 KC = Unrolling("kc", K, NONE, C, NONE)
 
@@ -113,7 +124,7 @@ UNROLLINGS: dict[str, tuple[Unrolling, ...]] = {
     "ws": _fills(WS),
     "os": (OS_PQ.without(False, False), OS_PQ, OS_KP.without(False, False), OS_KP),
     "rs": _fills(RS),
-    "free": (WS, OS_PQ, OS_KP, RS),
+    "free": (WS, QC, OS_KP, RS),
     "kc": (KC,) * 4,
 }
 SLOTS = 4
@@ -153,4 +164,8 @@ SPACE = HardwareSpace((
     technology.dram_knob(),
     Knob("mapper", "categorical", "edp", choices=MAPPERS,
          doc="each layer's mapping: the valid candidate of least latency x energy (edp), energy, or latency"),
+    Knob("acc_guard_bits", "integer", 8, 0, 16, unit="bits",
+         doc="partial sums are weight bits + input bits + these wide (16 to 48 bits): 8 by default, 0 gives "
+             "int8 the 16-bit partial sums of Eyeriss and ZigZag's designs; held by the search (overflow is not "
+             "simulated)"),
 ))

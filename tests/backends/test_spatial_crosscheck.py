@@ -89,11 +89,12 @@ def test_layer_as_recorded(rec):
     assert now["zigzag_entry"] == rec["zigzag_entry"]
     assert now["feasible"] and rec["feasible"]
     for k in ("symbiote_energy_pj", "symbiote_latency_cycles", "repriced_pj", "best_candidate_repriced_pj",
-              "repriced_ratio"):
+              "repriced_ratio", "repriced_padded_pj"):
         assert _close(now[k], rec[k]), (k, now[k], rec[k])
     assert now["valid_candidates"] == rec["valid_candidates"]
     assert now["zigzag_energy_pj"] == rec["zigzag_energy_pj"]
-    assert now["best_candidate_repriced_pj"] <= now["repriced_pj"] * (1 + REL)
+    # the mapping kept at ZigZag's table is the least there, the padded MACs counted as ZigZag counts them
+    assert now["best_candidate_repriced_pj"] <= now["repriced_padded_pj"] * (1 + REL)
     assert "mapping_energy_ratio" not in now     # ZigZag's cost of the mapping comes from the record (attach)
 
 

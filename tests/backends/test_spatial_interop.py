@@ -407,6 +407,29 @@ def test_to_design_adaptations_make_tpu_like_feasible():
         assert mac and all(bool(f) == feasible for f in mac), psum
 
 
+def test_to_design_with_zigzags_16_bit_partial_sums_keeps_tpu_likes_psum_rf():
+    # acc_guard_bits = 0: int8 partial sums are 16 bits, as in ZigZag's runs, so rf_2B holds one
+    # and is not grown; every MAC layer maps (and, at the default 24 bits, none does on 2 bytes)
+    from symbiote.backends.manager import get_template
+    from symbiote.frontend import load
+    from symbiote.ir.lower import lower
+
+    arch = izz.from_zigzag(SHIPPED[1])
+    t = idz.to_design(arch, spatial_mapping={"D1": "K", "D2": "C"}, acc_guard_bits=0)
+    d = t.design
+    assert d["acc_guard_bits"] == 0 and d["rf_psum_bytes"] == 2
+    assert not any(a.startswith("rf_psum_bytes") for a in t.adapted) and len(t.adapted) == 2
+    # written back, the psum RF's word is 16 bits (8 at default guard bits would not fit it)
+    rf_o = [m for m in idz.from_design(d).memories if m.operands == ("O",) and not m.served_dims]
+    assert [m.read_bw_bits for m in rf_o] == [16]
+    tp = get_template("spatial")
+    wl = lower(load("zoo:tiny_cnn"))
+    for guard, feasible in ((0, True), (8, False)):
+        b = tp.mappings(tp.space.encode(d | {"acc_guard_bits": guard}), wl)
+        mac = [f for f, m in zip(b["feasible"], b["is_mac"], strict=True) if m > 0]
+        assert mac and all(bool(f) == feasible for f in mac), guard
+
+
 def test_to_design_leaves_eyeriss_like_as_read():
     arch = izz.from_zigzag(SHIPPED[0])
     t = idz.to_design(arch)

@@ -19,7 +19,7 @@ from symbiote.backends.common import Rows
 from symbiote.backends.manager import get_template
 from symbiote.backends.spatial import mapping, model, reuse
 from symbiote.backends.spatial.mapping import ONE, Factors, Layers
-from symbiote.backends.spatial.space import MAPPER_EXPONENTS, MAPPERS, C, G, K, N, P, Q, R, S
+from symbiote.backends.spatial.space import DATAFLOWS, MAPPER_EXPONENTS, MAPPERS, C, G, K, N, P, Q, R, S
 from symbiote.frontend import load
 from symbiote.ir.lower import lower
 
@@ -272,6 +272,41 @@ def test_candidate_count_and_dataflow_families():
     names = [n for n, m in zip(b["loop_nest"], mac, strict=True) if m]
     assert all("(ws" in n for n in names)
     assert G == 0 and N == 1  # the dims order the breakdown's columns use (space.DIMS)
+
+
+def test_row_class_holds_the_filter_rows_that_fit():
+    # Eyeriss's 1-D convolution (class row): a filter row S against a row of outputs Q, and as
+    # many filter rows R as the weight and input RFs hold beside it, then a slice of channels
+    ly = Layers(tuple(jnp.full((1,), float(x)) for x in (1, 1, 64, 64, 14, 14, 3, 3)), *(jnp.ones((1,)) for _ in range(4)))
+    rem = tuple(_f(x) for x in (1, 1, 64, 64, 14, 14, 3, 3))
+
+    def tile(w_cap, i_cap, o_cap, r_left=3):
+        f = mapping.rf_factors(rem[:R] + (_f(r_left),) + rem[S:], "row", ly, (_f(w_cap), _f(i_cap), _f(o_cap)))
+        d = {n: float(np.asarray(x).squeeze()) for n, x in zip("GNKCPQRS", f, strict=True)}
+        w = d["C"] * d["R"] * d["S"]
+        i = d["C"] * d["R"] * ((d["Q"] - 1) + d["S"])      # stride 1: R rows of Q + S - 1 inputs
+        return d, w <= w_cap and i <= i_cap and d["Q"] <= o_cap
+    # 64 weights and inputs, 8 psums: S 3, Q 7 (14 in two), the whole 3 x 3 window, 2 channels
+    d, fits = tile(64, 64, 8)
+    assert (d["S"], d["Q"], d["R"], d["C"]) == (3, 7, 3, 2) and fits
+    # an input RF of 16: one input row of 9 fits, not two: one filter row
+    d, fits = tile(64, 16, 8)
+    assert (d["S"], d["Q"], d["R"]) == (3, 7, 1) and fits
+    # the unrolling took R (rs): no filter row is left for the RF
+    d, fits = tile(64, 64, 8, r_left=1)
+    assert d["R"] == 1 and fits
+
+
+def test_free_family_offers_q_by_c():
+    # free's slots: ws, qc (Q on X, C on Y; X filled with K where Q is smaller), os K/P, rs
+    free = DATAFLOWS.index("free")
+    assert mapping.UNROLL_NAMES[free] == ("ws", "qc", "os_kp", "rs")
+    wl = conv(64, 32, 9, 3)                   # 7 x 7 outputs, C 64, K 32
+    ly = mapping.layers(wl, np.array([0]))
+    sp = mapping.spatial(ly, mapping.unroll_table(free), 16.0, 16.0)
+    qc = {n: float(np.asarray(x).reshape(-1, 4)[0, 1]) if not isinstance(x, float) else x
+          for n, x in zip("GNKCPQRS", sp, strict=True)}
+    assert (qc["Q"], qc["K"], qc["C"], qc["P"]) == (7, 2, 16, 1)
 
 
 @functools.cache

@@ -47,8 +47,8 @@ breakdown, the chosen mapping's access counts, cycles and energies). Against Zig
    (``repriced_ratio_without_mac_reads``: the template reads them at every MAC, ZigZag when
    they change, :func:`mac_reads_pj`), the own choice re-priced with the MACs of its padded
    nest (``repriced_padded_pj``, :func:`with_padded_macs`, as the kept mapping is priced), and
-   the re-priced energy of the mapping kept at ZigZag's table (``best_candidate_ratio``). The Spearman of the re-priced energy
-   (``energy_repriced``) is part 1's energy figure; set beside the own tables' (``energy``) it
+   the re-priced energy of the mapping kept at ZigZag's table (``best_candidate_ratio``). The
+   Spearman of the re-priced energy (``energy_repriced``) is part 1's energy figure; set beside the own tables' (``energy``) it
    gives the tables' share of the difference.
 3. **Wall time per full-network design**: ZigZag's (the record: per network, the sum over its
    layers) over the template's, a jitted ``vmap`` of ``cost`` over :data:`BATCH` designs
@@ -257,8 +257,8 @@ def network_layers(d: Design, net: str) -> list[Layer]:
 def at_table(d: Design, hw: Mapping[str, Any], wl, rows) -> tuple[list[dict[str, Any]], Any]:
     """Per MAC row, the mapping the template's mapper keeps when its candidates are priced at
     ZigZag's table (:func:`reprice` of each valid candidate's access counts, ``model.mac_rows``,
-    :func:`with_padded_macs`) under LOMA's objective, energy: the valid candidate of least energy, the first in the
-    model's candidate order on a tie (``model.flatten``: slot, then (split, class) pair); and
+    :func:`with_padded_macs`) under LOMA's objective, energy: the valid candidate of least
+    energy, the first in the model's candidate order on a tie (``model.flatten``: slot, then (split, class) pair); and
     that energy. Each mapping is given as a breakdown row's mapping fields (:func:`candidate`)."""
     import numpy as np
 
@@ -526,13 +526,13 @@ def accelforge_jobs(d: Design, layers: Sequence[Layer]) -> tuple[list[dict], lis
     """AccelForge jobs for the template's chosen mapping of each GEMM layer (no window, no
     group: ``interop_design.loop_nest``'s GEMM ranks) on ``d`` written back by ``from_design``,
     and the sides they stand for (``why`` where the mapping has no AccelForge GEMM nest)."""
-    from symbiote.backends import tables
     from symbiote.backends.spatial import interop_accelforge as iaf
     from symbiote.backends.spatial import interop_design as idz
+    from symbiote.backends.spatial import model
     from symbiote.backends.spatial.interop_arch import InteropError
 
     arch = idz.from_design(d.knobs, name=f"spatial_{d.name}")
-    acc = int(float(tables.acc_bits(8.0, 8.0, d.knobs["acc_guard_bits"])))
+    acc = int(float(model.acc_bits(d.knobs, 8.0, 8.0)))
     jobs, sides = [], []
     for ly in layers:
         if ly.zigzag["layer"]["operator_type"] != "Gemm":

@@ -203,11 +203,12 @@ def _adapt(arch: Architecture, design: dict[str, Any], adapted: list[str]) -> di
     """``design`` with every RF that cannot hold one element of its operand at the template's
     widths grown to one element, and the GLB of each :func:`bypassed` operand sized to what its
     RFs hold (module doc); what was changed and why goes to ``adapted``."""
-    from symbiote.backends import datapath, tables
+    from symbiote.backends import datapath
+    from symbiote.backends.spatial import model
 
     out = dict(design)
     bits = float(datapath.resolve(SPACE.encode(out)).bits)
-    acc = float(tables.acc_bits(bits, bits, out["acc_guard_bits"]))
+    acc = float(model.acc_bits(out, bits, bits))
     width = {"I2": ("weight", bits), "I1": ("input", bits), "O": ("partial sum", acc)}
     for op in OPERANDS:
         knob, (what, b) = RF_KNOB[op], width[op]
@@ -290,7 +291,7 @@ def from_design(design: Mapping[str, Any], name: str = "spatial") -> Architectur
     port (RF: one operand; GLB: ``glb_banks`` x 256 bits; DRAM: ``dram_gbps`` / clock bytes)
     and costs the template's energy per bit x the word's bits; the MAC costs the datapath's MAC
     at the node; areas in mm^2 (CACTI macros, the datapath's PE)."""
-    from symbiote.backends import datapath, memories, tables, technology
+    from symbiote.backends import datapath, memories, technology
     from symbiote.backends.spatial import model
 
     d = SPACE.validate(design, "from_design")
@@ -299,7 +300,7 @@ def from_design(design: Mapping[str, Any], name: str = "spatial") -> Architectur
     dp = datapath.resolve(hw)
     nw = technology.node_weights(hw)
     bits = float(dp.bits)
-    acc = float(tables.acc_bits(dp.bits, dp.bits, d["acc_guard_bits"]))
+    acc = float(model.acc_bits(d, dp.bits, dp.bits))
     word = {"I2": bits, "I1": bits, "O": acc}
     idx = {"I2": 0, "I1": 1, "O": 2}
     f = float

@@ -419,7 +419,7 @@ def test_to_design_with_zigzags_16_bit_partial_sums_keeps_tpu_likes_psum_rf():
     d = t.design
     assert d["acc_guard_bits"] == 0 and d["rf_psum_bytes"] == 2
     assert not any(a.startswith("rf_psum_bytes") for a in t.adapted) and len(t.adapted) == 2
-    # written back, the psum RF's word is 16 bits (8 at default guard bits would not fit it)
+    # written back, the psum RF's word is 16 bits (the default guard bits' 24 would not fit in 2 bytes)
     rf_o = [m for m in idz.from_design(d).memories if m.operands == ("O",) and not m.served_dims]
     assert [m.read_bw_bits for m in rf_o] == [16]
     tp = get_template("spatial")

@@ -60,8 +60,8 @@ def mult_pj(w_bits, a_bits):
     return MULT_8B_PJ * (w_bits * a_bits) / 64.0
 
 
-#: guard bits of an accumulator above the product's width (:func:`acc_bits`): 8 sum 256
-#: full-scale products without overflow
+#: guard bits of an accumulator above the product's width (:func:`acc_bits`): with 8, a sum
+#: of 256 full-scale products cannot overflow
 GUARD_BITS = 8.0
 
 

@@ -71,7 +71,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from symbiote.backends import datapath, technology
+from symbiote.backends import datapath, tables, technology
 from symbiote.backends.space import HardwareSpace, Knob
 
 #: loop dims of a layer, in this order everywhere in the template
@@ -164,7 +164,7 @@ SPACE = HardwareSpace((
     technology.dram_knob(),
     Knob("mapper", "categorical", "edp", choices=MAPPERS,
          doc="each layer's mapping: the valid candidate of least latency x energy (edp), energy, or latency"),
-    Knob("acc_guard_bits", "integer", 8, 0, 16, unit="bits",
+    Knob("acc_guard_bits", "integer", int(tables.GUARD_BITS), 0, 16, unit="bits",
          doc="partial sums are weight bits + input bits + these wide (16 to 48 bits): 8 by default, 0 gives "
              "int8 the 16-bit partial sums of Eyeriss and ZigZag's designs; held by the search (overflow is not "
              "simulated)"),

@@ -161,14 +161,14 @@ def layers(wl, rows: np.ndarray) -> Layers:
 
 
 def window(t_out: Factor, t_filter: Factor, stride, dil) -> Factor:
-    """Input extent of ``t_out`` outputs and ``t_filter`` taps: ``(t_out-1)*stride + (t_filter-1)*dil + 1``."""
-    if is_one(t_out) and is_one(t_filter):
-        return ONE
+    """Distinct inputs of ``t_out`` outputs and ``t_filter`` taps along one axis: the span
+    ``(t_out-1)*stride + (t_filter-1)*dil + 1``, or ``t_out * t_filter`` where the taps leave
+    gaps (a stride above the filter's extent: a 1x1 stride-2 layer reads every other input)."""
     if is_one(t_filter):
-        return (t_out - 1.0) * stride + 1.0
+        return t_out
     if is_one(t_out):
-        return (t_filter - 1.0) * dil + 1.0
-    return (t_out - 1.0) * stride + (t_filter - 1.0) * dil + 1.0
+        return t_filter
+    return jnp.minimum((t_out - 1.0) * stride + (t_filter - 1.0) * dil + 1.0, t_out * t_filter)
 
 
 def unroll_table(dataflow) -> jax.Array:
@@ -288,7 +288,7 @@ def glb_fit(ly: Layers, arr: Dims, rem: Dims, glb_elems: tuple | None) -> tuple[
     tot = [mul(a, r) for a, r in zip(arr, rem, strict=True)]
     c = _chunk(rem[C], w_cap / mul(arr[G], arr[K], arr[C], tot[R], tot[S]))
     rows = i_cap / mul(arr[G], arr[N], arr[C], c, window(tot[Q], tot[S], sw, dw))    # input rows that fit
-    t = (rows - 1.0 - (tot[R] - 1.0) * dh) / sh + 1.0                                 # output rows they serve
+    t = jnp.maximum((rows - 1.0 - (tot[R] - 1.0) * dh) / sh + 1.0, rows / tot[R])   # output rows they serve
     return c, jnp.minimum(t / arr[P], o_cap / mul(arr[G], arr[N], arr[K], arr[P], tot[Q]))
 
 

@@ -12,7 +12,11 @@ operand and level). A mapping (:mod:`.mapping`) is the nest, outermost first::
 **Tiles.** An operand's tile at a level is its footprint over the loops at and below that
 level, with ``T[d]`` the product of those loops' bounds of dim ``d``:
 ``W = T_G T_K T_C T_R T_S``, ``O = T_G T_N T_K T_P T_Q`` and, through the sliding window,
-``I = T_G T_N T_C ((T_P-1) stride_h + (T_R-1) dil_h + 1) ((T_Q-1) stride_w + (T_S-1) dil_w + 1)``.
+``I = T_G T_N T_C H W`` with the distinct input rows ``H = min((T_P-1) stride_h + (T_R-1) dil_h
++ 1, T_P T_R)`` (:func:`.mapping.window`: the rows the taps span, or one per output row and tap
+where a stride above the filter's extent leaves gaps, as a 1x1 layer at stride 2 reads every
+other row) and columns ``W`` alike from ``T_Q``, ``T_S``. The inputs a stride skips are never
+read (ZigZag counts them so too).
 
 **Fills.** A level's tile of an operand is (re)filled once per iteration of the loops
 above the level, *except* the loops irrelevant to the operand that sit inside every loop
@@ -31,7 +35,7 @@ fills of the GLB only the DRAM loops):
   a spatial dim irrelevant to the operand is a **multicast** (one GLB read feeds every PE along
   it), and for inputs the sliding window makes neighbouring PEs share elements (Eyeriss's
   diagonal reuse: ``P`` on X and ``R`` on Y need ``(P-1)*stride + (R-1)*dil + 1`` input rows,
-  not ``P*R``). **Deliveries** (RF writes) count every PE: the RF tile x fills x PEs.
+  not ``P*R``, where the taps overlap). **Deliveries** (RF writes) count every PE: the RF tile x fills x PEs.
 * **Partial sums**: each PE's psum tile leaves its RF once per RF fill (**drains**); PEs that
   differ only in spatial dims irrelevant to O (C, R, S unrolled) add their psums on the way
   (**spatial reduction by PE-to-PE forwarding**: ``drains - writes`` hops), and the GLB

@@ -129,6 +129,22 @@ def test_reuse_stationary_operand_is_not_refetched_by_inner_irrelevant_loops():
     assert float(np.asarray(a.glb_reads_w).squeeze()) == 128
 
 
+@pytest.mark.parametrize("r, stride, rows", [
+    (1, 2, 4),     # a 1x1 filter at stride 2 reads every other row of the 7 its 4 outputs span: 4
+    (3, 2, 9),     # a 3x3 filter at stride 2: the taps overlap, the span (4-1)*2 + 3 = 9
+    (2, 3, 8),     # a 2x2 filter at stride 3: 2 rows per output, 1 skipped between: 4*2 = 8 of 11
+])
+def test_strided_input_tile_counts_the_rows_the_taps_read(r, stride, rows):
+    # the whole layer (C=2, 4x4 outputs, an r x r filter) as one GLB tile: DRAM sends it once
+    ly = Layers(tuple(jnp.full((1,), float(x)) for x in (1, 1, 1, 2, 4, 4, r, r)),
+                jnp.full((1,), float(stride)), jnp.full((1,), float(stride)), jnp.ones((1,)), jnp.ones((1,)))
+    whole = tuple(_f(x) for x in (1, 1, 1, 2, 4, 4, r, r))
+    fx = Factors((ONE,) * 8, (ONE,) * 8, whole, (ONE,) * 8, whole, split=0, cls=mapping.CLASSES.index("i"))
+    a = reuse.analyze(ly, fx)
+    assert float(np.asarray(a.dram_i).squeeze()) == 2 * rows * rows
+    assert float(np.asarray(a.glb_tile_i).squeeze()) == 2 * rows * rows
+
+
 # ---- masking
 
 def test_tiny_global_buffer_masks_large_tiles_and_the_choice_fits():

@@ -30,9 +30,10 @@ axes; candidate ``slot * 16 + split * 4 + class``:
    ``w``    Q, P (chunk), C (fill): weights over Q P    G K C R S N P Q   (weights reused over N P Q)
    ``o``    S, R (fill), C (fill): psums over C R S     G N K P Q C R S   (psums reused over C R S)
    ``i``    K (chunk), C (fill): inputs over K          G N C P Q R S K   (inputs reused over K)
-   ``row``  S (fill), Q (chunk), R (fill), C (fill):    G N C P Q R S K   (inputs reused over K, as
-            Eyeriss's 1-D convolution, over the filter                    ZigZag's LOMA maps Eyeriss)
-            rows the RFs hold and a slice of channels
+   ``row``  S (fill), Q (chunk), P (chunk), R (fill),   G N C P Q R S K   (inputs reused over K, as
+            C (fill): Eyeriss's 1-D convolution, over                     ZigZag's LOMA maps Eyeriss)
+            the output and filter rows the RFs hold and
+            a slice of channels
    =======  ==========================================  ==========================================
 
    The RF tiles are sized by the RF capacities (in elements: weights and inputs at their
@@ -40,12 +41,13 @@ axes; candidate ``slot * 16 + split * 4 + class``:
    largest balanced count ``ceil(rem / ceil(rem / cap))`` within ``cap`` = what the RFs of
    the operands the dim tiles hold (at most :data:`RF_CHUNK` iterations; ``rem``: what the
    spatial unrolling left of the dim; ``w``: ``Q`` first, then ``P`` within ``cap / q``, so a
-   GEMM, ``Q = 1``, chunks its rows); a *fill* is a chunk whose ``cap`` is what the weight
-   and input RFs still hold given the dims before it (``S``, ``R``: the filter window, whole
-   where it fits; ``row``'s ``R``: the filter rows whose weights and input rows fit beside the
-   row of ``S`` and ``Q``, none where the unrolling took ``R``; ``C``: the input channels, at
-   most :data:`RF_CHUNK_C`, so that the psums accumulate over a slice of channels in place, as
-   ZigZag's LOMA fills the RFs). A PE that
+   GEMM, ``Q = 1``, chunks its rows; ``row`` alike, so that where the array took ``Q`` the row
+   runs down the output rows, as LOMA maps Eyeriss with ``Q`` unrolled); a *fill* is a chunk
+   whose ``cap`` is what the weight and input RFs still hold given the dims before it (``S``,
+   ``R``: the filter window, whole where it fits; ``row``'s ``R``: the filter rows whose
+   weights and input rows fit beside the rows of ``S``, ``Q`` and ``P``, none where the
+   unrolling took ``R``; ``C``: the input channels, at most :data:`RF_CHUNK_C`, so that the
+   psums accumulate over a slice of channels in place, as ZigZag's LOMA fills the RFs). A PE that
    holds one element of each operand (a TPU's) still has a mapping (tiles of 1); a candidate
    whose RF tiles do not fit (a window or stride the caps did not foresee) is invalid, never
    shrunk further;
@@ -246,10 +248,12 @@ def rf_factors(rem: Dims, cls: str, ly: Layers, elems: tuple | None = None) -> D
         w_per_c, i_per_c = f[K], ONE
     else:  # row: Eyeriss's 1-D convolution primitive, a filter row against a row of outputs
         f[S] = _chunk(rem[S], jnp.minimum(w_cap, i_cap))
-        f[Q] = _chunk(rem[Q], jnp.minimum(o_cap, RF_CHUNK))
+        cap = jnp.minimum(o_cap, RF_CHUNK)
+        f[Q] = _chunk(rem[Q], cap)
         row = window(f[Q], f[S], sw, dw)                  # the input row the filter row slides over
-        f[R] = _chunk(rem[R], jnp.minimum(w_cap / f[S], i_cap / row))   # more filter rows, as many as fit
-        w_per_c, i_per_c = mul(f[S], f[R]), row * window(ONE, f[R], sh, dh)
+        f[P] = _chunk(rem[P], jnp.minimum(jnp.floor(cap / f[Q]), i_cap / row))   # output rows: the psums Q left
+        f[R] = _chunk(rem[R], jnp.minimum(w_cap / f[S], i_cap / (row * f[P])))   # more filter rows, as many as fit
+        w_per_c, i_per_c = mul(f[S], f[R]), row * window(f[P], f[R], sh, dh)
     f[C] = _chunk(rem[C], jnp.minimum(jnp.minimum(w_cap / w_per_c, i_cap / i_per_c), RF_CHUNK_C))
     return tuple(f)
 

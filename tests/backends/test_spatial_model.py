@@ -296,12 +296,13 @@ def test_row_class_holds_the_filter_rows_that_fit():
     ly = Layers(tuple(jnp.full((1,), float(x)) for x in (1, 1, 64, 64, 14, 14, 3, 3)), *(jnp.ones((1,)) for _ in range(4)))
     rem = tuple(_f(x) for x in (1, 1, 64, 64, 14, 14, 3, 3))
 
-    def tile(w_cap, i_cap, o_cap, r_left=3):
-        f = mapping.rf_factors(rem[:R] + (_f(r_left),) + rem[S:], "row", ly, (_f(w_cap), _f(i_cap), _f(o_cap)))
+    def tile(w_cap, i_cap, o_cap, r_left=3, q_left=14):
+        left = rem[:Q] + (_f(q_left), _f(r_left)) + rem[S:]
+        f = mapping.rf_factors(left, "row", ly, (_f(w_cap), _f(i_cap), _f(o_cap)))
         d = {n: float(np.asarray(x).squeeze()) for n, x in zip("GNKCPQRS", f, strict=True)}
         w = d["C"] * d["R"] * d["S"]
-        i = d["C"] * d["R"] * ((d["Q"] - 1) + d["S"])      # stride 1: R rows of Q + S - 1 inputs
-        return d, w <= w_cap and i <= i_cap and d["Q"] <= o_cap
+        i = d["C"] * (d["P"] + d["R"] - 1) * (d["Q"] + d["S"] - 1)     # stride 1
+        return d, w <= w_cap and i <= i_cap and d["Q"] * d["P"] <= o_cap
     # 64 weights and inputs, 8 psums: S 3, Q 7 (14 in two), the whole 3 x 3 window, 2 channels
     d, fits = tile(64, 64, 8)
     assert (d["S"], d["Q"], d["R"], d["C"]) == (3, 7, 3, 2) and fits
@@ -311,6 +312,10 @@ def test_row_class_holds_the_filter_rows_that_fit():
     # the unrolling took R (rs): no filter row is left for the RF
     d, fits = tile(64, 64, 8, r_left=1)
     assert d["R"] == 1 and fits
+    # the unrolling took Q (qc): the row runs down the output rows, P 7 (14 in two) with the
+    # whole window, 3 x 9 inputs per channel: 2 channels
+    d, fits = tile(64, 64, 8, q_left=1)
+    assert (d["S"], d["Q"], d["P"], d["R"], d["C"]) == (3, 1, 7, 3, 2) and fits
 
 
 def test_free_family_offers_q_by_c():

@@ -165,7 +165,9 @@ def layers(wl, rows: np.ndarray) -> Layers:
 def window(t_out: Factor, t_filter: Factor, stride, dil) -> Factor:
     """Distinct inputs of ``t_out`` outputs and ``t_filter`` taps along one axis: the span
     ``(t_out-1)*stride + (t_filter-1)*dil + 1``, or ``t_out * t_filter`` where the taps leave
-    gaps (a stride above the filter's extent: a 1x1 stride-2 layer reads every other input)."""
+    gaps (a stride above the filter's extent: a 1x1 stride-2 layer reads every other input).
+    Exact at dilation 1; with a dilation above 1 and a stride above 1 it may count inputs the
+    taps skip (never fewer than they read)."""
     if is_one(t_filter):
         return t_out
     if is_one(t_out):

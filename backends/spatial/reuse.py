@@ -16,7 +16,7 @@ level, with ``T[d]`` the product of those loops' bounds of dim ``d``:
 + 1, T_P T_R)`` (:func:`.mapping.window`: the rows the taps span, or one per output row and tap
 where a stride above the filter's extent leaves gaps, as a 1x1 layer at stride 2 reads every
 other row) and columns ``W`` alike from ``T_Q``, ``T_S``. The inputs a stride skips are never
-read (ZigZag counts them so too).
+read, as ZigZag counts them.
 
 **Fills.** A level's tile of an operand is (re)filled once per iteration of the loops
 above the level, *except* the loops irrelevant to the operand that sit inside every loop
@@ -35,7 +35,8 @@ fills of the GLB only the DRAM loops):
   a spatial dim irrelevant to the operand is a **multicast** (one GLB read feeds every PE along
   it), and for inputs the sliding window makes neighbouring PEs share elements (Eyeriss's
   diagonal reuse: ``P`` on X and ``R`` on Y need ``(P-1)*stride + (R-1)*dil + 1`` input rows,
-  not ``P*R``, where the taps overlap). **Deliveries** (RF writes) count every PE: the RF tile x fills x PEs.
+  not ``P*R``, where the taps overlap). **Deliveries** (RF writes) count every PE: the RF tile
+  x fills x PEs.
 * **Partial sums**: each PE's psum tile leaves its RF once per RF fill (**drains**); PEs that
   differ only in spatial dims irrelevant to O (C, R, S unrolled) add their psums on the way
   (**spatial reduction by PE-to-PE forwarding**: ``drains - writes`` hops), and the GLB

@@ -381,9 +381,9 @@ def loop_nest(design: Mapping[str, Any], chosen: Mapping[str, Any], dims: Mappin
 
     The nest is the model's (:mod:`.reuse`): the DRAM loops, then the GLB loops, in the class's
     order (:data:`.mapping.ORDERS`), the spatial unrolling (the slot's X dims on D1, its Y dims
-    on D2, :data:`.space.UNROLLINGS`), the RF loops. In AccelForge a tile is kept across the
-    loops *below* its storage node and refetched at every iteration of those above it, relevant
-    or not, whereas the model keeps a tile across the irrelevant loops inside the innermost
+    on D2, :data:`.space.UNROLLINGS`), the RF loops (:data:`.mapping.RF_ORDERS`). In AccelForge
+    a tile is kept across the loops *below* its storage node and refetched at every iteration
+    of those above it, relevant or not, whereas the model keeps a tile across the irrelevant loops inside the innermost
     relevant one (module doc of :mod:`.reuse`). So each operand's storage node goes right below
     its innermost relevant loop: its GLB node among the DRAM loops, its RF node among the GLB
     loops, which are placed below the spatial unrolling (a temporal loop's place relative to a
@@ -396,7 +396,9 @@ def loop_nest(design: Mapping[str, Any], chosen: Mapping[str, Any], dims: Mappin
     from symbiote.backends.spatial.space import DIMS, NONE, RELEVANT, UNROLLINGS
 
     d = SPACE.validate(design, "loop_nest")
-    order = [DIMS[i] for i in mapping.ORDERS[mapping.CLASSES[int(round(float(chosen["cls"])))]]]
+    cls = mapping.CLASSES[int(round(float(chosen["cls"])))]
+    order = [DIMS[i] for i in mapping.ORDERS[cls]]
+    rf_order = [DIMS[i] for i in mapping.RF_ORDERS[cls]]
     unroll = UNROLLINGS[d["dataflow"]][int(round(float(chosen["slot"])))]
     axis = {DIMS[i]: "D1" for i in (unroll.x, unroll.x_fill) if i != NONE}
     axis |= {DIMS[i]: "D2" for i in (unroll.y, unroll.y_fill) if i != NONE}
@@ -411,7 +413,7 @@ def loop_nest(design: Mapping[str, Any], chosen: Mapping[str, Any], dims: Mappin
         return f
 
     def loops(level: str) -> list[tuple[str, int]]:
-        return [(x, factor(level, x)) for x in order if factor(level, x) > 1]
+        return [(x, factor(level, x)) for x in (rf_order if level == "rf" else order) if factor(level, x) > 1]
 
     def place(lps: list[tuple[str, int]], op: str) -> int:
         """How many of ``lps`` (outer first) sit above ``op``'s node: down to its innermost relevant one."""

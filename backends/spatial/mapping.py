@@ -87,6 +87,12 @@ ORDERS = {
     "i": (G, N, C, P, Q, R, S, K),
     "row": (G, N, C, P, Q, R, S, K),
 }
+#: order of each class's RF loops inside a PE, outermost first. The counts do not depend on it
+#: (:mod:`.reuse`: every MAC reads its operands from the RFs); the loop nests written for peers
+#: (:func:`describe`, the ZigZag and AccelForge exports) use it. The class's GLB order, but for
+#: ``row``, whose output rows run innermost: each weight of the filter row stays at the MAC
+#: while it slides along the outputs, the order ZigZag's LOMA gives Eyeriss's RFs.
+RF_ORDERS = {**ORDERS, "row": (G, N, C, R, S, P, Q, K)}
 SPLITS = ("c", "p", "fit", "min")
 #: most iterations of a class's chunked RF loop (``w``: Q x P together; ``i``: K; ``row``: Q)
 RF_CHUNK = 16
@@ -323,9 +329,10 @@ def factors(ly: Layers, table: jax.Array, ax, ay, rf_elems: tuple | None = None,
 def describe(unroll: str, split: int, cls: int, f: dict[str, np.ndarray]) -> str:
     """A chosen mapping as a loop nest, outermost first (one layer; ``f``: level -> 8 factors)::
 
-        dram[K2 P7] glb[C4 Q7] || X:K16 Y:C16 || rf[Q4 R3 S3]  (ws, split fit, class w)
+        dram[K2 P7] glb[C4 Q7] || X:K16 Y:C16 || rf[R3 S3 Q4]  (ws, split fit, class w)
 
-    Loops of extent 1 are left out; GLB and DRAM loops in the class's order."""
+    Loops of extent 1 are left out; GLB and DRAM loops in the class's order, RF loops in its
+    RF order (:data:`RF_ORDERS`)."""
     from symbiote.backends.spatial.space import DIMS
 
     order = ORDERS[CLASSES[cls]]
@@ -335,6 +342,5 @@ def describe(unroll: str, split: int, cls: int, f: dict[str, np.ndarray]) -> str
         return f"{level}[{body}]"
 
     sp = " ".join(f"{DIMS[d]}{int(round(f['sp'][d]))}" for d in range(8) if round(f["sp"][d]) > 1)
-    rf_dims = [d for d in range(8) if round(f["rf"][d]) > 1]
-    return (f"{loops('dram', order)} {loops('glb', order)} || {sp or '-'} || {loops('rf', rf_dims)}"
+    return (f"{loops('dram', order)} {loops('glb', order)} || {sp or '-'} || {loops('rf', RF_ORDERS[CLASSES[cls]])}"
             f"  ({unroll}, split {SPLITS[split]}, class {CLASSES[cls]})")

@@ -36,6 +36,19 @@ def test_a_ws_mapping_is_written_innermost_first_in_the_class_order():
     assert e["loop_sizes"] == CONV and e["padded"] == []
 
 
+def test_a_row_mapping_runs_its_output_rows_innermost_in_the_rf():
+    # free's qc slot (Q on X, C on Y), class row: dram[C4] glb[P8 Q4 K64] || X:Q14 Y:C16 ||
+    # rf[R3 S3 P7]. The RF loops go in the class's RF order (the output rows innermost: each
+    # weight stays at the MAC while the filter row slides along them), the GLB and DRAM loops
+    # in its order (K innermost: the inputs stay while the filters change)
+    d = SPACE.validate({"dataflow": "free"})
+    row = _row(1, 3, dram_C=4, glb_P=8, glb_Q=4, glb_K=64, sp_Q=14, sp_C=16, rf_R=3, rf_S=3, rf_P=7)
+    e = zigzag_mapping(d, row, CONV)
+    assert e["spatial_mapping"] == {"D1": ["OX, 14"], "D2": ["C, 16"]}
+    assert e["temporal_ordering"] == [["OY", 7], ["FX", 3], ["FY", 3], ["K", 64], ["OX", 4], ["OY", 8], ["C", 4]]
+    assert e["padded"] == []
+
+
 def test_the_factors_cover_every_dim_and_padding_is_reported():
     # K 64 as 13 x 5 (65: padded), everything else exact; os_kp without fills (os slot 2)
     d = SPACE.validate({"dataflow": "os"})

@@ -382,15 +382,16 @@ def loop_nest(design: Mapping[str, Any], chosen: Mapping[str, Any], dims: Mappin
     The nest is the model's (:mod:`.reuse`): the DRAM loops, then the GLB loops, in the class's
     order (:data:`.mapping.ORDERS`), the spatial unrolling (the slot's X dims on D1, its Y dims
     on D2, :data:`.space.UNROLLINGS`), the RF loops (:data:`.mapping.RF_ORDERS`). In AccelForge
-    a tile is kept across the loops *below* its storage node and refetched at every iteration
-    of those above it, relevant or not, whereas the model keeps a tile across the irrelevant loops inside the innermost
-    relevant one (module doc of :mod:`.reuse`). So each operand's storage node goes right below
-    its innermost relevant loop: its GLB node among the DRAM loops, its RF node among the GLB
-    loops, which are placed below the spatial unrolling (a temporal loop's place relative to a
-    spatial one changes no count). Where the model keeps an RF tile across trailing irrelevant
-    DRAM loops (the operand has no relevant GLB loop) AccelForge's nest cannot (the RF node
-    must sit below the GLB nodes of the other operands that need those loops): such a mapping
-    raises :class:`.interop_arch.InteropError` rather than give a nest whose counts differ."""
+    a tile is kept across the loops *below* its storage node and refetched at every iteration of
+    those above it, relevant or not, whereas the model keeps a tile across the irrelevant loops
+    inside the innermost relevant one (module doc of :mod:`.reuse`). So each operand's storage
+    node goes right below its innermost relevant loop: its GLB node among the DRAM loops, its RF
+    node among the GLB loops, which are placed below the spatial unrolling (a temporal loop's
+    place relative to a spatial one changes no count). Where the model keeps an RF tile across
+    trailing irrelevant DRAM loops (the operand has no relevant GLB loop) AccelForge's nest
+    cannot (the RF node must sit below the GLB nodes of the other operands that need those
+    loops): such a mapping raises :class:`.interop_arch.InteropError` rather than give a nest
+    whose counts differ."""
     from symbiote.backends.spatial import mapping
     from symbiote.backends.spatial.interop_accelforge import Loop, LoopNest
     from symbiote.backends.spatial.space import DIMS, NONE, RELEVANT, UNROLLINGS

@@ -342,5 +342,6 @@ def describe(unroll: str, split: int, cls: int, f: dict[str, np.ndarray]) -> str
         return f"{level}[{body}]"
 
     sp = " ".join(f"{DIMS[d]}{int(round(f['sp'][d]))}" for d in range(8) if round(f["sp"][d]) > 1)
-    return (f"{loops('dram', order)} {loops('glb', order)} || {sp or '-'} || {loops('rf', RF_ORDERS[CLASSES[cls]])}"
+    rf = loops("rf", RF_ORDERS[CLASSES[cls]])
+    return (f"{loops('dram', order)} {loops('glb', order)} || {sp or '-'} || {rf}"
             f"  ({unroll}, split {SPLITS[split]}, class {CLASSES[cls]})")

@@ -397,9 +397,7 @@ def loop_nest(design: Mapping[str, Any], chosen: Mapping[str, Any], dims: Mappin
     from symbiote.backends.spatial.space import DIMS, NONE, RELEVANT, UNROLLINGS
 
     d = SPACE.validate(design, "loop_nest")
-    cls = mapping.CLASSES[int(round(float(chosen["cls"])))]
-    order = [DIMS[i] for i in mapping.ORDERS[cls]]
-    rf_order = [DIMS[i] for i in mapping.RF_ORDERS[cls]]
+    cls = int(round(float(chosen["cls"])))
     unroll = UNROLLINGS[d["dataflow"]][int(round(float(chosen["slot"])))]
     axis = {DIMS[i]: "D1" for i in (unroll.x, unroll.x_fill) if i != NONE}
     axis |= {DIMS[i]: "D2" for i in (unroll.y, unroll.y_fill) if i != NONE}
@@ -414,7 +412,8 @@ def loop_nest(design: Mapping[str, Any], chosen: Mapping[str, Any], dims: Mappin
         return f
 
     def loops(level: str) -> list[tuple[str, int]]:
-        return [(x, factor(level, x)) for x in (rf_order if level == "rf" else order) if factor(level, x) > 1]
+        dims = [DIMS[i] for i in mapping.level_order(cls, level)]
+        return [(x, factor(level, x)) for x in dims if factor(level, x) > 1]
 
     def place(lps: list[tuple[str, int]], op: str) -> int:
         """How many of ``lps`` (outer first) sit above ``op``'s node: down to its innermost relevant one."""

@@ -18,8 +18,8 @@ is written:
   a fill of 1 is left out, a primary dim is written even at 1 (ZigZag would generate an
   unrolling for an axis the entry leaves out);
 * the temporal loops innermost first: the RF loops, the GLB loops, the DRAM loops, each level's
-  in the reverse of the class's order (:data:`.mapping.ORDERS`, outermost first; the RF loops'
-  :data:`.mapping.RF_ORDERS`);
+  in the reverse of the class's order at that level (:func:`.mapping.level_order`, outermost
+  first);
 * the dims: a convolution's ``B K G OX OY C FX FY`` are the template's ``N K G Q P C S R``; a
   GEMM's ``D C K`` (``B`` for a batched one) are ``P C K`` (``G``).
 
@@ -69,7 +69,7 @@ def zigzag_mapping(design: Mapping[str, Any], row: Mapping[str, Any], sizes: Map
     from symbiote.backends.spatial.space import DIMS, NONE, UNROLLINGS
 
     unroll = UNROLLINGS[design["dataflow"]][int(round(float(row["slot"])))]
-    order = [DIMS[i] for i in mapping.ORDERS[mapping.CLASSES[int(round(float(row["cls"])))]]]
+    cls = int(round(float(row["cls"])))
     spatial: dict[str, list[str]] = {}
     for axis, (primary, fill) in (("D1", (unroll.x, unroll.x_fill)), ("D2", (unroll.y, unroll.y_fill))):
         f = _factor(row, "sp", DIMS[primary])
@@ -78,9 +78,8 @@ def zigzag_mapping(design: Mapping[str, Any], row: Mapping[str, Any], sizes: Map
         if fill != NONE and _factor(row, "sp", DIMS[fill]) > 1:
             spatial[axis].append(f"{_zz(dims, DIMS[fill])}, {_factor(row, 'sp', DIMS[fill])}")
     temporal: list[list[Any]] = []
-    rf_order = [DIMS[i] for i in mapping.RF_ORDERS[mapping.CLASSES[int(round(float(row["cls"])))]]]
     for level in LEVELS:
-        for d in reversed(rf_order if level == "rf" else order):
+        for d in reversed([DIMS[i] for i in mapping.level_order(cls, level)]):
             f = _factor(row, level, d)
             if f > 1:
                 temporal.append([_zz(dims, d), f])

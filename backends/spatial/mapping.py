@@ -94,6 +94,12 @@ ORDERS = {
 #: while it slides along the outputs, the order ZigZag's LOMA gives Eyeriss's RFs.
 RF_ORDERS = {**ORDERS, "row": (G, N, C, R, S, P, Q, K)}
 SPLITS = ("c", "p", "fit", "min")
+
+
+def level_order(cls: int, level: str) -> tuple[int, ...]:
+    """The order of class ``cls``'s loops at ``level`` (``"rf"``, ``"glb"``, ``"dram"``),
+    outermost first: :data:`RF_ORDERS` inside a PE, :data:`ORDERS` above."""
+    return (RF_ORDERS if level == "rf" else ORDERS)[CLASSES[cls]]
 #: most iterations of a class's chunked RF loop (``w``: Q x P together; ``i``: K; ``row``: Q)
 RF_CHUNK = 16
 #: most input channels of an RF tile's C fill (module doc)
@@ -335,13 +341,11 @@ def describe(unroll: str, split: int, cls: int, f: dict[str, np.ndarray]) -> str
     RF order (:data:`RF_ORDERS`)."""
     from symbiote.backends.spatial.space import DIMS
 
-    order = ORDERS[CLASSES[cls]]
-
-    def loops(level: str, dims) -> str:
-        body = " ".join(f"{DIMS[d]}{int(round(f[level][d]))}" for d in dims if round(f[level][d]) > 1)
+    def loops(level: str) -> str:
+        bounds = ((d, int(round(f[level][d]))) for d in level_order(cls, level))
+        body = " ".join(f"{DIMS[d]}{b}" for d, b in bounds if b > 1)
         return f"{level}[{body}]"
 
     sp = " ".join(f"{DIMS[d]}{int(round(f['sp'][d]))}" for d in range(8) if round(f["sp"][d]) > 1)
-    rf = loops("rf", RF_ORDERS[CLASSES[cls]])
-    return (f"{loops('dram', order)} {loops('glb', order)} || {sp or '-'} || {rf}"
+    return (f"{loops('dram')} {loops('glb')} || {sp or '-'} || {loops('rf')}"
             f"  ({unroll}, split {SPLITS[split]}, class {CLASSES[cls]})")
